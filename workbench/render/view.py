@@ -1,0 +1,139 @@
+"""The pyrender view: turns a :class:`~workbench.scene.model.SceneInstance` into passes.
+
+One :class:`Renderer` per process (pyrender is not thread-safe). ``render`` returns::
+
+    rgb        uint8   H x W x 3   shaded colour, background where no surface is hit
+    depth      float32 H x W       metres along the camera axis, 0 where no surface
+    inst       uint16  H x W       instance id (things numbered 1.. in scene order), 0 = none
+    seg        uint8   H x W       semantic id = class index + 1, 0 = background / clutter
+    unoccluded dict                instance id -> pixels it would cover with nothing in front
+
+Import this module only after :func:`workbench.render.gl.activate`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyrender
+from OpenGL.GL import GL_RENDERER, glGetString
+
+from workbench.scene import assets
+from workbench.scene.model import SceneInstance, SceneObject
+
+
+@functools.lru_cache(maxsize=32)
+def _texture(name: str) -> pyrender.Texture:
+    return pyrender.Texture(source=assets.texture(name), source_channels="RGB")
+
+
+def _material(obj: SceneObject) -> pyrender.MetallicRoughnessMaterial:
+    m = obj.material
+    return pyrender.MetallicRoughnessMaterial(
+        baseColorFactor=[*m.base_color, 1.0], metallicFactor=m.metallic, roughnessFactor=m.roughness,
+        baseColorTexture=_texture(m.texture) if m.texture else None,
+    )
+
+
+def _mesh(obj: SceneObject) -> pyrender.Mesh:
+    material = _material(obj) if obj.material is not None else None
+    return pyrender.Mesh.from_trimesh(obj.mesh, material=material, smooth=obj.smooth)
+
+
+def _light(light) -> pyrender.Light:
+    kinds = {"directional": pyrender.DirectionalLight, "point": pyrender.PointLight}
+    if light.kind == "spot":
+        return pyrender.SpotLight(color=light.color, intensity=light.intensity, innerConeAngle=0.3, outerConeAngle=0.7)
+    return kinds[light.kind](color=light.color, intensity=light.intensity)
+
+
+def _project_box(obj: SceneObject, view: np.ndarray, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Image-space box (x0, y0, x1, y1) of the object's world bounding box; the whole image if it
+    reaches behind the camera."""
+    parts = obj.mesh if isinstance(obj.mesh, list) else [obj.mesh]
+    lo = np.min([p.bounds[0] for p in parts], axis=0)
+    hi = np.max([p.bounds[1] for p in parts], axis=0)
+    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    cam = (view @ obj.pose @ corners.T)[:3]
+    if (cam[2] > -1e-6).any():
+        return np.array([0, 0, size[0], size[1]], float)
+    u = K[0, 0] * cam[0] / -cam[2] + K[0, 2]
+    v = -K[1, 1] * cam[1] / -cam[2] + K[1, 2]
+    return np.array([u.min(), v.min(), u.max(), v.max()])
+
+
+def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+
+
+class Renderer:
+    """An offscreen pyrender renderer of a fixed size."""
+
+    def __init__(self, width: int, height: int):
+        self.size = (width, height)
+        self._renderer = pyrender.OffscreenRenderer(width, height)
+
+    def gl_renderer(self) -> str:
+        """Returns the ``GL_RENDERER`` string of this context (e.g. ``llvmpipe``)."""
+        self._renderer._platform.make_current()
+        return glGetString(GL_RENDERER).decode()
+
+    def close(self) -> None:
+        """Frees the GL context."""
+        self._renderer.delete()
+
+    def build(self, instance: SceneInstance) -> tuple[pyrender.Scene, list[pyrender.Node]]:
+        """Builds the pyrender scene; returns it with one node per scene object, in order."""
+        scene = pyrender.Scene(bg_color=[*instance.background.color, 1.0], ambient_light=instance.ambient)
+        nodes = [scene.add(_mesh(obj), pose=obj.pose) for obj in instance.objects]
+        for light in instance.lights:
+            scene.add(_light(light), pose=light.pose)
+        cam = instance.camera
+        scene.add(pyrender.PerspectiveCamera(yfov=cam.yfov, znear=cam.znear, zfar=cam.zfar,
+                                             aspectRatio=cam.width / cam.height), pose=cam.pose)
+        return scene, nodes
+
+    def render_color(self, instance: SceneInstance) -> tuple[np.ndarray, np.ndarray]:
+        """Renders only RGB and depth (the bare pass, used as the benchmark reference)."""
+        scene, _ = self.build(instance)
+        rgb, depth = self._renderer.render(scene)
+        return rgb, depth
+
+    def render(self, instance: SceneInstance) -> dict:
+        """Renders all passes of ``instance``; see the module docstring for the outputs."""
+        scene, nodes = self.build(instance)
+        rgb, depth = self._renderer.render(scene)
+
+        ids, colors = {}, {}
+        next_id = 1
+        for obj, node in zip(instance.objects, nodes):
+            inst = 0
+            if obj.thing and obj.class_id >= 0:
+                inst, next_id = next_id, next_id + 1
+                ids[inst] = (obj, node)
+            semantic = obj.class_id + 1 if obj.class_id >= 0 else 0
+            colors[node] = np.array([inst & 255, inst >> 8, semantic], np.uint8)
+        labels, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors)
+        inst_map = labels[..., 0].astype(np.uint16) | (labels[..., 1].astype(np.uint16) << 8)
+        seg = np.ascontiguousarray(labels[..., 2])
+
+        visible = np.bincount(inst_map.ravel(), minlength=next_id)
+        unoccluded = self._unoccluded(instance, nodes, ids, scene, visible)
+        return {"rgb": rgb, "depth": depth.astype(np.float32), "inst": inst_map, "seg": seg, "unoccluded": unoccluded}
+
+    def _unoccluded(self, instance, nodes, ids, scene, visible) -> dict[int, int]:
+        """Pixels each thing covers alone; one extra pass only for things that may be occluded."""
+        cam = instance.camera
+        view, K = np.linalg.inv(cam.pose), cam.intrinsics()
+        boxes = {node: _project_box(obj, view, K, self.size) for obj, node in zip(instance.objects, nodes) if obj.occluder}
+        out = {}
+        white = np.array([255, 255, 255], np.uint8)
+        for inst, (obj, node) in ids.items():
+            box = boxes[node]
+            if any(other is not node and _overlaps(box, b) for other, b in boxes.items()):
+                alone, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.SEG, seg_node_map={node: white})
+                out[inst] = int(np.count_nonzero(alone[..., 0]))
+            else:
+                out[inst] = int(visible[inst])
+        return out

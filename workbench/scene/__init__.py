@@ -1,0 +1,1 @@
+"""WHAT to render: scene specs, assets and seeded randomizers (no OpenGL, no torch)."""

@@ -1,0 +1,190 @@
+"""Assets: primitive meshes, 3D font glyphs, user mesh files and photo textures.
+
+Everything is built from what ships inside installed packages (pyrender's OpenSans fonts,
+scikit-image's photos); nothing is downloaded. Builders are cached per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import freetype
+import numpy as np
+import shapely
+import shapely.affinity
+import trimesh
+from PIL import Image
+from shapely.geometry import Polygon
+
+from workbench.errors import WorkbenchError
+
+_SKIMAGE_FILES = {
+    "brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png", "coffee": "coffee.png",
+    "chelsea": "chelsea.png", "astronaut": "astronaut.png", "rocket": "rocket.jpg",
+    "hubble": "hubble_deep_field.jpg", "motorcycle": "motorcycle_left.png",
+}
+
+
+def font_path(name: str) -> Path:
+    """Returns the path of one of the OpenSans faces shipped with pyrender."""
+    import pyrender  # only for its package folder; scene code never calls OpenGL
+
+    return Path(pyrender.__file__).parent / "fonts" / f"{name}.ttf"
+
+
+@functools.lru_cache(maxsize=None)
+def photo(name: str, max_side: int = 512) -> np.ndarray:
+    """Returns a scikit-image sample photo as uint8 RGB, at most ``max_side`` pixels a side."""
+    import skimage.data
+
+    path = Path(skimage.data.__file__).parent / _SKIMAGE_FILES[name]
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return np.asarray(image)
+
+
+def texture(name: str) -> np.ndarray:
+    """Returns a photo texture as uint8 RGB (256 pixels a side at most)."""
+    return photo(name, 256)
+
+
+def _box_uv(mesh: trimesh.Trimesh) -> np.ndarray:
+    """Planar UVs from the two largest extents of the mesh (enough for photo textures)."""
+    extents = np.maximum(mesh.extents, 1e-9)
+    axes = np.argsort(extents)[::-1][:2]
+    lo = mesh.bounds[0][axes]
+    return (mesh.vertices[:, axes] - lo) / extents[axes]
+
+
+def with_uv(mesh: trimesh.Trimesh, tiles: float = 1.0) -> trimesh.Trimesh:
+    """Returns a copy of ``mesh`` with planar texture coordinates repeated ``tiles`` times."""
+    out = mesh.copy()
+    out.visual = trimesh.visual.TextureVisuals(uv=_box_uv(mesh) * tiles)
+    return out
+
+
+SMOOTH_PRIMITIVES = frozenset({"sphere", "cylinder", "cone", "torus", "capsule"})
+
+
+@functools.lru_cache(maxsize=None)
+def primitive(kind: str) -> trimesh.Trimesh:
+    """Returns a primitive mesh of about unit size, resting on z = 0 and centred in x, y.
+
+    Args:
+        kind: one of cube, sphere, cylinder, cone, torus, capsule, pyramid, icosahedron, ring,
+            prism.
+    """
+    c = trimesh.creation
+    builders = {
+        "cube": lambda: c.box((1.0, 1.0, 1.0)),
+        "sphere": lambda: c.icosphere(subdivisions=2, radius=0.5),
+        "cylinder": lambda: c.cylinder(radius=0.45, height=1.0, sections=24),
+        "cone": lambda: c.cone(radius=0.5, height=1.0, sections=24),
+        "torus": lambda: c.torus(major_radius=0.36, minor_radius=0.14, major_sections=24, minor_sections=12),
+        "capsule": lambda: c.capsule(height=0.6, radius=0.25, count=(12, 12)),
+        "pyramid": lambda: c.cone(radius=0.6, height=0.9, sections=4),
+        "icosahedron": lambda: c.icosahedron().apply_scale(0.5),
+        "ring": lambda: c.annulus(r_min=0.25, r_max=0.5, height=0.35, sections=24),
+        "prism": lambda: c.cylinder(radius=0.55, height=0.8, sections=3),
+    }
+    mesh = builders[kind]()
+    if kind == "torus":  # stand the ring up so it reads as a torus from the side
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (1, 0, 0)))
+    mesh.apply_translation([-mesh.centroid[0], -mesh.centroid[1], -mesh.bounds[0][2]])
+    return with_uv(mesh)
+
+
+def _bezier(points: np.ndarray, steps: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, steps + 1)[1:, None]
+    if len(points) == 3:
+        p0, p1, p2 = points
+        return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+    p0, p1, p2, p3 = points
+    return (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3
+
+
+def _glyph_contours(font: str, char: str) -> list[np.ndarray]:
+    face = freetype.Face(str(font_path(font)))
+    face.set_char_size(64 * 64)
+    face.load_char(char, freetype.FT_LOAD_NO_BITMAP | freetype.FT_LOAD_NO_HINTING)
+    contours: list[list[np.ndarray]] = []
+
+    def move_to(a, _):
+        contours.append([np.array([a.x, a.y], float)])
+
+    def line_to(a, _):
+        contours[-1].append(np.array([a.x, a.y], float))
+
+    def conic_to(a, b, _):
+        pts = np.array([contours[-1][-1], [a.x, a.y], [b.x, b.y]], float)
+        contours[-1].extend(_bezier(pts, 6))
+
+    def cubic_to(a, b, c, _):
+        pts = np.array([contours[-1][-1], [a.x, a.y], [b.x, b.y], [c.x, c.y]], float)
+        contours[-1].extend(_bezier(pts, 8))
+
+    face.glyph.outline.decompose(None, move_to=move_to, line_to=line_to, conic_to=conic_to, cubic_to=cubic_to)
+    return [np.array(c) for c in contours if len(c) >= 3]
+
+
+@functools.lru_cache(maxsize=None)
+def glyph(font: str, char: str, extrusion: float) -> trimesh.Trimesh:
+    """Returns a 3D glyph: the character's outline extruded along +z, 1 unit tall, centred.
+
+    The front face looks along +z. Holes (as in 0, 6, 8, 9) are kept: contours nested an odd
+    number of times are holes of the contour around them.
+    """
+    rings = [Polygon(c).buffer(0) for c in _glyph_contours(font, char)]
+    rings = [r for r in rings if r.area > 0]
+    depth = [sum(o.area > r.area and o.contains(r) for o in rings) for r in rings]
+    shape = shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 0])
+    shape = shape.difference(shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 1]))
+    polygons = list(shape.geoms) if hasattr(shape, "geoms") else [shape]
+    minx, miny, maxx, maxy = shape.bounds
+    scale = 1.0 / (maxy - miny)
+    parts = []
+    for poly in polygons:
+        poly = shapely.affinity.scale(
+            shapely.affinity.translate(poly, -(minx + maxx) / 2, -(miny + maxy) / 2), scale, scale, origin=(0, 0)
+        )
+        part = trimesh.creation.extrude_polygon(poly, extrusion)
+        part.apply_translation([0, 0, -extrusion / 2])
+        parts.append(part)
+    return with_uv(trimesh.util.concatenate(parts))
+
+
+def load_mesh_file(path: str, field: str) -> list[trimesh.Trimesh]:
+    """Loads a user mesh file (OBJ with MTL and textures, GLB/GLTF, PLY, STL) as a list of parts.
+
+    The parts are recentred to rest on z = 0 and scaled so that the largest extent is 1.
+
+    Args:
+        path: mesh file path.
+        field: spec field that named the file, for error messages.
+
+    Raises:
+        WorkbenchError: the file is missing, unreadable or holds no triangles.
+    """
+    return [part.copy() for part in _load_mesh_file(path, field)]
+
+
+@functools.lru_cache(maxsize=64)
+def _load_mesh_file(path: str, field: str) -> tuple[trimesh.Trimesh, ...]:
+    if not Path(path).is_file():
+        raise WorkbenchError(f"{field}: mesh file not found: {path}")
+    try:
+        loaded = trimesh.load(path, force="scene", process=False)
+        parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+    except Exception as exc:  # noqa: BLE001 - trimesh raises many unrelated types for bad files
+        raise WorkbenchError(f"{field}: cannot read mesh file {path}: {exc}") from None
+    if not parts:
+        raise WorkbenchError(f"{field}: mesh file {path} holds no triangles")
+    bounds = np.array([p.bounds for p in parts])
+    lo, hi = bounds[:, 0].min(axis=0), bounds[:, 1].max(axis=0)
+    scale = 1.0 / max(float((hi - lo).max()), 1e-9)
+    shift = -np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
+    for part in parts:
+        part.apply_translation(shift)
+        part.apply_scale(scale)
+    return tuple(parts)

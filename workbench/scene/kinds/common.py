@@ -1,0 +1,129 @@
+"""Randomizers shared by the scene kinds: camera orbit, lights, materials, background, placement."""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from workbench.scene import assets
+from workbench.scene.model import Background, Camera, Light, Material, SceneObject
+from workbench.scene.random import hsv_color, integer, kelvin_to_rgb, look_at, spherical, uniform
+from workbench.scene.spec import BackgroundSpec, CameraSpec, LightSpec, MaterialSpec
+
+
+def orbit_camera(rng: np.random.Generator, spec: CameraSpec, resolution: int, target) -> tuple[Camera, dict]:
+    """Places a camera on a sphere around ``target`` (jittered) and returns it with its factors."""
+    yfov = uniform(rng, spec.yfov_deg)
+    distance = uniform(rng, spec.distance)
+    elevation = uniform(rng, spec.elevation_deg)
+    azimuth = uniform(rng, spec.azimuth_deg)
+    aim = np.asarray(target, float) + rng.uniform(-1, 1, 3) * spec.target_jitter
+    eye = aim + spherical(distance, elevation, azimuth)
+    camera = Camera(yfov=np.radians(yfov), pose=look_at(eye, aim), width=resolution, height=resolution,
+                    znear=max(0.01, 0.05 * distance), zfar=20.0 * distance)
+    factors = {"yfov_deg": yfov, "distance": distance, "elevation_deg": elevation, "azimuth_deg": azimuth,
+               "target": aim.tolist()}
+    return camera, factors
+
+
+def _aim_light(position: np.ndarray, target: np.ndarray) -> np.ndarray:
+    return look_at(position, target)
+
+
+def random_lights(rng: np.random.Generator, spec: LightSpec, target, radius: float) -> tuple[list[Light], tuple, dict]:
+    """Draws a sun (directional key light) plus fill lights around ``target``.
+
+    Point and spot light intensities are scaled by their squared distance so that ``intensity``
+    means the same irradiance at the target for every kind.
+
+    Returns:
+        lights, ambient colour and the factors.
+    """
+    target = np.asarray(target, float)
+    count = integer(rng, spec.count)
+    lights, factors = [], []
+    for i in range(count):
+        kind = "directional" if i == 0 else str(rng.choice(spec.kinds))
+        temperature = uniform(rng, spec.color_temperature_k)
+        intensity = uniform(rng, spec.intensity)
+        elevation = uniform(rng, spec.elevation_deg)
+        azimuth = uniform(rng, (0.0, 360.0))
+        distance = 2.5 * radius
+        position = target + spherical(distance, elevation, azimuth)
+        scaled = intensity if kind == "directional" else intensity * distance**2
+        lights.append(Light(kind=kind, color=kelvin_to_rgb(temperature), intensity=scaled,
+                            pose=_aim_light(position, target), role="sun" if i == 0 else "fill"))
+        factors.append({"kind": kind, "temperature_k": temperature, "intensity": intensity,
+                        "elevation_deg": elevation, "azimuth_deg": azimuth})
+    ambient_level = uniform(rng, spec.ambient)
+    return lights, (ambient_level,) * 3, {"lights": factors, "ambient": ambient_level}
+
+
+def random_material(rng: np.random.Generator, spec: MaterialSpec) -> tuple[Material, dict]:
+    """Draws a PBR material: HSV colour, metallic, roughness and maybe a photo texture."""
+    color = hsv_color(rng, spec.saturation, spec.value)
+    metallic = uniform(rng, spec.metallic)
+    roughness = uniform(rng, spec.roughness)
+    textured = bool(spec.textures) and rng.uniform() < spec.texture_probability
+    name = str(rng.choice(spec.textures)) if textured else None
+    material = Material(base_color=(1.0, 1.0, 1.0) if name else color, metallic=metallic, roughness=roughness,
+                        texture=name)
+    return material, {"color": list(material.base_color), "metallic": metallic, "roughness": roughness,
+                      "texture": name}
+
+
+def random_background(rng: np.random.Generator, spec: BackgroundSpec) -> tuple[Background, dict]:
+    """Draws a solid background colour, or with the spec's probability a random photo crop."""
+    color = hsv_color(rng, (0.0, 0.6), spec.value)
+    use_photo = bool(spec.photos) and rng.uniform() < spec.photo_probability
+    name = str(rng.choice(spec.photos)) if use_photo else None
+    size = uniform(rng, (0.4, 1.0))
+    crop = (float(rng.uniform(0, 1 - size)), float(rng.uniform(0, 1 - size)), size)
+    background = Background(color=color, photo=name, crop=crop)
+    return background, {"color": list(color), "photo": name, "crop": list(crop) if name else None}
+
+
+def place_on_plane(rng: np.random.Generator, radii: list[float], half_extent: float, tries: int = 200) -> list[np.ndarray | None]:
+    """Places discs of the given footprint radii in a square without overlap (rejection sampling).
+
+    Returns:
+        one (x, y) centre per disc, or None for a disc that found no free spot in ``tries`` draws.
+    """
+    placed: list[tuple[np.ndarray, float]] = []
+    out: list[np.ndarray | None] = []
+    for radius in radii:
+        spot = None
+        room = max(half_extent - radius, 0.0)
+        for _ in range(tries):
+            xy = rng.uniform(-room, room, 2)
+            if all(np.linalg.norm(xy - q) >= radius + r for q, r in placed):
+                spot = xy
+                break
+        if spot is not None:
+            placed.append((spot, radius))
+        out.append(spot)
+    return out
+
+
+def footprint_radius(mesh: trimesh.Trimesh | list[trimesh.Trimesh], scale: float) -> float:
+    """Returns the radius of the vertical cylinder around the origin that holds the scaled mesh."""
+    parts = mesh if isinstance(mesh, list) else [mesh]
+    return scale * max(float(np.linalg.norm(p.vertices[:, :2], axis=1).max()) for p in parts)
+
+
+def pose_on_plane(xy, yaw: float, scale: float, z: float = 0.0) -> np.ndarray:
+    """Returns the pose of a mesh resting on the plane at height ``z``: scale, yaw, translate."""
+    pose = trimesh.transformations.rotation_matrix(yaw, (0, 0, 1))
+    pose[:3, :3] *= scale
+    pose[:3, 3] = [xy[0], xy[1], z]
+    return pose
+
+
+def ground(texture: str | None, color, half_extent: float, tiles: float, class_id: int = -1,
+           name: str = "ground", z: float = 0.0) -> SceneObject:
+    """Returns a horizontal textured quad centred at the origin (unlabelled stuff by default)."""
+    quad = trimesh.creation.box((2 * half_extent, 2 * half_extent, 0.01))
+    quad.apply_translation([0, 0, z - 0.005])
+    return SceneObject(name=name, class_id=class_id, mesh=assets.with_uv(quad, tiles), pose=np.eye(4),
+                       material=Material(base_color=tuple(color), roughness=0.9, texture=texture), thing=False,
+                       mesh_key=f"ground/{half_extent}/{tiles}/{z}", occluder=False)
