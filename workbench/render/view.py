@@ -123,17 +123,29 @@ class Renderer:
         return {"rgb": rgb, "depth": depth.astype(np.float32), "inst": inst_map, "seg": seg, "unoccluded": unoccluded}
 
     def _unoccluded(self, instance, nodes, ids, scene, visible) -> dict[int, int]:
-        """Pixels each thing covers alone; one extra pass only for things that may be occluded."""
+        """Pixels each thing covers alone.
+
+        A thing whose projected bounding box overlaps no other occluder's is fully visible. The
+        others are measured in extra segmentation passes, each holding a group of things whose
+        boxes do not overlap (so they cannot hide each other).
+        """
         cam = instance.camera
         view, K = np.linalg.inv(cam.pose), cam.intrinsics()
         boxes = {node: _project_box(obj, view, K, self.size) for obj, node in zip(instance.objects, nodes) if obj.occluder}
-        out = {}
-        white = np.array([255, 255, 255], np.uint8)
-        for inst, (obj, node) in ids.items():
+        out, groups = {}, []
+        for inst, (_, node) in ids.items():
             box = boxes[node]
-            if any(other is not node and _overlaps(box, b) for other, b in boxes.items()):
-                alone, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.SEG, seg_node_map={node: white})
-                out[inst] = int(np.count_nonzero(alone[..., 0]))
-            else:
+            if not any(other is not node and _overlaps(box, b) for other, b in boxes.items()):
                 out[inst] = int(visible[inst])
+                continue
+            group = next((g for g in groups if not any(_overlaps(box, boxes[n]) for _, n in g)), None)
+            if group is None:
+                groups.append(group := [])
+            group.append((inst, node))
+        for group in groups:
+            colors = {node: np.array([inst & 255, inst >> 8, 0], np.uint8) for inst, node in group}
+            alone, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors)
+            counts = np.bincount((alone[..., 0].astype(np.int64) | (alone[..., 1].astype(np.int64) << 8)).ravel(),
+                                 minlength=max(ids) + 1)
+            out.update({inst: int(counts[inst]) for inst, _ in group})
         return out

@@ -1,0 +1,128 @@
+"""The ``workbench`` command: dispatches subcommands; user errors become one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
+
+
+def resolve_scene(name: str) -> Path:
+    """Returns the spec file for a path or for the name of a bundled scene (``digits``, ...)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    for folder in (Path.cwd() / "scenes", SCENES_DIR):
+        candidate = folder / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in SCENES_DIR.glob("*.yaml"))
+    raise WorkbenchError(f"scene {name!r}: no such file or bundled scene; bundled: {', '.join(known)}")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
+    return i, n
+
+
+def _render(args: argparse.Namespace) -> int:
+    from workbench.render.job import RenderJob, run
+    from workbench.scene.spec import load_spec
+
+    path = resolve_scene(args.scene)
+    spec = load_spec(path)
+    if args.resolution is not None:
+        if not 16 <= args.resolution <= 2048:
+            raise WorkbenchError(f"--resolution: must lie in [16, 2048], got {args.resolution}")
+        spec = spec.model_copy(update={"resolution": args.resolution})
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()] if args.conditions else None
+    job = RenderJob(spec=spec, out=Path(args.out), num=args.num, seed=args.seed, workers=args.workers,
+                    shard=args.shard, backend=args.backend, ray_address=args.ray_address, conditions=conditions,
+                    shard_size=args.shard_size, gl=args.gl, progress=not args.quiet, source=str(path))
+    dirs = run(job)
+    for condition, folder in dirs.items():
+        print(f"{condition}: {folder}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.data import export
+
+    if args.format == "coco":
+        print(export.to_coco(args.data, args.out))
+    else:
+        print(export.to_webdataset(args.data, args.out, args.samples_per_tar))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from workbench.data import open_paired
+
+    bad = 0
+    for condition, dataset in open_paired(args.data, modalities=()).items():
+        problems = dataset.verify()
+        bad += len(problems)
+        for line in problems:
+            print(line)
+        print(f"{condition}: {len(dataset)} samples, {'OK' if not problems else f'{len(problems)} problems'}")
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the argument parser of the ``workbench`` command."""
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="render a labelled dataset from a scene spec")
+    render.add_argument("scene", help="scene spec YAML, or a bundled scene name (digits, shapes, tabletop, street)")
+    render.add_argument("--out", required=True, help="output dataset folder")
+    render.add_argument("--num", type=int, required=True, help="samples per condition")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--workers", type=int, default=1, help="render processes (or Ray tasks)")
+    render.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N", help="render only shards k with k %% N == I")
+    render.add_argument("--shard-size", type=int, default=64, help="samples per shard")
+    render.add_argument("--backend", default="local", choices=["local", "ray"])
+    render.add_argument("--ray-address", default=None, help="existing Ray cluster (default: start a local one)")
+    render.add_argument("--resolution", type=int, default=None, help="override the spec's resolution")
+    render.add_argument("--conditions", default=None, help="comma-separated: clone,overcast,fog,rain,morning,sunset,night")
+    render.add_argument("--gl", default="auto", choices=["auto", "egl", "osmesa"], help="OpenGL backend")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(func=_render)
+
+    exp = sub.add_parser("export", help="export a dataset as COCO instances or WebDataset shards")
+    exp.add_argument("format", choices=["coco", "webdataset"])
+    exp.add_argument("data", help="dataset folder")
+    exp.add_argument("--out", default=None, help="output file (coco) or folder (webdataset)")
+    exp.add_argument("--samples-per-tar", type=int, default=1000)
+    exp.set_defaults(func=_export)
+
+    verify = sub.add_parser("verify", help="check every file of a dataset against its sha256")
+    verify.add_argument("data")
+    verify.set_defaults(func=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

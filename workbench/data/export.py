@@ -1,0 +1,81 @@
+"""Exports of a dataset: COCO instances with RLE masks, and WebDataset tar shards."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import webdataset as wds
+from pycocotools import mask as mask_utils
+from tqdm import tqdm
+
+from workbench.data.format import MODALITIES
+from workbench.data.reader import open_dataset
+from workbench.data.writer import shard_dir, write_json_atomic
+from workbench.errors import WorkbenchError
+
+
+def to_coco(data: str | Path, out: str | Path | None = None) -> Path:
+    """Writes COCO instances (one annotation per visible thing, RLE masks) for a dataset.
+
+    Category ids are class index + 1, as in the semantic maps. Image file names are relative
+    to the dataset folder.
+
+    Returns:
+        the path of the JSON file (default ``DATA/coco.json``).
+    """
+    dataset = open_dataset(data, modalities=("inst",))
+    out = Path(out) if out else dataset.root / "coco.json"
+    images, annotations = [], []
+    for index in tqdm(range(len(dataset)), desc="coco", unit="sample"):
+        sample = dataset[index]
+        meta, inst = sample["meta"], sample["inst"]
+        height, width = inst.shape
+        rgb = shard_dir(dataset.root, index // dataset.shard_size) / f"{index:06d}.rgb.png"
+        images.append({"id": index, "file_name": str(rgb.relative_to(dataset.root)), "width": width,
+                       "height": height, "condition": meta["condition"]["name"], "label": meta["label"]})
+        for obj in meta["objects"]:
+            if obj["pixels"] == 0:
+                continue
+            rle = mask_utils.encode(np.asfortranarray(inst == obj["instance_id"]).astype(np.uint8))
+            x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+            rle["counts"] = rle["counts"].decode("ascii")
+            annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": obj["class_id"] + 1,
+                                "segmentation": rle, "area": float(mask_utils.area(rle)), "bbox": [x, y, w, h],
+                                "iscrowd": 0, "visible_fraction": obj["visible_fraction"]})
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(dataset.classes)]
+    write_json_atomic(out, {"images": images, "annotations": annotations, "categories": categories,
+                            "info": {"description": f"workbench dataset {dataset.manifest['name']}",
+                                     "seed": dataset.manifest["seed"]}})
+    return out
+
+
+def to_webdataset(data: str | Path, out: str | Path | None = None, samples_per_tar: int = 1000) -> Path:
+    """Writes the dataset as WebDataset tar shards ``out/shard-NNNNNN.tar`` for streaming.
+
+    Each sample is the original files under its key (``rgb.png``, ``depth.npy``, ``seg.png``,
+    ``inst.png``, ``json``), so decoding matches the folder format. Tars are written under a
+    temporary name and renamed when complete.
+
+    Returns:
+        the output folder (default ``DATA/webdataset``).
+    """
+    if samples_per_tar < 1:
+        raise WorkbenchError(f"--samples-per-tar: must be at least 1, got {samples_per_tar}")
+    dataset = open_dataset(data, modalities=())
+    out = Path(out) if out else dataset.root / "webdataset"
+    out.mkdir(parents=True, exist_ok=True)
+    suffixes = [m["file"] for m in MODALITIES.values()]
+    for first in tqdm(range(0, len(dataset), samples_per_tar), desc="webdataset", unit="tar"):
+        final = out / f"shard-{first // samples_per_tar:06d}.tar"
+        tmp = final.with_name(final.name + ".partial")
+        with wds.TarWriter(str(tmp)) as sink:
+            for index in range(first, min(first + samples_per_tar, len(dataset))):
+                folder = shard_dir(dataset.root, index // dataset.shard_size)
+                record = {"__key__": f"{index:06d}"}
+                for suffix in suffixes:
+                    record[suffix] = (folder / f"{index:06d}.{suffix}").read_bytes()
+                sink.write(record)
+        os.replace(tmp, final)
+    return out

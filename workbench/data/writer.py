@@ -1,0 +1,97 @@
+"""Atomic shard writing and the manifest.
+
+A shard is written into ``shards/NNNNNN.partial-<host>-<pid>/`` and renamed to
+``shards/NNNNNN/`` when complete, so a finished-looking shard is always whole. Its
+``_shard.json`` lists every file's sha256; the manifest holds each shard's digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from workbench.data.format import encode_sample
+
+SHARD_INDEX = "_shard.json"
+MANIFEST = "manifest.json"
+
+
+def shard_dir(root: Path, shard: int) -> Path:
+    """Returns the folder of a finished shard."""
+    return Path(root) / "shards" / f"{shard:06d}"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Writes JSON to ``path`` through a temporary file and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def shard_digest(files: dict[str, str]) -> str:
+    """Returns the sha256 of a shard's file listing (name -> file sha256), in sorted order."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def clear_partials(root: Path, shards: Iterable[int]) -> None:
+    """Deletes unfinished shard folders of the given shards, left by an interrupted run."""
+    wanted = {f"{s:06d}" for s in shards}
+    folder = Path(root) / "shards"
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if ".partial" in entry.name and entry.name.split(".")[0] in wanted:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def write_shard(root: Path, shard: int, start: int, samples: Iterable) -> dict[str, Any]:
+    """Writes the samples of one shard atomically.
+
+    Args:
+        root: dataset folder.
+        shard: shard number.
+        start: global index of the shard's first sample.
+        samples: :class:`~workbench.render.sample.Sample`-like objects with ``arrays`` and ``meta``.
+
+    Returns:
+        the shard record for the manifest: index, start, count, sha256.
+    """
+    final = shard_dir(root, shard)
+    partial = final.with_name(f"{final.name}.partial-{socket.gethostname()}-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    files: dict[str, str] = {}
+    count = 0
+    for offset, sample in enumerate(samples):
+        for suffix, data in encode_sample(sample.arrays, sample.meta).items():
+            name = f"{start + offset:06d}.{suffix}"
+            (partial / name).write_bytes(data)
+            files[name] = hashlib.sha256(data).hexdigest()
+        count += 1
+    record = {"index": shard, "start": start, "count": count, "sha256": shard_digest(files)}
+    write_json_atomic(partial / SHARD_INDEX, {**record, "files": files})
+    try:
+        os.rename(partial, final)
+    except OSError:
+        if not (final / SHARD_INDEX).is_file():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)  # another process finished the same shard
+    return record
+
+
+def finished_shards(root: Path) -> dict[int, dict[str, Any]]:
+    """Returns the records of all finished shards, read from their ``_shard.json``."""
+    out = {}
+    folder = Path(root) / "shards"
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            index_file = entry / SHARD_INDEX
+            if entry.name.isdigit() and index_file.is_file():
+                record = json.loads(index_file.read_text())
+                out[record["index"]] = {k: record[k] for k in ("index", "start", "count", "sha256")}
+    return out

@@ -1,0 +1,260 @@
+"""A render job: plan shards, resume, render with a process pool or Ray, finish the manifest.
+
+Samples are grouped into shards of ``shard_size`` consecutive indices. Every shard is rendered
+by one worker and written atomically, so a job killed at any moment is resumed by running the
+same command again: finished shards are kept, unfinished ones are rendered anew, and because
+each sample depends only on ``(spec, seed, index, condition)`` the result is byte-identical to
+an uninterrupted run whatever the worker count, shard split, backend or resume point.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import signal
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from workbench import __version__
+from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES
+from workbench.data.reader import PAIRS
+from workbench.data.writer import MANIFEST, clear_partials, finished_shards, write_json_atomic, write_shard
+from workbench.errors import WorkbenchError
+from workbench.render import gl
+from workbench.render.conditions import CONDITIONS
+from workbench.scene.kinds import preflight
+
+log = logging.getLogger(__name__)
+_IDENTITY = ("kind", "spec", "seed", "num_samples", "shard_size", "condition")
+
+
+@dataclass
+class RenderJob:
+    """What to render and how.
+
+    Attributes:
+        spec: validated scene spec.
+        out: output folder (a dataset, or one dataset per condition when several).
+        num: number of samples per condition.
+        seed: dataset seed.
+        workers: render processes (local) or concurrent Ray tasks.
+        shard: ``(i, n)``: render only shards ``k`` with ``k % n == i`` (for batch schedulers).
+        backend: ``local`` (process pool) or ``ray``.
+        ray_address: address of an existing Ray cluster; None starts a local one for the run.
+        conditions: render conditions; None uses the spec's.
+        shard_size: samples per shard.
+        gl: ``auto``, ``egl`` or ``osmesa``.
+        progress: show a progress bar.
+        source: where the spec came from, for provenance.
+    """
+
+    spec: Any
+    out: Path
+    num: int
+    seed: int = 0
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    backend: str = "local"
+    ray_address: str | None = None
+    conditions: list[str] | None = None
+    shard_size: int = 64
+    gl: str = "auto"
+    progress: bool = True
+    source: str = ""
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+    def validate(self) -> None:
+        """Raises :class:`WorkbenchError` for values no render can use."""
+        if self.num < 1:
+            raise WorkbenchError(f"--num: must be a positive number of samples, got {self.num}")
+        if self.workers < 1:
+            raise WorkbenchError(f"--workers: must be at least 1, got {self.workers}")
+        if self.shard_size < 1:
+            raise WorkbenchError(f"--shard-size: must be at least 1, got {self.shard_size}")
+        i, n = self.shard
+        if n < 1 or not 0 <= i < n:
+            raise WorkbenchError(f"--shard: expected I/N with 0 <= I < N, got {i}/{n}")
+        if self.backend not in ("local", "ray"):
+            raise WorkbenchError(f"--backend: unknown {self.backend!r}; allowed: local, ray")
+        for name in self.condition_list():
+            if name not in CONDITIONS:
+                raise WorkbenchError(f"--conditions: unknown condition {name!r}; allowed: {', '.join(CONDITIONS)}")
+
+    def condition_list(self) -> list[str]:
+        """Returns the conditions to render, without duplicates."""
+        return list(dict.fromkeys(self.conditions or self.spec.conditions))
+
+    def dataset_dirs(self) -> dict[str, Path]:
+        """Returns condition -> dataset folder (``out`` itself for a single condition)."""
+        names = self.condition_list()
+        if len(names) == 1:
+            return {names[0]: Path(self.out)}
+        return {name: Path(self.out) / name for name in names}
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.num // self.shard_size)
+
+    def my_shards(self) -> list[int]:
+        """Returns the shards this process renders."""
+        i, n = self.shard
+        return [k for k in range(self.num_shards) if k % n == i]
+
+
+def _versions() -> dict[str, str]:
+    out = {"workbench": __version__, "python": platform.python_version()}
+    for package in ("scikit-robot-pyrender", "PyOpenGL", "numpy", "trimesh", "pillow"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "missing"
+    return out
+
+
+def _manifest(job: RenderJob, condition: str, info: gl.GLInfo) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": job.spec.kind, "name": job.spec.name,
+        "spec": job.spec.model_dump(mode="json"), "spec_source": job.source, "seed": job.seed,
+        "num_samples": job.num, "shard_size": job.shard_size, "num_shards": job.num_shards, "condition": condition,
+        "resolution": job.spec.resolution, "classes": {str(i): c for i, c in enumerate(job.spec.classes())},
+        "modalities": MODALITIES, "renderer": {"backend": info.backend, "gl_renderer": info.renderer,
+                                               "versions": _versions()},
+        "command": job.command, "complete": False, "shards": [],
+    }
+
+
+def _prepare_dir(folder: Path, fresh: dict[str, Any]) -> dict[str, Any]:
+    """Creates or reopens a dataset folder; refuses one that holds anything else."""
+    path = folder / MANIFEST
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            raise WorkbenchError(f"{path}: unreadable manifest; delete {folder} or choose another --out") from None
+        diff = [k for k in _IDENTITY if old.get(k) != fresh[k]]
+        if diff:
+            raise WorkbenchError(f"{folder} holds another dataset (differs in {', '.join(diff)}); "
+                                 "choose another --out or delete it")
+        return old
+    if folder.exists() and any(p.name != "shards" for p in folder.iterdir()):
+        raise WorkbenchError(f"{folder} is not empty and holds no workbench dataset; choose another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, fresh)
+    return fresh
+
+
+def _finish(folder: Path, manifest: dict[str, Any]) -> bool:
+    records = finished_shards(folder)
+    expected = {k: min(manifest["shard_size"], manifest["num_samples"] - k * manifest["shard_size"])
+                for k in range(manifest["num_shards"])}
+    manifest["shards"] = [records[k] for k in sorted(records)]
+    manifest["complete"] = all(k in records and records[k]["count"] == n for k, n in expected.items())
+    write_json_atomic(folder / MANIFEST, manifest)
+    return manifest["complete"]
+
+
+_RENDERER = None
+
+
+def _init_worker(backend: str, threads: int) -> None:
+    """Pool initializer: die with the parent, pin the GL backend and llvmpipe threads."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    gl.activate(backend)
+    os.environ.setdefault("LP_NUM_THREADS", str(threads))
+
+
+def render_unit(spec, seed: int, num: int, shard_size: int, folder: str, condition: str, shard: int) -> dict:
+    """Renders and writes one shard of one condition (runs inside a worker)."""
+    global _RENDERER
+    from workbench.render.sample import render_sample
+    from workbench.render.view import Renderer
+
+    if _RENDERER is None or _RENDERER.size != (spec.resolution, spec.resolution):
+        _RENDERER = Renderer(spec.resolution, spec.resolution)
+    start = shard * shard_size
+    samples = (render_sample(_RENDERER, spec, seed, i, condition) for i in range(start, min(start + shard_size, num)))
+    return write_shard(Path(folder), shard, start, samples)
+
+
+def _run_local(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -> None:
+    threads = max(1, (os.cpu_count() or 1) // job.workers)
+    if job.workers == 1:
+        _init_worker(info.backend, threads)
+        for unit in units:
+            bar.update(render_unit(*unit)["count"])
+        return
+    with multiprocessing.get_context("spawn").Pool(job.workers, _init_worker, (info.backend, threads)) as pool:
+        for record in pool.imap_unordered(_star_render_unit, units):
+            bar.update(record["count"])
+
+
+def _star_render_unit(unit: tuple) -> dict:
+    return render_unit(*unit)
+
+
+def _run_ray(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise WorkbenchError("--backend ray needs Ray: pip install 'workbench[distributed]'") from None
+    env = {"PYOPENGL_PLATFORM": info.backend, "LP_NUM_THREADS": "1"}
+    started = not ray.is_initialized()
+    if started:
+        if job.ray_address:
+            ray.init(address=job.ray_address, runtime_env={"env_vars": env}, log_to_driver=False)
+        else:
+            ray.init(num_cpus=job.workers, include_dashboard=False, runtime_env={"env_vars": env},
+                     log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=2)(render_unit)
+        pending = [task.remote(*unit) for unit in units]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            bar.update(ray.get(done[0])["count"])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run(job: RenderJob) -> dict[str, Path]:
+    """Runs (or resumes) a render job.
+
+    Returns:
+        condition -> dataset folder.
+
+    Raises:
+        WorkbenchError: bad job values, assets that do not load, an output folder that holds
+            something else, or no working OpenGL backend.
+    """
+    job.validate()
+    preflight(job.spec)
+    info = gl.choose(job.gl)
+    dirs = job.dataset_dirs()
+    manifests = {c: _prepare_dir(folder, _manifest(job, c, info)) for c, folder in dirs.items()}
+    if len(dirs) > 1:
+        write_json_atomic(Path(job.out) / PAIRS, {"conditions": list(dirs), "seed": job.seed, "num_samples": job.num})
+    units = []
+    for condition, folder in dirs.items():
+        done = finished_shards(folder)
+        todo = [k for k in job.my_shards() if k not in done]
+        clear_partials(folder, todo)
+        units += [(job.spec, job.seed, job.num, job.shard_size, str(folder), condition, k) for k in todo]
+    total = sum(min(job.shard_size, job.num - u[-1] * job.shard_size) for u in units)
+    log.info("rendering %d samples in %d shards with %s (%s)", total, len(units), info.backend, info.renderer)
+    with tqdm(total=total, unit="sample", desc=f"render {job.spec.name}", disable=not job.progress,
+              dynamic_ncols=True) as bar:
+        if units:
+            (_run_ray if job.backend == "ray" else _run_local)(job, units, info, bar)
+    for condition, folder in dirs.items():
+        _finish(folder, manifests[condition])
+    return dirs
