@@ -7,6 +7,7 @@ scikit-image's photos); nothing is downloaded. Builders are cached per process.
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 
 import freetype
@@ -28,9 +29,8 @@ _SKIMAGE_FILES = {
 
 def font_path(name: str) -> Path:
     """Returns the path of one of the OpenSans faces shipped with pyrender."""
-    import pyrender  # only for its package folder; scene code never calls OpenGL
-
-    return Path(pyrender.__file__).parent / "fonts" / f"{name}.ttf"
+    package = importlib.util.find_spec("pyrender")  # found, not imported: importing binds OpenGL
+    return Path(package.submodule_search_locations[0]) / "fonts" / f"{name}.ttf"
 
 
 @functools.lru_cache(maxsize=None)

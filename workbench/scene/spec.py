@@ -174,7 +174,7 @@ class MeshObjectSpec(_Model):
 
 
 class TableSpec(_Model):
-    """The support plane objects stand on."""
+    """The table: ``size`` is the side length in metres of the square top, whose surface is z = 0."""
 
     size: Annotated[float, Field(gt=0.0)] = 1.2
     textures: list[TextureName] = ["brick", "gravel", "grass"]

@@ -18,24 +18,25 @@ from workbench.errors import WorkbenchError
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
-    footprint_radius, orbit_camera, place_on_plane, pose_on_plane, random_background, random_lights,
+    footprint_radius,
+    orbit_camera,
+    place_on_plane,
+    pose_on_plane,
+    random_background,
+    random_lights,
     random_material,
 )
 from workbench.scene.model import Material, SceneInstance, SceneObject
 from workbench.scene.random import hsv_color, integer, stream, uniform
 from workbench.scene.spec import PrimitiveName, TabletopSpec
 
-MAX_COVER = 0.5  # largest fraction of the table top the footprint discs may cover
+MAX_COVER = 0.5  # largest fraction of the table top the objects' footprint discs may cover
 DISTRACTOR_SIZE = (0.04, 0.12)  # metres, largest extent
-TABLE_THICKNESS, LEG_HEIGHT, LEG_WIDTH = 0.04, 0.72, 0.05
+THICKNESS, LEG_HEIGHT, LEG_WIDTH = 0.04, 0.72, 0.05  # metres
 
 
 def _mesh(spec: TabletopSpec, i: int) -> list[trimesh.Trimesh]:
     return assets.load_mesh_file(spec.objects[i].path, field=f"objects.{i}.path")
-
-
-def _has_appearance(parts: list[trimesh.Trimesh]) -> bool:
-    return any(p.visual.kind is not None for p in parts)
 
 
 def _preflight(spec: TabletopSpec) -> None:
@@ -45,49 +46,51 @@ def _preflight(spec: TabletopSpec) -> None:
         WorkbenchError: a mesh file is missing or unreadable (naming ``objects.N.path``), or the
             footprint discs at the largest counts and sizes would cover more than half the table.
     """
-    areas = [np.pi * footprint_radius(_mesh(spec, i), o.size[1]) ** 2 * o.count[1] for i, o in enumerate(spec.objects)]
-    table_area = spec.table.size**2
-    if sum(areas) > MAX_COVER * table_area:
-        worst = int(np.argmax(areas))
-        o = spec.objects[worst]
+    areas = [np.pi * footprint_radius(_mesh(spec, i), o.size[1]) ** 2 * o.count[1]
+             for i, o in enumerate(spec.objects)]
+    room = MAX_COVER * spec.table.size**2
+    if sum(areas) > room:
         count = sum(o.count[1] for o in spec.objects)
         largest = max(o.size[1] for o in spec.objects)
+        worst = int(np.argmax(areas))
+        o = spec.objects[worst]
         need = np.sqrt(sum(areas) / MAX_COVER)
         raise WorkbenchError(
-            f"objects: {count} objects up to {largest:g} m cannot be placed on a {spec.table.size:g} m table "
-            f"without interpenetration (footprints {sum(areas):.2f} m^2, at most {MAX_COVER * table_area:.2f} m^2 "
-            f"fit); lower objects.{worst}.count (now up to {o.count[1]} x {o.class_name!r}) or "
-            f"objects.{worst}.size (now up to {o.size[1]:g} m), or raise table.size to at least {need:.2f}"
+            f"objects: {count} objects up to {largest:g} m cannot be placed on a "
+            f"{spec.table.size:g} m table without interpenetration (footprints {sum(areas):.2f} "
+            f"m^2, at most {room:.2f} m^2 fit); lower objects.{worst}.count (now up to "
+            f"{o.count[1]} x {o.class_name!r}) or objects.{worst}.size (now up to "
+            f"{o.size[1]:g} m), or raise table.size to at least {need:.2f}"
         )
 
 
-def _table(rng: np.random.Generator, spec: TabletopSpec, occluder: bool) -> tuple[list[SceneObject], dict]:
+def _box(extents, centre) -> trimesh.Trimesh:
+    return trimesh.creation.box(extents, trimesh.transformations.translation_matrix(centre))
+
+
+def _table(rng: np.random.Generator, spec: TabletopSpec, occluder: bool) -> tuple[list, dict]:
     """Table top (textured, top face at z = 0), four legs and a floor, all unlabelled stuff."""
     texture = str(rng.choice(spec.table.textures)) if spec.table.textures else None
     color = hsv_color(rng, (0.0, 0.4), (0.5, 1.0))
     leg_color = hsv_color(rng, (0.0, 0.5), (0.1, 0.5))
     floor_color = hsv_color(rng, (0.0, 0.3), (0.2, 0.7))
-    size = spec.table.size
-    top = trimesh.creation.box((size, size, TABLE_THICKNESS))
-    top.apply_translation([0, 0, -TABLE_THICKNESS / 2])
-    offset = size / 2 - LEG_WIDTH
-    legs = trimesh.util.concatenate([
-        trimesh.creation.box((LEG_WIDTH, LEG_WIDTH, LEG_HEIGHT),
-                             trimesh.transformations.translation_matrix([sx * offset, sy * offset,
-                                                                         -TABLE_THICKNESS - LEG_HEIGHT / 2]))
-        for sx in (-1, 1) for sy in (-1, 1)
-    ])
-    floor = trimesh.creation.box((8 * size, 8 * size, 0.01))
-    floor.apply_translation([0, 0, -TABLE_THICKNESS - LEG_HEIGHT - 0.005])
-    parts = [
-        ("table", assets.with_uv(top, max(1.0, size)), Material(color, roughness=0.6, texture=texture)),
-        ("table legs", legs, Material(leg_color, roughness=0.5)),
-        ("floor", floor, Material(floor_color, roughness=0.9)),
-    ]
-    objects = [SceneObject(name=name, class_id=-1, mesh=mesh, pose=np.eye(4), material=material, thing=False,
-                           mesh_key=f"tabletop/{name}/{size}", occluder=occluder) for name, mesh, material in parts]
-    return objects, {"texture": texture, "color": list(color), "leg_color": list(leg_color),
-                     "floor_color": list(floor_color)}
+    size, leg_z = spec.table.size, -THICKNESS - LEG_HEIGHT / 2
+    corner = size / 2 - LEG_WIDTH
+    legs = [_box((LEG_WIDTH, LEG_WIDTH, LEG_HEIGHT), (sx * corner, sy * corner, leg_z))
+            for sx in (-1, 1) for sy in (-1, 1)]
+    parts = {
+        "table": (assets.with_uv(_box((size, size, THICKNESS), (0, 0, -THICKNESS / 2)), size),
+                  Material(color, roughness=0.6, texture=texture)),
+        "table legs": (trimesh.util.concatenate(legs), Material(leg_color, roughness=0.5)),
+        "floor": (_box((8 * size, 8 * size, 0.01), (0, 0, -THICKNESS - LEG_HEIGHT - 0.005)),
+                  Material(floor_color, roughness=0.9)),
+    }
+    objects = [SceneObject(name=name, class_id=-1, mesh=mesh, pose=np.eye(4), material=material,
+                           thing=False, mesh_key=f"tabletop/{name}/{size}", occluder=occluder)
+               for name, (mesh, material) in parts.items()]
+    factors = {"texture": texture, "color": list(color), "leg_color": list(leg_color),
+               "floor_color": list(floor_color)}
+    return objects, factors
 
 
 @register_kind("tabletop", preflight=_preflight)
@@ -120,34 +123,41 @@ def build(spec: TabletopSpec, seed: int, index: int) -> SceneInstance:
             continue
         o, xy = spec.objects[i], spots[n]
         material, material_factors = None, "file"
-        if not _has_appearance(mesh):
+        if not any(p.visual.kind is not None for p in mesh):  # bare geometry: no appearance
             material, material_factors = random_material(materials, spec.materials)
             mesh = [assets.with_uv(p) for p in mesh]
-        objects.append(SceneObject(name=f"{o.class_name} {n}", class_id=classes.index(o.class_name), mesh=mesh,
-                                   pose=pose_on_plane(xy, yaws[n], size), material=material, front=(1.0, 0.0, 0.0),
-                                   mesh_key=f"file/{o.path}/{material is None}"))
+        objects.append(SceneObject(
+            name=f"{o.class_name} {n}", class_id=classes.index(o.class_name), mesh=mesh,
+            pose=pose_on_plane(xy, yaws[n], size), material=material, front=(1.0, 0.0, 0.0),
+            mesh_key=f"file/{o.path}/{material is None}"))
         object_factors.append({"file": o.path, "class": o.class_name, "size": size, "yaw": yaws[n],
-                               "position": [float(xy[0]), float(xy[1])], "material": material_factors})
+                               "position": [float(xy[0]), float(xy[1])],
+                               "material": material_factors})
     for n, (kind, size) in enumerate(zip(kinds, clutter_sizes), start=len(picks)):
         if spots[n] is None:
             continue
-        xy = spots[n]
         material, material_factors = random_material(materials, spec.materials)
-        objects.append(SceneObject(name=f"distractor {kind}", class_id=-1, mesh=assets.primitive(kind),
-                                   pose=pose_on_plane(xy, yaws[n], size), material=material, thing=False,
-                                   mesh_key=f"primitive/{kind}", smooth=kind in assets.SMOOTH_PRIMITIVES))
+        objects.append(SceneObject(
+            name=f"distractor {kind}", class_id=-1, mesh=assets.primitive(kind),
+            pose=pose_on_plane(spots[n], yaws[n], size), material=material, thing=False,
+            mesh_key=f"primitive/{kind}", smooth=kind in assets.SMOOTH_PRIMITIVES))
         distractor_factors.append({"kind": kind, "size": size, "yaw": yaws[n],
-                                   "position": [float(xy[0]), float(xy[1])], "material": material_factors})
+                                   "position": [float(spots[n][0]), float(spots[n][1])],
+                                   "material": material_factors})
 
     centre = np.mean([o.pose[:3, 3] for o in objects[:len(object_factors)]], axis=0)
     centre[2] = 0.5 * np.mean([f["size"] for f in object_factors])
-    table, table_factors = _table(stream(seed, index, "table"), spec, occluder=spec.camera.elevation_deg[0] < 0)
-    camera, camera_factors = orbit_camera(stream(seed, index, "camera"), spec.camera, spec.resolution, centre)
-    lights, ambient, light_factors = random_lights(stream(seed, index, "lights"), spec.lights, centre,
-                                                   max(1.0, spec.table.size))
-    background, background_factors = random_background(stream(seed, index, "background"), spec.background)
+    below = spec.camera.elevation_deg[0] < 0  # the table hides objects only from below
+    table, table_factors = _table(stream(seed, index, "table"), spec, occluder=below)
+    camera, camera_factors = orbit_camera(stream(seed, index, "camera"), spec.camera,
+                                          spec.resolution, centre)
+    lights, ambient, light_factors = random_lights(stream(seed, index, "lights"), spec.lights,
+                                                   centre, max(1.0, spec.table.size))
+    background, background_factors = random_background(stream(seed, index, "background"),
+                                                       spec.background)
     factors = {
-        "objects": object_factors, "unplaced": len(picks) - len(object_factors), "distractors": distractor_factors,
+        "objects": object_factors, "unplaced": len(picks) - len(object_factors),
+        "distractors": distractor_factors,
         "unplaced_distractors": len(kinds) - len(distractor_factors), "table": table_factors,
         "camera": camera_factors, **light_factors, "background": background_factors,
     }

@@ -1,0 +1,162 @@
+"""``workbench render`` end to end: determinism, resume after SIGKILL, Ray, paired conditions, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli, sample_hashes
+from workbench.data import open_dataset, open_paired
+
+SMALL = ["digits", "--num", "20", "--resolution", "32", "--shard-size", "6", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    run_cli("render", *SMALL, "--out", str(out))
+    return sample_hashes(out)
+
+
+def test_reference_is_complete_and_verified(reference, tmp_path_factory):
+    out = tmp_path_factory.mktemp("again") / "ds"
+    done = run_cli("render", *SMALL, "--out", str(out))
+    assert sample_hashes(out) == reference
+    assert len(reference) == 20 * 5
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["renderer"]["backend"] == "egl"
+    assert "llvmpipe" in manifest["renderer"]["gl_renderer"] or manifest["renderer"]["gl_renderer"]
+    assert [s["count"] for s in manifest["shards"]] == [6, 6, 6, 2]
+    assert f"clone: {out}" in done.stdout
+    assert open_dataset(out).verify() == []
+
+
+def test_same_bytes_with_two_workers(reference, tmp_path):
+    run_cli("render", *SMALL, "--out", str(tmp_path / "w2"), "--workers", "2")
+    assert sample_hashes(tmp_path / "w2") == reference
+
+
+def test_same_bytes_from_shard_split_and_other_shard_size(reference, tmp_path):
+    out = tmp_path / "split"
+    first = run_cli("render", *SMALL, "--out", str(out), "--shard", "0/2")
+    assert first.returncode == 0
+    assert not json.loads((out / "manifest.json").read_text())["complete"]
+    run_cli("render", *SMALL, "--out", str(out), "--shard", "1/2")
+    assert json.loads((out / "manifest.json").read_text())["complete"]
+    assert sample_hashes(out) == reference
+    other = tmp_path / "size"
+    run_cli("render", *SMALL[:-3], "--shard-size", "7", "--quiet", "--out", str(other))
+    assert sample_hashes(other) == reference
+
+
+def test_same_bytes_on_a_local_ray_cluster(reference, tmp_path):
+    run_cli("render", *SMALL, "--out", str(tmp_path / "ray"), "--backend", "ray", "--workers", "2", timeout=600)
+    assert sample_hashes(tmp_path / "ray") == reference
+
+
+@pytest.mark.parametrize("delay", [0.0, 1.5, 3.0])
+def test_sigkill_at_any_moment_then_rerun_gives_the_same_bytes(reference, tmp_path, delay):
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "workbench.cli", "render", *SMALL, "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if (out / "manifest.json").is_file() and not json.loads((out / "manifest.json").read_text())["complete"]:
+        with pytest.raises(Exception, match="incomplete"):
+            open_dataset(out)
+    run_cli("render", *SMALL, "--out", str(out), "--workers", "2")
+    assert sample_hashes(out) == reference
+    assert not list(out.glob("shards/*.partial*"))
+    assert open_dataset(out).verify() == []
+
+
+def test_kill_mid_shard_leaves_only_partials_that_are_redone(reference, tmp_path):
+    out = tmp_path / "mid"
+    args = [sys.executable, "-m", "workbench.cli", "render", "digits", "--num", "400", "--resolution", "32",
+            "--shard-size", "50", "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("shards/000000/_shard.json")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = [p for p in out.glob("shards/*") if p.name.isdigit()]
+    assert finished and all((p / "_shard.json").is_file() for p in finished)
+    run_cli("render", "digits", "--num", "400", "--resolution", "32", "--shard-size", "50", "--quiet", "--out", str(out))
+    hashes = sample_hashes(out)
+    assert len(hashes) == 400 * 5
+    assert {k: v for k, v in hashes.items() if int(k[:6]) < 20} == reference
+
+
+def test_paired_conditions_share_geometry(tmp_path):
+    out = tmp_path / "paired"
+    done = run_cli("render", *SMALL, "--out", str(out), "--conditions", "clone,fog,night")
+    assert "fog: " in done.stdout
+    sets = open_paired(out)
+    assert list(sets) == ["clone", "fog", "night"]
+    for index in (0, 7):
+        base = sets["clone"][index]
+        for name in ("fog", "night"):
+            other = sets[name][index]
+            assert (other["inst"] == base["inst"]).all() and (other["depth"] == base["depth"]).all()
+            assert other["meta"]["factors"] == base["meta"]["factors"]
+            assert other["meta"]["condition"]["name"] == name
+            assert (other["rgb"] != base["rgb"]).any()
+
+
+def _assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "nothing"
+    _assert_one_line_error(run_cli("render", "digits", "--num", "-3", "--out", str(out), check=False), "--num")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: teapot\n")
+    _assert_one_line_error(run_cli("render", str(bad), "--num", "2", "--out", str(out), check=False),
+                           "bad.yaml: kind: unknown scene kind 'teapot'")
+    _assert_one_line_error(run_cli("render", "digits", "--num", "2", "--out", str(out), "--conditions", "snow",
+                                   check=False), "--conditions: unknown condition 'snow'")
+    missing = tmp_path / "table.yaml"
+    missing.write_text("kind: tabletop\nobjects:\n  - {path: nowhere/mug.obj, class_name: mug, count: [1, 1]}\n")
+    _assert_one_line_error(run_cli("render", str(missing), "--num", "2", "--out", str(out), check=False),
+                           "objects.0.path", "mesh file not found")
+    _assert_one_line_error(run_cli("render", "nosuchscene", "--num", "2", "--out", str(out), check=False),
+                           "no such file or bundled scene")
+    assert not out.exists()
+
+
+def test_output_dir_holding_something_else_is_refused(tmp_path):
+    out = tmp_path / "taken"
+    run_cli("render", *SMALL[:2], "4", *SMALL[3:], "--out", str(out))
+    before = sample_hashes(out)
+    _assert_one_line_error(run_cli("render", *SMALL[:2], "4", *SMALL[3:], "--out", str(out), "--seed", "9", check=False),
+                           "holds another dataset", "seed")
+    assert sample_hashes(out) == before
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    _assert_one_line_error(run_cli("render", *SMALL, "--out", str(junk), check=False), "not empty")
+    assert sorted(p.name for p in junk.iterdir()) == ["notes.txt"]
+
+
+def test_osmesa_backend_gives_a_complete_dataset(tmp_path):
+    out = tmp_path / "osmesa"
+    run_cli("render", "digits", "--num", "3", "--resolution", "32", "--quiet", "--gl", "osmesa", "--out", str(out))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["renderer"]["backend"] == "osmesa"
+    assert len(open_dataset(out)) == 3
