@@ -129,14 +129,16 @@ def rain(rgb: np.ndarray, rng: np.random.Generator, streaks: int, angle_deg: flo
     return (rgb * 0.82) * (1 - alpha) + 0.85 * alpha
 
 
-def image_condition(rgb: np.ndarray, depth: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+def image_condition(rgb: np.ndarray, depth: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
+                    subject: np.ndarray | None = None) -> np.ndarray:
     """Applies the image-space part of a condition to ``rgb`` (float in [0, 1], H x W x 3).
 
     Fog and rain set ``params["fog_beta"]`` (1/m), derived from a visibility distance that is a
-    multiple of the median scene depth, so fog means the same at every scene scale.
+    multiple of the median depth of the ``subject`` pixels (the labelled things; all surfaces
+    when none is given or visible), so fog means the same at every scene scale.
     """
     name = params["name"]
-    surface = depth[depth > 0]
+    surface = depth[(depth > 0) & (subject if subject is not None and subject.any() else True)]
     scale = float(np.median(surface)) if surface.size else 1.0
     if name in ("fog", "rain"):
         visibility = params["visibility_scale"] * scale

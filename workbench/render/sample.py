@@ -63,7 +63,7 @@ def render_sample(renderer: Renderer, spec, seed: int, index: int, condition: st
     passes = renderer.render(instance)
     rgb = passes["rgb"].astype(np.float32) / 255.0
     rgb = _composite_photo(rgb, passes["depth"], instance.background)
-    rgb = image_condition(rgb, passes["depth"], params, condition_rng)
+    rgb = image_condition(rgb, passes["depth"], params, condition_rng, subject=passes["inst"] > 0)
     rgb8 = np.round(rgb * 255.0).astype(np.uint8)
 
     classes = spec.classes()

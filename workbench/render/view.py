@@ -48,18 +48,28 @@ def _light(light) -> pyrender.Light:
     return kinds[light.kind](color=light.color, intensity=light.intensity)
 
 
-def _project_box(obj: SceneObject, view: np.ndarray, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Image-space box (x0, y0, x1, y1) of the object's world bounding box; the whole image if it
-    reaches behind the camera."""
+_EDGES = [(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1]
+
+
+def _project_box(obj: SceneObject, view: np.ndarray, K: np.ndarray, znear: float) -> np.ndarray | None:
+    """Image-space box (x0, y0, x1, y1) of the object's bounding box clipped to the near plane;
+    None when it lies wholly behind the camera."""
     parts = obj.mesh if isinstance(obj.mesh, list) else [obj.mesh]
     lo = np.min([p.bounds[0] for p in parts], axis=0)
     hi = np.max([p.bounds[1] for p in parts], axis=0)
-    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-    cam = (view @ obj.pose @ corners.T)[:3]
-    if (cam[2] > -1e-6).any():
-        return np.array([0, 0, size[0], size[1]], float)
-    u = K[0, 0] * cam[0] / -cam[2] + K[0, 2]
-    v = -K[1, 1] * cam[1] / -cam[2] + K[1, 2]
+    corners = np.array([[(lo, hi)[i & 1][0], (lo, hi)[i >> 1 & 1][1], (lo, hi)[i >> 2][2], 1.0] for i in range(8)])
+    cam = (view @ obj.pose @ corners.T)[:3].T
+    front = cam[:, 2] <= -znear
+    points = [cam[front]]
+    for a, b in _EDGES:
+        if front[a] != front[b]:  # the edge crosses the near plane: keep the crossing point
+            t = (-znear - cam[a, 2]) / (cam[b, 2] - cam[a, 2])
+            points.append((cam[a] + t * (cam[b] - cam[a]))[None])
+    points = np.concatenate(points)
+    if not len(points):
+        return None
+    u = K[0, 0] * points[:, 0] / -points[:, 2] + K[0, 2]
+    v = -K[1, 1] * points[:, 1] / -points[:, 2] + K[1, 2]
     return np.array([u.min(), v.min(), u.max(), v.max()])
 
 
@@ -131,11 +141,12 @@ class Renderer:
         """
         cam = instance.camera
         view, K = np.linalg.inv(cam.pose), cam.intrinsics()
-        boxes = {node: _project_box(obj, view, K, self.size) for obj, node in zip(instance.objects, nodes) if obj.occluder}
+        boxes = {node: _project_box(obj, view, K, cam.znear) for obj, node in zip(instance.objects, nodes) if obj.occluder}
+        boxes = {node: box for node, box in boxes.items() if box is not None}
         out, groups = {}, []
         for inst, (_, node) in ids.items():
-            box = boxes[node]
-            if not any(other is not node and _overlaps(box, b) for other, b in boxes.items()):
+            box = boxes.get(node)
+            if box is None or not any(other is not node and _overlaps(box, b) for other, b in boxes.items()):
                 out[inst] = int(visible[inst])
                 continue
             group = next((g for g in groups if not any(_overlaps(box, boxes[n]) for _, n in g)), None)
