@@ -14,6 +14,7 @@ Import this module only after :func:`workbench.render.gl.activate`.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 
 import numpy as np
 import pyrender
@@ -36,9 +37,47 @@ def _material(obj: SceneObject) -> pyrender.MetallicRoughnessMaterial:
     )
 
 
+def _arrays(mesh, smooth: bool) -> dict[str, np.ndarray]:
+    """Vertex arrays of a pyrender primitive; flat shading gives every face its own vertices."""
+    uv = getattr(mesh.visual, "uv", None)
+    if smooth:
+        out = {"positions": mesh.vertices, "normals": mesh.vertex_normals, "indices": mesh.faces}
+        if uv is not None:
+            out["texcoord_0"] = uv
+        return {k: np.ascontiguousarray(v, np.float32 if k != "indices" else np.int64) for k, v in out.items()}
+    out = {"positions": mesh.vertices[mesh.faces].reshape(-1, 3),
+           "normals": np.repeat(mesh.face_normals, 3, axis=0)}
+    if uv is not None:
+        out["texcoord_0"] = uv[mesh.faces].reshape(-1, 2)
+    return {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
+
+
+_GEOMETRY: OrderedDict[tuple[str, bool], list[dict[str, np.ndarray]]] = OrderedDict()
+_GEOMETRY_SIZE = 256
+
+
+def _geometry(obj: SceneObject) -> list[dict[str, np.ndarray]]:
+    """Vertex arrays of every part of ``obj``, cached by ``mesh_key`` (least recently used)."""
+    parts = obj.mesh if isinstance(obj.mesh, list) else [obj.mesh]
+    if not obj.mesh_key:
+        return [_arrays(p, obj.smooth) for p in parts]
+    key = (obj.mesh_key, obj.smooth)
+    if key in _GEOMETRY:
+        _GEOMETRY.move_to_end(key)
+    else:
+        _GEOMETRY[key] = [_arrays(p, obj.smooth) for p in parts]
+        if len(_GEOMETRY) > _GEOMETRY_SIZE:
+            _GEOMETRY.popitem(last=False)
+    return _GEOMETRY[key]
+
+
 def _mesh(obj: SceneObject) -> pyrender.Mesh:
-    material = _material(obj) if obj.material is not None else None
-    return pyrender.Mesh.from_trimesh(obj.mesh, material=material, smooth=obj.smooth)
+    """A pyrender mesh sharing cached vertex arrays and textures (``from_trimesh`` would
+    deep-copy the material, texture included, and re-upload it for every sample)."""
+    if obj.material is None:  # keep the file's own visuals
+        return pyrender.Mesh.from_trimesh(obj.mesh, smooth=obj.smooth)
+    material = _material(obj)
+    return pyrender.Mesh([pyrender.Primitive(**arrays, material=material) for arrays in _geometry(obj)])
 
 
 def _light(light) -> pyrender.Light:
