@@ -76,6 +76,14 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from workbench.experiments.demo import run_demo
+
+    for name, path in run_demo(args.out).items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
@@ -107,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check every file of a dataset against its sha256")
     verify.add_argument("data")
     verify.set_defaults(func=_verify)
+
+    demo = sub.add_parser("demo", help="the main job on the embedded data: render, (train, evaluate, report)")
+    demo.add_argument("--out", default="demo_out")
+    demo.set_defaults(func=_demo)
     return parser
 
 

@@ -1,6 +1,6 @@
 """Weather and time-of-day conditions, in two pure steps.
 
-``scene_condition`` changes lights, ambient and background of a scene instance (time of day
+``scene_condition`` changes the lights and ambient light of a scene instance (time of day
 moves the sun and changes its colour); ``image_condition`` applies what light transport does
 in the image: fog from depth (Koschmieder's law), rain streaks, overcast haze, night noise.
 Both draw from the sample's own ``condition/<name>`` stream, so paired renders share geometry.
@@ -31,13 +31,8 @@ def _move_sun(sun: Light, elevation_deg: float, kelvin: float, scale: float) -> 
     sun.intensity *= scale
 
 
-def _tint(color, tint, scale: float) -> tuple[float, float, float]:
-    out = np.clip(np.asarray(color) * np.asarray(tint) * scale, 0, 1)
-    return (float(out[0]), float(out[1]), float(out[2]))
-
-
 def scene_condition(instance: SceneInstance, condition: str, rng: np.random.Generator) -> dict[str, Any]:
-    """Changes the lights and background of ``instance`` in place for ``condition``.
+    """Changes the lights of ``instance`` in place for ``condition``.
 
     Returns:
         the condition's parameters, which ``image_condition`` and the sample JSON use.
@@ -52,19 +47,19 @@ def scene_condition(instance: SceneInstance, condition: str, rng: np.random.Gene
         for light in fills:
             light.intensity *= 0.5
         ambient = np.maximum(ambient, 0.45) * [0.92, 0.95, 1.0]
-        instance.background.color = _tint((0.7, 0.72, 0.75), (1, 1, 1), uniform(rng, (0.8, 1.0)))
+        params["sky_gain"] = [0.85, 0.88, 0.92]
         params["haze"] = uniform(rng, (0.2, 0.4))
     elif condition == "fog":
         if sun:
             sun.intensity *= 0.5
         ambient = np.maximum(ambient, 0.35)
-        params["visibility_scale"] = uniform(rng, (0.8, 2.5))
+        params["visibility_scale"] = uniform(rng, (2.0, 8.0))
     elif condition == "rain":
         if sun:
             _move_sun(sun, 60.0, 7500.0, 0.35)
         ambient = np.maximum(ambient * 0.8, 0.3) * [0.9, 0.95, 1.0]
-        instance.background.color = _tint(instance.background.color, (0.6, 0.65, 0.7), 0.8)
-        params["visibility_scale"] = uniform(rng, (4.0, 8.0))
+        params["sky_gain"] = [0.5, 0.52, 0.56]
+        params["visibility_scale"] = uniform(rng, (6.0, 12.0))
         params["streaks"] = int(rng.integers(60, 160))
         params["angle_deg"] = uniform(rng, (-20.0, 20.0))
     elif condition == "morning":
@@ -72,14 +67,14 @@ def scene_condition(instance: SceneInstance, condition: str, rng: np.random.Gene
         if sun:
             _move_sun(sun, elevation, kelvin, 0.85)
         ambient = ambient * [0.85, 0.9, 1.0]
-        instance.background.color = _tint(instance.background.color, (1.0, 0.95, 0.85), 1.0)
+        params["sky_gain"] = [1.0, 0.95, 0.85]
         params.update(sun_elevation_deg=elevation, sun_temperature_k=kelvin)
     elif condition == "sunset":
         elevation, kelvin = uniform(rng, (1.0, 8.0)), uniform(rng, (1900.0, 2600.0))
         if sun:
             _move_sun(sun, elevation, kelvin, 0.6)
         ambient = ambient * [0.7, 0.5, 0.45]
-        instance.background.color = _tint(instance.background.color, (1.0, 0.55, 0.3), 0.9)
+        params["sky_gain"] = [0.9, 0.5, 0.27]
         params.update(sun_elevation_deg=elevation, sun_temperature_k=kelvin)
     elif condition == "night":
         if sun:
@@ -94,9 +89,8 @@ def scene_condition(instance: SceneInstance, condition: str, rng: np.random.Gene
         instance.lights.append(Light(kind="spot", color=kelvin_to_rgb(3000.0), intensity=2.0 * reach**2,
                                      pose=look_at(lamp, eye + forward * reach), role="lamp"))
         ambient = np.full(3, 0.03)
-        instance.background.color = _tint(instance.background.color, (0.3, 0.35, 0.5), 1.0)
+        params["sky_gain"] = [0.036, 0.042, 0.06]
         params["noise_sigma"] = 0.02
-        params["photo_gain"] = 0.12
     elif condition != "clone":
         raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
     instance.ambient = (float(ambient[0]), float(ambient[1]), float(ambient[2]))
@@ -138,6 +132,8 @@ def image_condition(rgb: np.ndarray, depth: np.ndarray, params: dict[str, Any], 
     when none is given or visible), so fog means the same at every scene scale.
     """
     name = params["name"]
+    if "sky_gain" in params:  # the background (colour or photo) takes the light of the condition
+        rgb = np.where((depth > 0)[..., None], rgb, rgb * np.asarray(params["sky_gain"]))
     surface = depth[(depth > 0) & (subject if subject is not None and subject.any() else True)]
     scale = float(np.median(surface)) if surface.size else 1.0
     if name in ("fog", "rain"):
@@ -151,6 +147,5 @@ def image_condition(rgb: np.ndarray, depth: np.ndarray, params: dict[str, Any], 
         grey = rgb.mean(axis=2, keepdims=True)
         rgb = (1 - params["haze"]) * rgb + params["haze"] * (0.5 * grey + 0.5 * FOG_COLOR)
     if name == "night":
-        rgb = np.where((depth > 0)[..., None], rgb, rgb * params["photo_gain"])
         rgb = rgb + rng.normal(0.0, params["noise_sigma"], rgb.shape)
     return np.clip(rgb, 0.0, 1.0)

@@ -1,0 +1,1 @@
+"""Studies and the end-to-end demo that produce the README's results."""
