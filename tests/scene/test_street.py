@@ -145,8 +145,13 @@ def test_renders_read_as_a_street(renderer, spec):
 def test_fog_and_night(renderer, spec):
     from workbench.render.sample import render_sample
 
-    clear = render_sample(renderer, spec, SEED, 1).arrays["rgb"].astype(float)
+    from workbench.render.conditions import FOG_COLOR
+
+    base = render_sample(renderer, spec, SEED, 1)
+    clear = base.arrays["rgb"].astype(float)
     fog = render_sample(renderer, spec, SEED, 1, condition="fog").arrays["rgb"].astype(float)
     night = render_sample(renderer, spec, SEED, 1, condition="night").arrays["rgb"].astype(float)
-    assert fog.std() < clear.std()
+    far = base.arrays["depth"] > np.median(base.arrays["depth"][base.arrays["depth"] > 0])
+    haze = 255 * FOG_COLOR
+    assert np.abs(fog[far] - haze).mean() < 0.7 * np.abs(clear[far] - haze).mean()  # far surfaces fade into fog
     assert night.mean() < 0.6 * clear.mean()

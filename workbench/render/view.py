@@ -90,26 +90,36 @@ def _light(light) -> pyrender.Light:
 _EDGES = [(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1]
 
 
-def _project_box(obj: SceneObject, view: np.ndarray, K: np.ndarray, znear: float) -> np.ndarray | None:
-    """Image-space box (x0, y0, x1, y1) of the object's bounding box clipped to the near plane;
-    None when it lies wholly behind the camera."""
+def _camera_points(obj: SceneObject, view: np.ndarray, znear: float) -> np.ndarray:
+    """Camera-frame points whose projection bounds the object's: its vertices when all lie in
+    front of the near plane, else its bounding box corners clipped to the near plane."""
     parts = obj.mesh if isinstance(obj.mesh, list) else [obj.mesh]
-    lo = np.min([p.bounds[0] for p in parts], axis=0)
-    hi = np.max([p.bounds[1] for p in parts], axis=0)
-    corners = np.array([[(lo, hi)[i & 1][0], (lo, hi)[i >> 1 & 1][1], (lo, hi)[i >> 2][2], 1.0] for i in range(8)])
-    cam = (view @ obj.pose @ corners.T)[:3].T
+    transform = view @ obj.pose
+    vertices = np.concatenate([p.vertices for p in parts])
+    cam = vertices @ transform[:3, :3].T + transform[:3, 3]
+    if (cam[:, 2] <= -znear).all():
+        return cam
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    corners = np.array([[(lo, hi)[i & 1][0], (lo, hi)[i >> 1 & 1][1], (lo, hi)[i >> 2][2]] for i in range(8)])
+    cam = corners @ transform[:3, :3].T + transform[:3, 3]
     front = cam[:, 2] <= -znear
     points = [cam[front]]
     for a, b in _EDGES:
         if front[a] != front[b]:  # the edge crosses the near plane: keep the crossing point
             t = (-znear - cam[a, 2]) / (cam[b, 2] - cam[a, 2])
             points.append((cam[a] + t * (cam[b] - cam[a]))[None])
-    points = np.concatenate(points)
+    return np.concatenate(points)
+
+
+def _footprint(obj: SceneObject, view: np.ndarray, K: np.ndarray, znear: float) -> tuple[np.ndarray, float, float] | None:
+    """Image-space box (x0, y0, x1, y1) and depth range of the object; None when it lies wholly
+    behind the camera."""
+    points = _camera_points(obj, view, znear)
     if not len(points):
         return None
     u = K[0, 0] * points[:, 0] / -points[:, 2] + K[0, 2]
     v = -K[1, 1] * points[:, 1] / -points[:, 2] + K[1, 2]
-    return np.array([u.min(), v.min(), u.max(), v.max()])
+    return np.array([u.min(), v.min(), u.max(), v.max()]), float(-points[:, 2].max()), float(-points[:, 2].min())
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
@@ -174,21 +184,25 @@ class Renderer:
     def _unoccluded(self, instance, nodes, ids, scene, visible) -> dict[int, int]:
         """Pixels each thing covers alone.
 
-        A thing whose projected bounding box overlaps no other occluder's is fully visible. The
-        others are measured in extra segmentation passes, each holding a group of things whose
-        boxes do not overlap (so they cannot hide each other).
+        A thing is fully visible when no other occluder can be in front of it: none whose image
+        box overlaps its box and whose nearest point is closer than its farthest. The others are
+        measured in extra segmentation passes, each holding a group of things whose boxes do not
+        overlap (so they cannot hide each other).
         """
         cam = instance.camera
         view, K = np.linalg.inv(cam.pose), cam.intrinsics()
-        boxes = {node: _project_box(obj, view, K, cam.znear) for obj, node in zip(instance.objects, nodes) if obj.occluder}
-        boxes = {node: box for node, box in boxes.items() if box is not None}
+        prints = {node: _footprint(obj, view, K, cam.znear) for obj, node in zip(instance.objects, nodes) if obj.occluder}
+        prints = {node: p for node, p in prints.items() if p is not None}
         out, groups = {}, []
         for inst, (_, node) in ids.items():
-            box = boxes.get(node)
-            if box is None or not any(other is not node and _overlaps(box, b) for other, b in boxes.items()):
+            if node not in prints:
                 out[inst] = int(visible[inst])
                 continue
-            group = next((g for g in groups if not any(_overlaps(box, boxes[n]) for _, n in g)), None)
+            box, _, far = prints[node]
+            if not any(other is not node and near < far and _overlaps(box, b) for other, (b, near, _) in prints.items()):
+                out[inst] = int(visible[inst])
+                continue
+            group = next((g for g in groups if not any(_overlaps(box, prints[n][0]) for _, n in g)), None)
             if group is None:
                 groups.append(group := [])
             group.append((inst, node))
