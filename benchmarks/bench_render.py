@@ -52,7 +52,8 @@ with tempfile.TemporaryDirectory() as d:
     full = {count} / (time.perf_counter() - t)
 print(json.dumps({{"bare": bare, "full": full}}))
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    env = {**os.environ, "LP_NUM_THREADS": "1"}  # as in render workers
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -104,7 +105,7 @@ def main() -> None:
             print(f"  {kind:7s} {resolution:4d}px  bare {r['bare']:7.1f}  end-to-end {r['full']:7.1f}  "
                   f"ratio {row['ratio']:.2f}")
 
-    count = 200 if args.quick else 1000
+    count = 300 if args.quick else 3000
     common = ["digits", "--num", str(count), "--resolution", "128"]
     one, _ = _render_cli([*common, "--workers", "1"])
     two, _ = _render_cli([*common, "--workers", "2"])

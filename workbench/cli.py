@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="output dataset folder")
     render.add_argument("--num", type=int, required=True, help="samples per condition")
     render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--workers", type=int, default=1, help="render processes (or Ray tasks)")
+    render.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="render processes or Ray tasks (default: one per CPU core)")
     render.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N", help="render only shards k with k %% N == I")
     render.add_argument("--shard-size", type=int, default=64, help="samples per shard")
     render.add_argument("--backend", default="local", choices=["local", "ray"])
