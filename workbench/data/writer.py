@@ -12,11 +12,13 @@ import json
 import os
 import shutil
 import socket
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workbench.data.format import encode_sample
+from workbench.data.format import MODALITIES, encode_sample
 
 SHARD_INDEX = "_shard.json"
 MANIFEST = "manifest.json"
@@ -49,14 +51,27 @@ def clear_partials(root: Path, shards: Iterable[int]) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def write_shard(root: Path, shard: int, start: int, samples: Iterable) -> dict[str, Any]:
+def _write_sample(folder: Path, index: int, sample) -> dict[str, str]:
+    files = {}
+    for suffix, data in encode_sample(sample.arrays, sample.meta).items():
+        name = f"{index:06d}.{suffix}"
+        (folder / name).write_bytes(data)
+        files[name] = hashlib.sha256(data).hexdigest()
+    return files
+
+
+def write_shard(root: Path, shard: int, start: int, samples: Iterable, in_flight: int = 4) -> dict[str, Any]:
     """Writes the samples of one shard atomically.
+
+    Encoding and file writes run in a background thread (zlib and file I/O release the GIL), so
+    they overlap with producing the next samples; at most ``in_flight`` samples wait in memory.
 
     Args:
         root: dataset folder.
         shard: shard number.
         start: global index of the shard's first sample.
         samples: :class:`~workbench.render.sample.Sample`-like objects with ``arrays`` and ``meta``.
+        in_flight: samples queued for writing before the producer waits.
 
     Returns:
         the shard record for the manifest: index, start, count, sha256.
@@ -66,14 +81,15 @@ def write_shard(root: Path, shard: int, start: int, samples: Iterable) -> dict[s
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     files: dict[str, str] = {}
-    count = 0
-    for offset, sample in enumerate(samples):
-        for suffix, data in encode_sample(sample.arrays, sample.meta).items():
-            name = f"{start + offset:06d}.{suffix}"
-            (partial / name).write_bytes(data)
-            files[name] = hashlib.sha256(data).hexdigest()
-        count += 1
-    record = {"index": shard, "start": start, "count": count, "sha256": shard_digest(files)}
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer:
+        for offset, sample in enumerate(samples):
+            pending.append(writer.submit(_write_sample, partial, start + offset, sample))
+            if len(pending) >= in_flight:
+                files.update(pending.popleft().result())
+        while pending:
+            files.update(pending.popleft().result())
+    record = {"index": shard, "start": start, "count": len(files) // len(MODALITIES), "sha256": shard_digest(files)}
     write_json_atomic(partial / SHARD_INDEX, {**record, "files": files})
     try:
         os.rename(partial, final)

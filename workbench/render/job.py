@@ -184,6 +184,8 @@ def render_unit(spec, seed: int, num: int, shard_size: int, folder: str, conditi
     from workbench.render.view import Renderer
 
     if _RENDERER is None or _RENDERER.size != (spec.resolution, spec.resolution):
+        if _RENDERER is not None:
+            _RENDERER.close()  # before the new one: an EGL display torn down later breaks it
         _RENDERER = Renderer(spec.resolution, spec.resolution)
     start = shard * shard_size
     samples = (render_sample(_RENDERER, spec, seed, i, condition) for i in range(start, min(start + shard_size, num)))
