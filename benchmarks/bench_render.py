@@ -53,14 +53,25 @@ with tempfile.TemporaryDirectory() as d:
 print(json.dumps({{"bare": bare, "full": full}}))
 """
     env = {**os.environ, "LP_NUM_THREADS": "1"}  # as in render workers
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _render_cli(args: list[str]) -> tuple[float, float]:
-    """Runs ``workbench render``; returns wall seconds and the peak RSS of its process tree (MiB)."""
+    """Runs ``workbench render``; returns wall seconds and its process tree's peak RSS (MiB)."""
     out = Path(tempfile.mkdtemp(prefix="bench-"))
-    cmd = [sys.executable, "-m", "workbench.cli", "render", *args, "--out", str(out / "ds"), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "render",
+        *args,
+        "--out",
+        str(out / "ds"),
+        "--quiet",
+    ]
     start = time.perf_counter()
     proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
     peak = 0.0
@@ -91,10 +102,18 @@ def _render_cli(args: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench_out")
-    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run, noisy numbers)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer samples (a smoke run, noisy numbers)"
+    )
     args = parser.parse_args()
     n = 40 if args.quick else 200
-    results: dict = {"cpu_count": os.cpu_count(), "loop": [], "workers": {}, "backends": {}, "memory": {}}
+    results: dict = {
+        "cpu_count": os.cpu_count(),
+        "loop": [],
+        "workers": {},
+        "backends": {},
+        "memory": {},
+    }
 
     print("end-to-end vs bare pyrender loop (samples/s, one process, EGL)")
     for kind in ("digits", "shapes"):
@@ -102,27 +121,44 @@ def main() -> None:
             r = _in_process(kind, resolution, n, "egl")
             row = {"kind": kind, "resolution": resolution, **r, "ratio": r["full"] / r["bare"]}
             results["loop"].append(row)
-            print(f"  {kind:7s} {resolution:4d}px  bare {r['bare']:7.1f}  end-to-end {r['full']:7.1f}  "
-                  f"ratio {row['ratio']:.2f}")
+            print(
+                f"  {kind:7s} {resolution:4d}px  bare {r['bare']:7.1f}  "
+                f"end-to-end {r['full']:7.1f}  "
+                f"ratio {row['ratio']:.2f}"
+            )
 
     count = 300 if args.quick else 3000
     common = ["digits", "--num", str(count), "--resolution", "128"]
     one, _ = _render_cli([*common, "--workers", "1"])
     two, _ = _render_cli([*common, "--workers", "2"])
     results["workers"] = {"samples": count, "one_s": one, "two_s": two, "speedup": one / two}
-    print(f"workers: {count} digits at 128px: 1 worker {one:.1f}s, 2 workers {two:.1f}s, speedup {one / two:.2f}x")
+    print(
+        f"workers: {count} digits at 128px: 1 worker {one:.1f}s, 2 workers {two:.1f}s, "
+        f"speedup {one / two:.2f}x"
+    )
 
     backend_n = 20 if args.quick else 100
     r_egl = _in_process("digits", 128, backend_n, "egl")
     r_osm = _in_process("digits", 128, backend_n, "osmesa")
-    results["backends"] = {"egl": r_egl, "osmesa": r_osm, "egl_over_osmesa": r_egl["full"] / r_osm["full"]}
-    print(f"backends: end-to-end digits 128px: EGL {r_egl['full']:.1f}/s, OSMesa {r_osm['full']:.1f}/s, "
-          f"EGL {r_egl['full'] / r_osm['full']:.1f}x faster")
+    results["backends"] = {
+        "egl": r_egl,
+        "osmesa": r_osm,
+        "egl_over_osmesa": r_egl["full"] / r_osm["full"],
+    }
+    print(
+        f"backends: end-to-end digits 128px: EGL {r_egl['full']:.1f}/s, "
+        f"OSMesa {r_osm['full']:.1f}/s, "
+        f"EGL {r_egl['full'] / r_osm['full']:.1f}x faster"
+    )
 
-    for samples in ((200, 1000) if args.quick else (1000, 5000)):
-        seconds, peak = _render_cli(["digits", "--num", str(samples), "--resolution", "64", "--workers", "1"])
+    for samples in (200, 1000) if args.quick else (1000, 5000):
+        seconds, peak = _render_cli(
+            ["digits", "--num", str(samples), "--resolution", "64", "--workers", "1"]
+        )
         results["memory"][str(samples)] = {"peak_rss_mib": peak, "seconds": seconds}
-        print(f"memory: {samples} samples at 64px, 1 worker: peak RSS {peak:.0f} MiB ({seconds:.0f}s)")
+        print(
+            f"memory: {samples} samples at 64px, 1 worker: peak RSS {peak:.0f} MiB ({seconds:.0f}s)"
+        )
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

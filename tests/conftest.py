@@ -15,17 +15,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
     """Runs ``workbench ARGS`` in a fresh interpreter and returns the completed process."""
-    done = subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"workbench {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        raise AssertionError(
+            f"workbench {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
+        )
     return done
 
 
 def sample_hashes(folder: Path) -> dict[str, str]:
     """Returns sample file name -> sha256 for every sample file of a dataset folder."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).glob("shards/*/*")) if not p.name.startswith("_") and ".partial" not in str(p.parent)}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(folder).glob("shards/*/*"))
+        if not p.name.startswith("_") and ".partial" not in str(p.parent)
+    }
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ def resolve_scene(name: str) -> Path:
         if candidate.is_file():
             return candidate
     known = sorted(p.stem for p in SCENES_DIR.glob("*.yaml"))
-    raise WorkbenchError(f"scene {name!r}: no such file or bundled scene; bundled: {', '.join(known)}")
+    raise WorkbenchError(
+        f"scene {name!r}: no such file or bundled scene; bundled: {', '.join(known)}"
+    )
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -44,10 +46,24 @@ def _render(args: argparse.Namespace) -> int:
         if not 16 <= args.resolution <= 2048:
             raise WorkbenchError(f"--resolution: must lie in [16, 2048], got {args.resolution}")
         spec = spec.model_copy(update={"resolution": args.resolution})
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()] if args.conditions else None
-    job = RenderJob(spec=spec, out=Path(args.out), num=args.num, seed=args.seed, workers=args.workers,
-                    shard=args.shard, backend=args.backend, ray_address=args.ray_address, conditions=conditions,
-                    shard_size=args.shard_size, gl=args.gl, progress=not args.quiet, source=str(path))
+    conditions = (
+        [c.strip() for c in args.conditions.split(",") if c.strip()] if args.conditions else None
+    )
+    job = RenderJob(
+        spec=spec,
+        out=Path(args.out),
+        num=args.num,
+        seed=args.seed,
+        workers=args.workers,
+        shard=args.shard,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        conditions=conditions,
+        shard_size=args.shard_size,
+        gl=args.gl,
+        progress=not args.quiet,
+        source=str(path),
+    )
     dirs = run(job)
     for condition, folder in dirs.items():
         print(f"{condition}: {folder}")
@@ -73,7 +89,10 @@ def _verify(args: argparse.Namespace) -> int:
         bad += len(problems)
         for line in problems:
             print(line)
-        print(f"{condition}: {len(dataset)} samples, {'OK' if not problems else f'{len(problems)} problems'}")
+        print(
+            f"{condition}: {len(dataset)} samples, "
+            f"{'OK' if not problems else f'{len(problems)} problems'}"
+        )
     return 1 if bad else 0
 
 
@@ -91,19 +110,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     render = sub.add_parser("render", help="render a labelled dataset from a scene spec")
-    render.add_argument("scene", help="scene spec YAML, or a bundled scene name (digits, shapes, tabletop, street)")
+    render.add_argument(
+        "scene", help="scene spec YAML, or a bundled scene name (digits, shapes, tabletop, street)"
+    )
     render.add_argument("--out", required=True, help="output dataset folder")
     render.add_argument("--num", type=int, required=True, help="samples per condition")
     render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="render processes or Ray tasks (default: one per CPU core)")
-    render.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N", help="render only shards k with k %% N == I")
+    render.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="render processes or Ray tasks (default: one per CPU core)",
+    )
+    render.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="render only shards k with k %% N == I",
+    )
     render.add_argument("--shard-size", type=int, default=64, help="samples per shard")
     render.add_argument("--backend", default="local", choices=["local", "ray"])
-    render.add_argument("--ray-address", default=None, help="existing Ray cluster (default: start a local one)")
-    render.add_argument("--resolution", type=int, default=None, help="override the spec's resolution")
-    render.add_argument("--conditions", default=None, help="comma-separated: clone,overcast,fog,rain,morning,sunset,night")
-    render.add_argument("--gl", default="auto", choices=["auto", "egl", "osmesa"], help="OpenGL backend")
+    render.add_argument(
+        "--ray-address", default=None, help="existing Ray cluster (default: start a local one)"
+    )
+    render.add_argument(
+        "--resolution", type=int, default=None, help="override the spec's resolution"
+    )
+    render.add_argument(
+        "--conditions",
+        default=None,
+        help="comma-separated: clone,overcast,fog,rain,morning,sunset,night",
+    )
+    render.add_argument(
+        "--gl", default="auto", choices=["auto", "egl", "osmesa"], help="OpenGL backend"
+    )
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(func=_render)
 
@@ -118,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("data")
     verify.set_defaults(func=_verify)
 
-    demo = sub.add_parser("demo", help="the main job on the embedded data: render, (train, evaluate, report)")
+    demo = sub.add_parser(
+        "demo", help="the main job on the embedded data: render, (train, evaluate, report)"
+    )
     demo.add_argument("--out", default="demo_out")
     demo.set_defaults(func=_demo)
     return parser

@@ -19,7 +19,19 @@ from workbench.errors import WorkbenchError
 @pytest.fixture(scope="module")
 def shapes_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("shapes") / "ds"
-    run_cli("render", "shapes", "--num", "12", "--resolution", "48", "--shard-size", "5", "--quiet", "--out", str(out))
+    run_cli(
+        "render",
+        "shapes",
+        "--num",
+        "12",
+        "--resolution",
+        "48",
+        "--shard-size",
+        "5",
+        "--quiet",
+        "--out",
+        str(out),
+    )
     return out
 
 
@@ -69,9 +81,15 @@ def test_coco_export_masks_match_instance_maps(shapes_dir, tmp_path):
     checked = 0
     for ann in coco.loadAnns(coco.getAnnIds()):
         sample = ds[ann["image_id"]]
-        obj = next(o for o in sample["meta"]["objects"] if o["class_id"] + 1 == ann["category_id"]
-                   and mask_utils.area(ann["segmentation"]) == o["pixels"])
-        assert np.array_equal(coco.annToMask(ann), (sample["inst"] == obj["instance_id"]).astype(np.uint8))
+        obj = next(
+            o
+            for o in sample["meta"]["objects"]
+            if o["class_id"] + 1 == ann["category_id"]
+            and mask_utils.area(ann["segmentation"]) == o["pixels"]
+        )
+        assert np.array_equal(
+            coco.annToMask(ann), (sample["inst"] == obj["instance_id"]).astype(np.uint8)
+        )
         x0, y0, x1, y1 = obj["box"]
         assert ann["bbox"] == [x0, y0, x1 - x0, y1 - y0]
         checked += 1
@@ -79,7 +97,15 @@ def test_coco_export_masks_match_instance_maps(shapes_dir, tmp_path):
 
 
 def test_webdataset_export_streams_the_same_samples(shapes_dir, tmp_path):
-    run_cli("export", "webdataset", str(shapes_dir), "--out", str(tmp_path / "wds"), "--samples-per-tar", "5")
+    run_cli(
+        "export",
+        "webdataset",
+        str(shapes_dir),
+        "--out",
+        str(tmp_path / "wds"),
+        "--samples-per-tar",
+        "5",
+    )
     tars = sorted((tmp_path / "wds").glob("*.tar"))
     assert [t.name for t in tars] == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
     ds = open_dataset(shapes_dir)

@@ -1,4 +1,4 @@
-"""``workbench render`` end to end: determinism, resume after SIGKILL, Ray, paired conditions, bad input."""
+"""``workbench render`` end to end: determinism, SIGKILL resume, Ray, paired conditions, bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -57,20 +56,43 @@ def test_same_bytes_from_shard_split_and_other_shard_size(reference, tmp_path):
 
 
 def test_same_bytes_on_a_local_ray_cluster(reference, tmp_path):
-    run_cli("render", *SMALL, "--out", str(tmp_path / "ray"), "--backend", "ray", "--workers", "2", timeout=600)
+    run_cli(
+        "render",
+        *SMALL,
+        "--out",
+        str(tmp_path / "ray"),
+        "--backend",
+        "ray",
+        "--workers",
+        "2",
+        timeout=600,
+    )
     assert sample_hashes(tmp_path / "ray") == reference
 
 
 @pytest.mark.parametrize("delay", [0.0, 1.5, 3.0])
 def test_sigkill_at_any_moment_then_rerun_gives_the_same_bytes(reference, tmp_path, delay):
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "workbench.cli", "render", *SMALL, "--out", str(out), "--workers", "2"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "render",
+        *SMALL,
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    if (out / "manifest.json").is_file() and not json.loads((out / "manifest.json").read_text())["complete"]:
+    if (out / "manifest.json").is_file() and not json.loads((out / "manifest.json").read_text())[
+        "complete"
+    ]:
         with pytest.raises(Exception, match="incomplete"):
             open_dataset(out)
     run_cli("render", *SMALL, "--out", str(out), "--workers", "2")
@@ -81,10 +103,25 @@ def test_sigkill_at_any_moment_then_rerun_gives_the_same_bytes(reference, tmp_pa
 
 def test_kill_mid_shard_leaves_only_partials_that_are_redone(reference, tmp_path):
     out = tmp_path / "mid"
-    args = [sys.executable, "-m", "workbench.cli", "render", "digits", "--num", "400", "--resolution", "32",
-            "--shard-size", "50", "--quiet", "--out", str(out)]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "render",
+        "digits",
+        "--num",
+        "400",
+        "--resolution",
+        "32",
+        "--shard-size",
+        "50",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("shards/000000/_shard.json")):
         time.sleep(0.05)
@@ -92,7 +129,19 @@ def test_kill_mid_shard_leaves_only_partials_that_are_redone(reference, tmp_path
     proc.wait()
     finished = [p for p in out.glob("shards/*") if p.name.isdigit()]
     assert finished and all((p / "_shard.json").is_file() for p in finished)
-    run_cli("render", "digits", "--num", "400", "--resolution", "32", "--shard-size", "50", "--quiet", "--out", str(out))
+    run_cli(
+        "render",
+        "digits",
+        "--num",
+        "400",
+        "--resolution",
+        "32",
+        "--shard-size",
+        "50",
+        "--quiet",
+        "--out",
+        str(out),
+    )
     hashes = sample_hashes(out)
     assert len(hashes) == 400 * 5
     assert {k: v for k, v in hashes.items() if int(k[:6]) < 20} == reference
@@ -124,19 +173,34 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     out = tmp_path / "nothing"
-    _assert_one_line_error(run_cli("render", "digits", "--num", "-3", "--out", str(out), check=False), "--num")
+    _assert_one_line_error(
+        run_cli("render", "digits", "--num", "-3", "--out", str(out), check=False), "--num"
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: teapot\n")
-    _assert_one_line_error(run_cli("render", str(bad), "--num", "2", "--out", str(out), check=False),
-                           "bad.yaml: kind: unknown scene kind 'teapot'")
-    _assert_one_line_error(run_cli("render", "digits", "--num", "2", "--out", str(out), "--conditions", "snow",
-                                   check=False), "--conditions: unknown condition 'snow'")
+    _assert_one_line_error(
+        run_cli("render", str(bad), "--num", "2", "--out", str(out), check=False),
+        "bad.yaml: kind: unknown scene kind 'teapot'",
+    )
+    _assert_one_line_error(
+        run_cli(
+            "render", "digits", "--num", "2", "--out", str(out), "--conditions", "snow", check=False
+        ),
+        "--conditions: unknown condition 'snow'",
+    )
     missing = tmp_path / "table.yaml"
-    missing.write_text("kind: tabletop\nobjects:\n  - {path: nowhere/mug.obj, class_name: mug, count: [1, 1]}\n")
-    _assert_one_line_error(run_cli("render", str(missing), "--num", "2", "--out", str(out), check=False),
-                           "objects.0.path", "mesh file not found")
-    _assert_one_line_error(run_cli("render", "nosuchscene", "--num", "2", "--out", str(out), check=False),
-                           "no such file or bundled scene")
+    missing.write_text(
+        "kind: tabletop\nobjects:\n  - {path: nowhere/mug.obj, class_name: mug, count: [1, 1]}\n"
+    )
+    _assert_one_line_error(
+        run_cli("render", str(missing), "--num", "2", "--out", str(out), check=False),
+        "objects.0.path",
+        "mesh file not found",
+    )
+    _assert_one_line_error(
+        run_cli("render", "nosuchscene", "--num", "2", "--out", str(out), check=False),
+        "no such file or bundled scene",
+    )
     assert not out.exists()
 
 
@@ -144,8 +208,13 @@ def test_output_dir_holding_something_else_is_refused(tmp_path):
     out = tmp_path / "taken"
     run_cli("render", *SMALL[:2], "4", *SMALL[3:], "--out", str(out))
     before = sample_hashes(out)
-    _assert_one_line_error(run_cli("render", *SMALL[:2], "4", *SMALL[3:], "--out", str(out), "--seed", "9", check=False),
-                           "holds another dataset", "seed")
+    _assert_one_line_error(
+        run_cli(
+            "render", *SMALL[:2], "4", *SMALL[3:], "--out", str(out), "--seed", "9", check=False
+        ),
+        "holds another dataset",
+        "seed",
+    )
     assert sample_hashes(out) == before
     junk = tmp_path / "junk"
     junk.mkdir()
@@ -156,7 +225,19 @@ def test_output_dir_holding_something_else_is_refused(tmp_path):
 
 def test_osmesa_backend_gives_a_complete_dataset(tmp_path):
     out = tmp_path / "osmesa"
-    run_cli("render", "digits", "--num", "3", "--resolution", "32", "--quiet", "--gl", "osmesa", "--out", str(out))
+    run_cli(
+        "render",
+        "digits",
+        "--num",
+        "3",
+        "--resolution",
+        "32",
+        "--quiet",
+        "--gl",
+        "osmesa",
+        "--out",
+        str(out),
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["renderer"]["backend"] == "osmesa"
     assert len(open_dataset(out)) == 3

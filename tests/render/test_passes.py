@@ -7,13 +7,13 @@ from workbench.render import gl
 
 gl.activate("egl")
 
-from workbench.render.conditions import CONDITIONS, fog  # noqa: E402
-from workbench.render.sample import render_sample  # noqa: E402
-from workbench.render.view import Renderer  # noqa: E402
-from workbench.scene import assets  # noqa: E402
-from workbench.scene.model import Background, Camera, Light, Material, SceneInstance, SceneObject  # noqa: E402
-from workbench.scene.random import look_at  # noqa: E402
-from workbench.scene.spec import parse_spec  # noqa: E402
+from workbench.render.conditions import CONDITIONS, fog
+from workbench.render.sample import render_sample
+from workbench.render.view import Renderer
+from workbench.scene import assets
+from workbench.scene.model import Background, Camera, Light, Material, SceneInstance, SceneObject
+from workbench.scene.random import look_at
+from workbench.scene.spec import parse_spec
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +26,27 @@ def renderer():
 def _cube(x, y, class_id, name):
     pose = np.eye(4)
     pose[:3, 3] = [x, y, 0]
-    return SceneObject(name=name, class_id=class_id, mesh=assets.primitive("cube"), pose=pose,
-                       material=Material((0.8, 0.2, 0.2)))
+    return SceneObject(
+        name=name,
+        class_id=class_id,
+        mesh=assets.primitive("cube"),
+        pose=pose,
+        material=Material((0.8, 0.2, 0.2)),
+    )
 
 
 def _scene(objects):
-    camera = Camera(yfov=np.radians(40), pose=look_at([0, -6, 0.5], [0, 0, 0.5]), width=64, height=64)
+    camera = Camera(
+        yfov=np.radians(40), pose=look_at([0, -6, 0.5], [0, 0, 0.5]), width=64, height=64
+    )
     sun = Light("directional", (1, 1, 1), 3.0, look_at([2, -4, 5], [0, 0, 0]), role="sun")
-    return SceneInstance(objects=objects, lights=[sun], camera=camera, ambient=(0.3, 0.3, 0.3),
-                         background=Background((0.1, 0.2, 0.3)))
+    return SceneInstance(
+        objects=objects,
+        lights=[sun],
+        camera=camera,
+        ambient=(0.3, 0.3, 0.3),
+        background=Background((0.1, 0.2, 0.3)),
+    )
 
 
 def test_occluded_cube_has_partial_visible_fraction(renderer):
@@ -54,7 +66,10 @@ def test_occluded_cube_has_partial_visible_fraction(renderer):
 
 def test_alone_cube_needs_no_extra_pass_and_is_fully_visible(renderer):
     passes = renderer.render(_scene([_cube(-1.2, 0, 0, "a"), _cube(1.2, 0, 1, "b")]))
-    assert passes["unoccluded"] == {1: np.count_nonzero(passes["inst"] == 1), 2: np.count_nonzero(passes["inst"] == 2)}
+    assert passes["unoccluded"] == {
+        1: np.count_nonzero(passes["inst"] == 1),
+        2: np.count_nonzero(passes["inst"] == 2),
+    }
 
 
 def test_label_ids_are_exact_at_edges(renderer):
@@ -97,9 +112,19 @@ def test_conditions_keep_geometry_and_change_pixels(renderer, condition):
 
 
 def test_night_is_darker_and_sunset_warmer_than_clone(renderer):
-    spec = parse_spec({"kind": "shapes", "resolution": 64, "background": {"photo_probability": 0.0}})
-    means = {c: np.mean([render_sample(renderer, spec, 0, i, c).arrays["rgb"].reshape(-1, 3).mean(0) for i in range(4)], 0)
-             for c in ("clone", "night", "sunset")}
+    spec = parse_spec(
+        {"kind": "shapes", "resolution": 64, "background": {"photo_probability": 0.0}}
+    )
+    means = {
+        c: np.mean(
+            [
+                render_sample(renderer, spec, 0, i, c).arrays["rgb"].reshape(-1, 3).mean(0)
+                for i in range(4)
+            ],
+            0,
+        )
+        for c in ("clone", "night", "sunset")
+    }
     assert means["night"].sum() < 0.5 * means["clone"].sum()
     assert means["sunset"][0] / means["sunset"][2] > means["clone"][0] / means["clone"][2]
 
@@ -129,7 +154,22 @@ def test_sample_json_carries_camera_and_factors(renderer):
     K = np.array(meta["camera"]["K"])
     assert K.shape == (3, 3) and K[0, 2] == 32
     assert np.array(meta["camera"]["pose"]).shape == (4, 4)
-    for key in ("digit", "font", "yaw_deg", "material", "camera", "lights", "ambient", "background"):
+    for key in (
+        "digit",
+        "font",
+        "yaw_deg",
+        "material",
+        "camera",
+        "lights",
+        "ambient",
+        "background",
+    ):
         assert key in meta["factors"]
     assert 0.0 <= meta["difficulty"] <= 1.0
-    assert set(meta["difficulty_terms"]) == {"occlusion", "off_axis", "darkness", "fog", "smallness"}
+    assert set(meta["difficulty_terms"]) == {
+        "occlusion",
+        "off_axis",
+        "darkness",
+        "fog",
+        "smallness",
+    }

@@ -50,9 +50,13 @@ def test_shapes_objects_do_not_interpenetrate():
         scene = build_scene(spec, 0, index)
         things = [o for o in scene.objects if o.thing]
         for i, a in enumerate(things):
-            for b in things[i + 1:]:
-                ra = np.linalg.norm(a.mesh.vertices[:, :2], axis=1).max() * np.linalg.norm(a.pose[:3, 0])
-                rb = np.linalg.norm(b.mesh.vertices[:, :2], axis=1).max() * np.linalg.norm(b.pose[:3, 0])
+            for b in things[i + 1 :]:
+                ra = np.linalg.norm(a.mesh.vertices[:, :2], axis=1).max() * np.linalg.norm(
+                    a.pose[:3, 0]
+                )
+                rb = np.linalg.norm(b.mesh.vertices[:, :2], axis=1).max() * np.linalg.norm(
+                    b.pose[:3, 0]
+                )
                 assert np.linalg.norm(a.pose[:2, 3] - b.pose[:2, 3]) >= ra + rb - 1e-9
 
 
@@ -70,8 +74,11 @@ def test_scene_code_imports_neither_opengl_nor_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from workbench.scene.spec import parse_spec; from workbench.scene.kinds import build_scene, preflight; "
-            "s = parse_spec({'kind': 'digits'}); preflight(s); build_scene(s, 0, 0); "
-            "print(sorted(m for m in ('OpenGL', 'pyrender', 'torch') if m in sys.modules))")
+    code = (
+        "import sys; from workbench.scene.spec import parse_spec; "
+        "from workbench.scene.kinds import build_scene, preflight; "
+        "s = parse_spec({'kind': 'digits'}); preflight(s); build_scene(s, 0, 0); "
+        "print(sorted(m for m in ('OpenGL', 'pyrender', 'torch') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -18,13 +18,25 @@ def test_bundled_specs_validate(name):
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"kind": "teapots"}, "kind: unknown scene kind 'teapots'; allowed: digits, shapes, tabletop, street"),
-        ({"kind": "shapes", "count": [-1, 3]}, "count.0: Input should be greater than or equal to 0"),
+        (
+            {"kind": "teapots"},
+            "kind: unknown scene kind 'teapots'; allowed: digits, shapes, tabletop, street",
+        ),
+        (
+            {"kind": "shapes", "count": [-1, 3]},
+            "count.0: Input should be greater than or equal to 0",
+        ),
         ({"kind": "shapes", "count": [5, 3]}, "count: range [5, 3] must be [low, high]"),
         ({"kind": "shapes", "colour": [1, 2]}, "colour: unknown field"),
-        ({"kind": "digits", "camera": {"yfov_deg": [10, 200]}}, "camera.yfov_deg: field of view must lie within"),
+        (
+            {"kind": "digits", "camera": {"yfov_deg": [10, 200]}},
+            "camera.yfov_deg: field of view must lie within",
+        ),
         ({"kind": "digits", "fonts": ["Arial"]}, "fonts.0: Input should be 'OpenSans-Regular'"),
-        ({"kind": "shapes", "resolution": 4}, "resolution: Input should be greater than or equal to 16"),
+        (
+            {"kind": "shapes", "resolution": 4},
+            "resolution: Input should be greater than or equal to 16",
+        ),
         ({"kind": "tabletop", "objects": []}, "objects: List should have at least 1 item"),
     ],
 )

@@ -19,8 +19,18 @@ from workbench.scene.spec import parse_spec
 SEED = 7
 INDICES = range(12)
 # Cityscapes-like colours for the semantic ids 0 (background) .. 6 (vegetation)
-PALETTE = np.array([[0, 0, 0], [128, 64, 128], [244, 35, 232], [70, 70, 70], [153, 153, 153],
-                    [0, 0, 142], [107, 142, 35]], np.uint8)
+PALETTE = np.array(
+    [
+        [0, 0, 0],
+        [128, 64, 128],
+        [244, 35, 232],
+        [70, 70, 70],
+        [153, 153, 153],
+        [0, 0, 142],
+        [107, 142, 35],
+    ],
+    np.uint8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +40,9 @@ def spec():
 
 @pytest.fixture(scope="module")
 def crowded():
-    return parse_spec({"kind": "street", "resolution": 96, "cars": [8, 8], "poles": [6, 6],
-                       "trees": [6, 6]})
+    return parse_spec(
+        {"kind": "street", "resolution": 96, "cars": [8, 8], "poles": [6, 6], "trees": [6, 6]}
+    )
 
 
 def _footprint(obj) -> shapely.Polygon:
@@ -59,8 +70,18 @@ def test_deterministic(spec, index):
 
 def test_factors_record_every_randomizer(spec):
     factors = build_scene(spec, SEED, 0).factors
-    for key in ("road_width", "sidewalk_width", "buildings", "poles", "trees", "cars", "camera",
-                "lights", "ambient", "background"):
+    for key in (
+        "road_width",
+        "sidewalk_width",
+        "buildings",
+        "poles",
+        "trees",
+        "cars",
+        "camera",
+        "lights",
+        "ambient",
+        "background",
+    ):
         assert key in factors
     for car in factors["cars"]:
         assert {"variant", "lane", "parked", "position", "yaw_deg", "material"} <= set(car)
@@ -89,7 +110,7 @@ def test_cars_do_not_overlap(crowded, index):
     instance = build_scene(crowded, SEED, index)
     footprints = [_footprint(o) for o in _of_class(instance, crowded.classes(), "car")]
     for i, a in enumerate(footprints):
-        for b in footprints[i + 1:]:
+        for b in footprints[i + 1 :]:
             assert a.intersection(b).area < 1e-9
 
 
@@ -143,9 +164,8 @@ def test_renders_read_as_a_street(renderer, spec):
 
 
 def test_fog_and_night(renderer, spec):
-    from workbench.render.sample import render_sample
-
     from workbench.render.conditions import FOG_COLOR
+    from workbench.render.sample import render_sample
 
     base = render_sample(renderer, spec, SEED, 1)
     clear = base.arrays["rgb"].astype(float)
@@ -153,5 +173,7 @@ def test_fog_and_night(renderer, spec):
     night = render_sample(renderer, spec, SEED, 1, condition="night").arrays["rgb"].astype(float)
     far = base.arrays["depth"] > np.median(base.arrays["depth"][base.arrays["depth"] > 0])
     haze = 255 * FOG_COLOR
-    assert np.abs(fog[far] - haze).mean() < 0.7 * np.abs(clear[far] - haze).mean()  # far surfaces fade into fog
+    assert (
+        np.abs(fog[far] - haze).mean() < 0.7 * np.abs(clear[far] - haze).mean()
+    )  # far surfaces fade into fog
     assert night.mean() < 0.6 * clear.mean()

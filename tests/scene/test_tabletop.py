@@ -30,10 +30,12 @@ def meshes(tmp_path_factory) -> dict[str, str]:
     stripes[:, (np.arange(64) // 16) % 2 == 1] = [0, 255, 0]
     striped = assets.with_uv(trimesh.creation.box((0.6, 0.6, 1.0)))
     material = trimesh.visual.material.SimpleMaterial(
-        image=Image.fromarray(stripes), diffuse=[255, 255, 255, 255], name="striped")
+        image=Image.fromarray(stripes), diffuse=[255, 255, 255, 255], name="striped"
+    )
     striped.visual = trimesh.visual.TextureVisuals(uv=striped.visual.uv, material=material)
     text, files = trimesh.exchange.obj.export_obj(
-        striped, include_texture=True, return_texture=True, mtl_name="striped.mtl")
+        striped, include_texture=True, return_texture=True, mtl_name="striped.mtl"
+    )
     (folder / "striped.obj").write_text(text)
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -44,7 +46,9 @@ def meshes(tmp_path_factory) -> dict[str, str]:
     trimesh.creation.cone(radius=0.5, height=1.0).export(folder / "cone.stl")
     (folder / "garbage.obj").write_bytes(np.random.default_rng(0).bytes(4096))
     return {fmt: str(folder / f"{name}.{fmt}") for fmt, name in FORMATS.items()} | {
-        "garbage": str(folder / "garbage.obj"), "missing": str(folder / "missing.stl")}
+        "garbage": str(folder / "garbage.obj"),
+        "missing": str(folder / "missing.stl"),
+    }
 
 
 def _spec(objects: list[dict], **extra):
@@ -52,14 +56,22 @@ def _spec(objects: list[dict], **extra):
 
 
 def _all(meshes, count=(1, 2), size=(0.15, 0.25), **extra):
-    return _spec([{"path": meshes[fmt], "class_name": name, "count": count, "size": size}
-                  for fmt, name in FORMATS.items()], **extra)
+    return _spec(
+        [
+            {"path": meshes[fmt], "class_name": name, "count": count, "size": size}
+            for fmt, name in FORMATS.items()
+        ],
+        **extra,
+    )
 
 
 def _discs(instance) -> list[tuple[np.ndarray, float]]:
     """Footprint discs (centre, radius) of everything standing on the table."""
-    return [(o.pose[:2, 3], footprint_radius(o.mesh, float(np.linalg.norm(o.pose[:3, 0]))))
-            for o in instance.objects if not o.mesh_key.startswith("tabletop/")]
+    return [
+        (o.pose[:2, 3], footprint_radius(o.mesh, float(np.linalg.norm(o.pose[:3, 0]))))
+        for o in instance.objects
+        if not o.mesh_key.startswith("tabletop/")
+    ]
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
@@ -109,8 +121,9 @@ def test_unplaced_objects_are_dropped_and_counted(meshes):
 
 
 def test_missing_mesh_file_fails_preflight(meshes):
-    spec = _spec([{"path": meshes["obj"], "class_name": "a"},
-                  {"path": meshes["missing"], "class_name": "b"}])
+    spec = _spec(
+        [{"path": meshes["obj"], "class_name": "a"}, {"path": meshes["missing"], "class_name": "b"}]
+    )
     with pytest.raises(WorkbenchError, match=r"objects\.1\.path: mesh file not found"):
         preflight(spec)
 
@@ -144,8 +157,14 @@ def test_render_shows_classes_and_texture(meshes):
     from workbench.render.sample import render_sample
     from workbench.render.view import Renderer
 
-    spec = _all(meshes, count=(1, 1), size=(0.25, 0.3), resolution=96, distractors=(1, 2),
-                background={"photo_probability": 0.0})
+    spec = _all(
+        meshes,
+        count=(1, 1),
+        size=(0.25, 0.3),
+        resolution=96,
+        distractors=(1, 2),
+        background={"photo_probability": 0.0},
+    )
     renderer = Renderer(96, 96)
     seen, striped = set(), []
     try:

@@ -33,25 +33,53 @@ def to_coco(data: str | Path, out: str | Path | None = None) -> Path:
         meta, inst = sample["meta"], sample["inst"]
         height, width = inst.shape
         rgb = shard_dir(dataset.root, index // dataset.shard_size) / f"{index:06d}.rgb.png"
-        images.append({"id": index, "file_name": str(rgb.relative_to(dataset.root)), "width": width,
-                       "height": height, "condition": meta["condition"]["name"], "label": meta["label"]})
+        images.append(
+            {
+                "id": index,
+                "file_name": str(rgb.relative_to(dataset.root)),
+                "width": width,
+                "height": height,
+                "condition": meta["condition"]["name"],
+                "label": meta["label"],
+            }
+        )
         for obj in meta["objects"]:
             if obj["pixels"] == 0:
                 continue
             rle = mask_utils.encode(np.asfortranarray(inst == obj["instance_id"]).astype(np.uint8))
             x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
             rle["counts"] = rle["counts"].decode("ascii")
-            annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": obj["class_id"] + 1,
-                                "segmentation": rle, "area": float(mask_utils.area(rle)), "bbox": [x, y, w, h],
-                                "iscrowd": 0, "visible_fraction": obj["visible_fraction"]})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index,
+                    "category_id": obj["class_id"] + 1,
+                    "segmentation": rle,
+                    "area": float(mask_utils.area(rle)),
+                    "bbox": [x, y, w, h],
+                    "iscrowd": 0,
+                    "visible_fraction": obj["visible_fraction"],
+                }
+            )
     categories = [{"id": i + 1, "name": name} for i, name in enumerate(dataset.classes)]
-    write_json_atomic(out, {"images": images, "annotations": annotations, "categories": categories,
-                            "info": {"description": f"workbench dataset {dataset.manifest['name']}",
-                                     "seed": dataset.manifest["seed"]}})
+    write_json_atomic(
+        out,
+        {
+            "images": images,
+            "annotations": annotations,
+            "categories": categories,
+            "info": {
+                "description": f"workbench dataset {dataset.manifest['name']}",
+                "seed": dataset.manifest["seed"],
+            },
+        },
+    )
     return out
 
 
-def to_webdataset(data: str | Path, out: str | Path | None = None, samples_per_tar: int = 1000) -> Path:
+def to_webdataset(
+    data: str | Path, out: str | Path | None = None, samples_per_tar: int = 1000
+) -> Path:
     """Writes the dataset as WebDataset tar shards ``out/shard-NNNNNN.tar`` for streaming.
 
     Each sample is the original files under its key (``rgb.png``, ``depth.npy``, ``seg.png``,

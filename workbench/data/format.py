@@ -22,16 +22,34 @@ FORMAT_NAME = "workbench-dataset"
 FORMAT_VERSION = 1
 MODALITIES = {
     "rgb": {"file": "rgb.png", "dtype": "uint8", "shape": "H x W x 3"},
-    "depth": {"file": "depth.npy", "dtype": "float32", "shape": "H x W", "unit": "metre", "missing": 0},
-    "seg": {"file": "seg.png", "dtype": "uint8", "shape": "H x W", "meaning": "class index + 1, 0 = background"},
-    "inst": {"file": "inst.png", "dtype": "uint16", "shape": "H x W", "meaning": "instance id, 0 = background"},
+    "depth": {
+        "file": "depth.npy",
+        "dtype": "float32",
+        "shape": "H x W",
+        "unit": "metre",
+        "missing": 0,
+    },
+    "seg": {
+        "file": "seg.png",
+        "dtype": "uint8",
+        "shape": "H x W",
+        "meaning": "class index + 1, 0 = background",
+    },
+    "inst": {
+        "file": "inst.png",
+        "dtype": "uint16",
+        "shape": "H x W",
+        "meaning": "instance id, 0 = background",
+    },
     "json": {"file": "json", "meaning": "label, factors, difficulty, camera, objects"},
 }
 
 
 def _check(name: str, array: np.ndarray, dtype, ndim: int) -> None:
     if array.dtype != dtype or array.ndim != ndim:
-        raise ValueError(f"{name}: expected {np.dtype(dtype)} with {ndim} dims, got {array.dtype} {array.shape}")
+        raise ValueError(
+            f"{name}: expected {np.dtype(dtype)} with {ndim} dims, got {array.dtype} {array.shape}"
+        )
 
 
 def _png(image: Image.Image) -> bytes:

@@ -7,17 +7,21 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from workbench.data.reader import Dataset  # noqa: E402
+from workbench.data.reader import Dataset
 
 
 def _boxes(ax, meta: dict) -> None:
     for obj in meta["objects"]:
         if obj["box"]:
             x0, y0, x1, y1 = obj["box"]
-            ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="yellow", lw=0.8))
+            ax.add_patch(
+                plt.Rectangle(
+                    (x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="yellow", lw=0.8
+                )
+            )
 
 
 def contact_sheet(dataset: Dataset, path: str | Path, count: int = 6) -> Path:
@@ -39,13 +43,17 @@ def contact_sheet(dataset: Dataset, path: str | Path, count: int = 6) -> Path:
         depth = np.ma.masked_equal(sample["depth"], 0)
         axes[1, col].imshow(depth, cmap="magma_r")
         axes[2, col].imshow(sample["seg"], cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
-        axes[3, col].imshow(sample["inst"] % 20, cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+        axes[3, col].imshow(
+            sample["inst"] % 20, cmap="tab20", vmin=0, vmax=19, interpolation="nearest"
+        )
     for row, name in enumerate(["rgb + boxes", "depth", "semantic", "instance"]):
         axes[row, 0].set_ylabel(name, fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"{dataset.manifest['name']} ({dataset.condition}), {len(dataset)} samples", fontsize=9)
+    fig.suptitle(
+        f"{dataset.manifest['name']} ({dataset.condition}), {len(dataset)} samples", fontsize=9
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +66,9 @@ def condition_grid(sets: dict[str, Dataset], path: str | Path, count: int = 5) -
     """Writes paired renders side by side: one row per condition, same scenes in each column."""
     names = list(sets)
     count = min(count, *(len(d) for d in sets.values()))
-    fig, axes = plt.subplots(len(names), count, figsize=(1.8 * count, 1.9 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), count, figsize=(1.8 * count, 1.9 * len(names)), squeeze=False
+    )
     for row, name in enumerate(names):
         for col in range(count):
             axes[row, col].imshow(sets[name][col]["rgb"])

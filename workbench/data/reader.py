@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES, decode_file
-from workbench.data.writer import MANIFEST, SHARD_INDEX, shard_dir, shard_digest
+from workbench.data.writer import MANIFEST, SHARD_INDEX, shard_digest, shard_dir
 from workbench.errors import WorkbenchError
 
 PAIRS = "conditions.json"
@@ -26,23 +26,39 @@ class Dataset:
         modalities: which arrays ``__getitem__`` loads; the JSON is always loaded.
     """
 
-    def __init__(self, root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")):
+    def __init__(
+        self, root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")
+    ):
         self.root = Path(root)
         path = self.root / MANIFEST
         if not path.is_file():
             raise WorkbenchError(f"{self.root}: not a workbench dataset (no {MANIFEST})")
         self.manifest: dict[str, Any] = json.loads(path.read_text())
-        if self.manifest.get("format") != FORMAT_NAME or self.manifest.get("version") != FORMAT_VERSION:
-            raise WorkbenchError(f"{path}: unsupported dataset format {self.manifest.get('format')} "
-                                 f"v{self.manifest.get('version')}; this reader knows {FORMAT_NAME} v{FORMAT_VERSION}")
+        if (
+            self.manifest.get("format") != FORMAT_NAME
+            or self.manifest.get("version") != FORMAT_VERSION
+        ):
+            raise WorkbenchError(
+                f"{path}: unsupported dataset format {self.manifest.get('format')} "
+                f"v{self.manifest.get('version')}; "
+                f"this reader knows {FORMAT_NAME} v{FORMAT_VERSION}"
+            )
         if not self.manifest.get("complete"):
-            raise WorkbenchError(f"{self.root}: dataset is incomplete; rerun the render command that made it to finish")
+            raise WorkbenchError(
+                f"{self.root}: dataset is incomplete; "
+                "rerun the render command that made it to finish"
+            )
         unknown = set(modalities) - set(MODALITIES)
         if unknown:
-            raise WorkbenchError(f"modalities: unknown {sorted(unknown)}; known: {', '.join(k for k in MODALITIES if k != 'json')}")
+            raise WorkbenchError(
+                f"modalities: unknown {sorted(unknown)}; "
+                f"known: {', '.join(k for k in MODALITIES if k != 'json')}"
+            )
         self.modalities = tuple(modalities)
         self.shard_size = int(self.manifest["shard_size"])
-        self.classes: list[str] = [self.manifest["classes"][str(i)] for i in range(len(self.manifest["classes"]))]
+        self.classes: list[str] = [
+            self.manifest["classes"][str(i)] for i in range(len(self.manifest["classes"]))
+        ]
 
     def __len__(self) -> int:
         return int(self.manifest["num_samples"])
@@ -101,12 +117,16 @@ class Dataset:
         return problems
 
 
-def open_dataset(root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")) -> Dataset:
+def open_dataset(
+    root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")
+) -> Dataset:
     """Opens a finished dataset folder; see :class:`Dataset`."""
     return Dataset(root, modalities)
 
 
-def open_paired(root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")) -> dict[str, Dataset]:
+def open_paired(
+    root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")
+) -> dict[str, Dataset]:
     """Opens paired condition sets rendered with ``--conditions a,b,...``.
 
     Returns:
@@ -118,6 +138,8 @@ def open_paired(root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "
         return {dataset.condition: dataset}
     pairs = root / PAIRS
     if not pairs.is_file():
-        raise WorkbenchError(f"{root}: neither a dataset nor a set of paired conditions (no {MANIFEST} or {PAIRS})")
+        raise WorkbenchError(
+            f"{root}: neither a dataset nor a set of paired conditions (no {MANIFEST} or {PAIRS})"
+        )
     names = json.loads(pairs.read_text())["conditions"]
     return {name: Dataset(root / name, modalities) for name in names}

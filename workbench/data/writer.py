@@ -60,7 +60,9 @@ def _write_sample(folder: Path, index: int, sample) -> dict[str, str]:
     return files
 
 
-def write_shard(root: Path, shard: int, start: int, samples: Iterable, in_flight: int = 4) -> dict[str, Any]:
+def write_shard(
+    root: Path, shard: int, start: int, samples: Iterable, in_flight: int = 4
+) -> dict[str, Any]:
     """Writes the samples of one shard atomically.
 
     Encoding and file writes run in a background thread (zlib and file I/O release the GIL), so
@@ -89,7 +91,12 @@ def write_shard(root: Path, shard: int, start: int, samples: Iterable, in_flight
                 files.update(pending.popleft().result())
         while pending:
             files.update(pending.popleft().result())
-    record = {"index": shard, "start": start, "count": len(files) // len(MODALITIES), "sha256": shard_digest(files)}
+    record = {
+        "index": shard,
+        "start": start,
+        "count": len(files) // len(MODALITIES),
+        "sha256": shard_digest(files),
+    }
     write_json_atomic(partial / SHARD_INDEX, {**record, "files": files})
     try:
         os.rename(partial, final)

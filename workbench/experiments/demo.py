@@ -21,13 +21,30 @@ SCENES = Path(__file__).resolve().parents[2] / "scenes"
 def render_stage(out: Path, num: int = 600, paired: int = 48, workers: int = 2) -> dict[str, Path]:
     """Renders the demo digits (resumable) and paired conditions; returns the paths it wrote."""
     spec = load_spec(SCENES / "digits.yaml")
-    digits = run(RenderJob(spec=spec, out=out / "digits", num=num, workers=workers, source="scenes/digits.yaml"))
-    paired_dirs = run(RenderJob(spec=spec, out=out / "digits_conditions", num=paired, seed=1, workers=workers,
-                                conditions=["clone", "fog", "rain", "sunset", "night"], source="scenes/digits.yaml"))
+    digits = run(
+        RenderJob(
+            spec=spec, out=out / "digits", num=num, workers=workers, source="scenes/digits.yaml"
+        )
+    )
+    paired_dirs = run(
+        RenderJob(
+            spec=spec,
+            out=out / "digits_conditions",
+            num=paired,
+            seed=1,
+            workers=workers,
+            conditions=["clone", "fog", "rain", "sunset", "night"],
+            source="scenes/digits.yaml",
+        )
+    )
     sheet = contact_sheet(open_dataset(digits["clone"]), out / "digits_sheet.png", 8)
     grid = condition_grid(open_paired(out / "digits_conditions"), out / "digits_conditions.png", 6)
-    return {"digits": digits["clone"], "conditions": next(iter(paired_dirs.values())).parent,
-            "sheet": sheet, "conditions_grid": grid}
+    return {
+        "digits": digits["clone"],
+        "conditions": next(iter(paired_dirs.values())).parent,
+        "sheet": sheet,
+        "conditions_grid": grid,
+    }
 
 
 def run_demo(out: str | Path) -> dict[str, Path]:

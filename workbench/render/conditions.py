@@ -31,7 +31,9 @@ def _move_sun(sun: Light, elevation_deg: float, kelvin: float, scale: float) -> 
     sun.intensity *= scale
 
 
-def scene_condition(instance: SceneInstance, condition: str, rng: np.random.Generator) -> dict[str, Any]:
+def scene_condition(
+    instance: SceneInstance, condition: str, rng: np.random.Generator
+) -> dict[str, Any]:
     """Changes the lights of ``instance`` in place for ``condition``.
 
     Returns:
@@ -86,8 +88,15 @@ def scene_condition(instance: SceneInstance, condition: str, rng: np.random.Gene
         forward = -instance.camera.pose[:3, 2]
         reach = float(np.linalg.norm(eye)) or 1.0
         lamp = eye + 0.3 * reach * np.array([0.3, 0.3, 0.6])
-        instance.lights.append(Light(kind="spot", color=kelvin_to_rgb(3000.0), intensity=2.0 * reach**2,
-                                     pose=look_at(lamp, eye + forward * reach), role="lamp"))
+        instance.lights.append(
+            Light(
+                kind="spot",
+                color=kelvin_to_rgb(3000.0),
+                intensity=2.0 * reach**2,
+                pose=look_at(lamp, eye + forward * reach),
+                role="lamp",
+            )
+        )
         ambient = np.full(3, 0.03)
         params["sky_gain"] = [0.036, 0.042, 0.06]
         params["noise_sigma"] = 0.02
@@ -118,13 +127,20 @@ def rain(rgb: np.ndarray, rng: np.random.Generator, streaks: int, angle_deg: flo
         xy = np.round(start + steps * direction).astype(int)
         keep = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
         layer[xy[keep, 1], xy[keep, 0]] = 1.0
-    blurred = np.asarray(Image.fromarray((layer * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6)))
+    blurred = np.asarray(
+        Image.fromarray((layer * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+    )
     alpha = (blurred.astype(np.float32) / 255.0 * 0.5)[..., None]
     return (rgb * 0.82) * (1 - alpha) + 0.85 * alpha
 
 
-def image_condition(rgb: np.ndarray, depth: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
-                    subject: np.ndarray | None = None) -> np.ndarray:
+def image_condition(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    params: dict[str, Any],
+    rng: np.random.Generator,
+    subject: np.ndarray | None = None,
+) -> np.ndarray:
     """Applies the image-space part of a condition to ``rgb`` (float in [0, 1], H x W x 3).
 
     Fog and rain set ``params["fog_beta"]`` (1/m), derived from a visibility distance that is a

@@ -41,12 +41,23 @@ def probe(backend: str) -> GLInfo:
         WorkbenchError: the backend is unknown or cannot create a context.
     """
     if backend not in BACKENDS:
-        raise WorkbenchError(f"--gl: unknown backend {backend!r}; allowed: auto, {', '.join(BACKENDS)}")
+        raise WorkbenchError(
+            f"--gl: unknown backend {backend!r}; allowed: auto, {', '.join(BACKENDS)}"
+        )
     env = {**os.environ, "PYOPENGL_PLATFORM": backend}
-    done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WorkbenchError(f"OpenGL backend {backend} is not available ({last}); install Mesa: {MESA_HINT}")
+        raise WorkbenchError(
+            f"OpenGL backend {backend} is not available ({last}); install Mesa: {MESA_HINT}"
+        )
     return GLInfo(backend, done.stdout.strip().splitlines()[-1])
 
 
@@ -75,5 +86,7 @@ def activate(backend: str) -> None:
     """Sets the backend for this process; refuses to switch once PyOpenGL is imported."""
     current = os.environ.get("PYOPENGL_PLATFORM")
     if "OpenGL" in sys.modules and current not in (None, backend):
-        raise RuntimeError(f"PyOpenGL already uses {current}; cannot switch to {backend} in this process")
+        raise RuntimeError(
+            f"PyOpenGL already uses {current}; cannot switch to {backend} in this process"
+        )
     os.environ["PYOPENGL_PLATFORM"] = backend

@@ -27,7 +27,13 @@ from tqdm import tqdm
 from workbench import __version__
 from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES
 from workbench.data.reader import PAIRS
-from workbench.data.writer import MANIFEST, clear_partials, finished_shards, write_json_atomic, write_shard
+from workbench.data.writer import (
+    MANIFEST,
+    clear_partials,
+    finished_shards,
+    write_json_atomic,
+    write_shard,
+)
 from workbench.errors import WorkbenchError
 from workbench.render import gl
 from workbench.render.conditions import CONDITIONS
@@ -87,7 +93,9 @@ class RenderJob:
             raise WorkbenchError(f"--backend: unknown {self.backend!r}; allowed: local, ray")
         for name in self.condition_list():
             if name not in CONDITIONS:
-                raise WorkbenchError(f"--conditions: unknown condition {name!r}; allowed: {', '.join(CONDITIONS)}")
+                raise WorkbenchError(
+                    f"--conditions: unknown condition {name!r}; allowed: {', '.join(CONDITIONS)}"
+                )
 
     def condition_list(self) -> list[str]:
         """Returns the conditions to render, without duplicates."""
@@ -122,13 +130,28 @@ def _versions() -> dict[str, str]:
 
 def _manifest(job: RenderJob, condition: str, info: gl.GLInfo) -> dict[str, Any]:
     return {
-        "format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": job.spec.kind, "name": job.spec.name,
-        "spec": job.spec.model_dump(mode="json"), "spec_source": job.source, "seed": job.seed,
-        "num_samples": job.num, "shard_size": job.shard_size, "num_shards": job.num_shards, "condition": condition,
-        "resolution": job.spec.resolution, "classes": {str(i): c for i, c in enumerate(job.spec.classes())},
-        "modalities": MODALITIES, "renderer": {"backend": info.backend, "gl_renderer": info.renderer,
-                                               "versions": _versions()},
-        "command": job.command, "complete": False, "shards": [],
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "kind": job.spec.kind,
+        "name": job.spec.name,
+        "spec": job.spec.model_dump(mode="json"),
+        "spec_source": job.source,
+        "seed": job.seed,
+        "num_samples": job.num,
+        "shard_size": job.shard_size,
+        "num_shards": job.num_shards,
+        "condition": condition,
+        "resolution": job.spec.resolution,
+        "classes": {str(i): c for i, c in enumerate(job.spec.classes())},
+        "modalities": MODALITIES,
+        "renderer": {
+            "backend": info.backend,
+            "gl_renderer": info.renderer,
+            "versions": _versions(),
+        },
+        "command": job.command,
+        "complete": False,
+        "shards": [],
     }
 
 
@@ -139,14 +162,20 @@ def _prepare_dir(folder: Path, fresh: dict[str, Any]) -> dict[str, Any]:
         try:
             old = json.loads(path.read_text())
         except ValueError:
-            raise WorkbenchError(f"{path}: unreadable manifest; delete {folder} or choose another --out") from None
+            raise WorkbenchError(
+                f"{path}: unreadable manifest; delete {folder} or choose another --out"
+            ) from None
         diff = [k for k in _IDENTITY if old.get(k) != fresh[k]]
         if diff:
-            raise WorkbenchError(f"{folder} holds another dataset (differs in {', '.join(diff)}); "
-                                 "choose another --out or delete it")
+            raise WorkbenchError(
+                f"{folder} holds another dataset (differs in {', '.join(diff)}); "
+                "choose another --out or delete it"
+            )
         return old
     if folder.exists() and any(p.name != "shards" for p in folder.iterdir()):
-        raise WorkbenchError(f"{folder} is not empty and holds no workbench dataset; choose another --out")
+        raise WorkbenchError(
+            f"{folder} is not empty and holds no workbench dataset; choose another --out"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, fresh)
     return fresh
@@ -154,10 +183,14 @@ def _prepare_dir(folder: Path, fresh: dict[str, Any]) -> dict[str, Any]:
 
 def _finish(folder: Path, manifest: dict[str, Any]) -> bool:
     records = finished_shards(folder)
-    expected = {k: min(manifest["shard_size"], manifest["num_samples"] - k * manifest["shard_size"])
-                for k in range(manifest["num_shards"])}
+    expected = {
+        k: min(manifest["shard_size"], manifest["num_samples"] - k * manifest["shard_size"])
+        for k in range(manifest["num_shards"])
+    }
     manifest["shards"] = [records[k] for k in sorted(records)]
-    manifest["complete"] = all(k in records and records[k]["count"] == n for k, n in expected.items())
+    manifest["complete"] = all(
+        k in records and records[k]["count"] == n for k, n in expected.items()
+    )
     write_json_atomic(folder / MANIFEST, manifest)
     return manifest["complete"]
 
@@ -177,7 +210,9 @@ def _init_worker(backend: str) -> None:
     os.environ.setdefault("LP_NUM_THREADS", "1")
 
 
-def render_unit(spec, seed: int, num: int, shard_size: int, folder: str, condition: str, shard: int) -> dict:
+def render_unit(
+    spec, seed: int, num: int, shard_size: int, folder: str, condition: str, shard: int
+) -> dict:
     """Renders and writes one shard of one condition (runs inside a worker)."""
     global _RENDERER
     from workbench.render.sample import render_sample
@@ -188,7 +223,10 @@ def render_unit(spec, seed: int, num: int, shard_size: int, folder: str, conditi
             _RENDERER.close()  # before the new one: an EGL display torn down later breaks it
         _RENDERER = Renderer(spec.resolution, spec.resolution)
     start = shard * shard_size
-    samples = (render_sample(_RENDERER, spec, seed, i, condition) for i in range(start, min(start + shard_size, num)))
+    samples = (
+        render_sample(_RENDERER, spec, seed, i, condition)
+        for i in range(start, min(start + shard_size, num))
+    )
     return write_shard(Path(folder), shard, start, samples)
 
 
@@ -198,7 +236,9 @@ def _run_local(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -
         for unit in units:
             bar.update(render_unit(*unit)["count"])
         return
-    with multiprocessing.get_context("spawn").Pool(job.workers, _init_worker, (info.backend,)) as pool:
+    with multiprocessing.get_context("spawn").Pool(
+        job.workers, _init_worker, (info.backend,)
+    ) as pool:
         for record in pool.imap_unordered(_star_render_unit, units):
             bar.update(record["count"])
 
@@ -211,15 +251,21 @@ def _run_ray(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -> 
     try:
         import ray
     except ImportError:
-        raise WorkbenchError("--backend ray needs Ray: pip install 'workbench[distributed]'") from None
+        raise WorkbenchError(
+            "--backend ray needs Ray: pip install 'workbench[distributed]'"
+        ) from None
     env = {"PYOPENGL_PLATFORM": info.backend, "LP_NUM_THREADS": "1"}
     started = not ray.is_initialized()
     if started:
         if job.ray_address:
             ray.init(address=job.ray_address, runtime_env={"env_vars": env}, log_to_driver=False)
         else:
-            ray.init(num_cpus=job.workers, include_dashboard=False, runtime_env={"env_vars": env},
-                     log_to_driver=False)
+            ray.init(
+                num_cpus=job.workers,
+                include_dashboard=False,
+                runtime_env={"env_vars": env},
+                log_to_driver=False,
+            )
     try:
         task = ray.remote(num_cpus=1, max_retries=2)(render_unit)
         pending = [task.remote(*unit) for unit in units]
@@ -247,17 +293,33 @@ def run(job: RenderJob) -> dict[str, Path]:
     dirs = job.dataset_dirs()
     manifests = {c: _prepare_dir(folder, _manifest(job, c, info)) for c, folder in dirs.items()}
     if len(dirs) > 1:
-        write_json_atomic(Path(job.out) / PAIRS, {"conditions": list(dirs), "seed": job.seed, "num_samples": job.num})
+        write_json_atomic(
+            Path(job.out) / PAIRS,
+            {"conditions": list(dirs), "seed": job.seed, "num_samples": job.num},
+        )
     units = []
     for condition, folder in dirs.items():
         done = finished_shards(folder)
         todo = [k for k in job.my_shards() if k not in done]
         clear_partials(folder, todo)
-        units += [(job.spec, job.seed, job.num, job.shard_size, str(folder), condition, k) for k in todo]
+        units += [
+            (job.spec, job.seed, job.num, job.shard_size, str(folder), condition, k) for k in todo
+        ]
     total = sum(min(job.shard_size, job.num - u[-1] * job.shard_size) for u in units)
-    log.info("rendering %d samples in %d shards with %s (%s)", total, len(units), info.backend, info.renderer)
-    with tqdm(total=total, unit="sample", desc=f"render {job.spec.name}", disable=not job.progress,
-              dynamic_ncols=True) as bar:
+    log.info(
+        "rendering %d samples in %d shards with %s (%s)",
+        total,
+        len(units),
+        info.backend,
+        info.renderer,
+    )
+    with tqdm(
+        total=total,
+        unit="sample",
+        desc=f"render {job.spec.name}",
+        disable=not job.progress,
+        dynamic_ncols=True,
+    ) as bar:
         if units:
             (_run_ray if job.backend == "ray" else _run_local)(job, units, info, bar)
     for condition, folder in dirs.items():

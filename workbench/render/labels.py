@@ -33,11 +33,19 @@ def objects_table(instance: SceneInstance, passes: dict, classes: list[str]) -> 
     for inst_id, obj in enumerate(things, start=1):
         box = slices[inst_id - 1]
         alone = passes["unoccluded"][inst_id]
-        rows.append({
-            "instance_id": inst_id, "name": obj.name, "class_id": obj.class_id, "class_name": classes[obj.class_id],
-            "box": None if box is None else [box[1].start, box[0].start, box[1].stop, box[0].stop],
-            "pixels": int(pixels[inst_id]), "visible_fraction": round(float(pixels[inst_id]) / alone, 6) if alone else 0.0,
-        })
+        rows.append(
+            {
+                "instance_id": inst_id,
+                "name": obj.name,
+                "class_id": obj.class_id,
+                "class_name": classes[obj.class_id],
+                "box": None
+                if box is None
+                else [box[1].start, box[0].start, box[1].stop, box[0].stop],
+                "pixels": int(pixels[inst_id]),
+                "visible_fraction": round(float(pixels[inst_id]) / alone, 6) if alone else 0.0,
+            }
+        )
     return rows
 
 
@@ -56,8 +64,14 @@ def image_label(instance: SceneInstance, rows: list[dict]) -> tuple[int, int | N
     return best["class_id"], best["instance_id"]
 
 
-def difficulty(instance: SceneInstance, passes: dict, rgb: np.ndarray, rows: list[dict], target: int | None,
-               fog_beta: float) -> tuple[float, dict[str, float]]:
+def difficulty(
+    instance: SceneInstance,
+    passes: dict,
+    rgb: np.ndarray,
+    rows: list[dict],
+    target: int | None,
+    fog_beta: float,
+) -> tuple[float, dict[str, float]]:
     """Computes the difficulty and its terms (see the module docstring) for the labelled object."""
     if target is None:
         terms = {"occlusion": 1.0, "off_axis": 1.0, "darkness": 1.0, "fog": 1.0, "smallness": 1.0}
@@ -69,10 +83,16 @@ def difficulty(instance: SceneInstance, passes: dict, rgb: np.ndarray, rows: lis
     to_camera = instance.camera.pose[:3, 3] - obj.pose[:3, 3]
     cosine = np.dot(front, to_camera) / (np.linalg.norm(front) * np.linalg.norm(to_camera) + 1e-12)
     angle = np.degrees(np.arccos(np.clip(abs(cosine), 0.0, 1.0)))
-    luminance = float((rgb[mask] @ np.array([0.2126, 0.7152, 0.0722])).mean()) if mask.any() else 0.0
+    luminance = (
+        float((rgb[mask] @ np.array([0.2126, 0.7152, 0.0722])).mean()) if mask.any() else 0.0
+    )
     depth = float(np.median(passes["depth"][mask])) if mask.any() else 0.0
     height, width = mask.shape
-    area = 0.0 if row["box"] is None else (row["box"][2] - row["box"][0]) * (row["box"][3] - row["box"][1]) / (height * width)
+    area = (
+        0.0
+        if row["box"] is None
+        else (row["box"][2] - row["box"][0]) * (row["box"][3] - row["box"][1]) / (height * width)
+    )
     terms = {
         "occlusion": 1.0 - row["visible_fraction"],
         "off_axis": min(1.0, angle / 90.0),

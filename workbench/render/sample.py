@@ -32,7 +32,12 @@ def _composite_photo(rgb: np.ndarray, depth: np.ndarray, background: Background)
     h, w = image.shape[:2]
     x0, y0, size = background.crop
     side = size * min(h, w)
-    box = (int(x0 * (w - side)), int(y0 * (h - side)), int(x0 * (w - side) + side), int(y0 * (h - side) + side))
+    box = (
+        int(x0 * (w - side)),
+        int(y0 * (h - side)),
+        int(x0 * (w - side) + side),
+        int(y0 * (h - side) + side),
+    )
     crop = Image.fromarray(image).crop(box).resize(rgb.shape[1::-1], Image.Resampling.BILINEAR)
     return np.where((depth > 0)[..., None], rgb, np.asarray(crop, np.float32) / 255.0)
 
@@ -51,7 +56,9 @@ def _jsonable(value):
     return value
 
 
-def render_sample(renderer: Renderer, spec, seed: int, index: int, condition: str = "clone") -> Sample:
+def render_sample(
+    renderer: Renderer, spec, seed: int, index: int, condition: str = "clone"
+) -> Sample:
     """Renders sample ``index`` of the dataset ``(spec, seed)`` under ``condition``.
 
     The result depends only on the arguments: geometry, materials and camera come from the
@@ -72,11 +79,24 @@ def render_sample(renderer: Renderer, spec, seed: int, index: int, condition: st
     score, terms = difficulty(instance, passes, rgb, rows, target, params.get("fog_beta", 0.0))
     cam = instance.camera
     meta = {
-        "index": index, "seed": seed, "condition": params, "label": label,
-        "label_name": classes[label] if label >= 0 else None, "difficulty": score, "difficulty_terms": terms,
-        "camera": {"K": cam.intrinsics(), "pose": cam.pose, "yfov": cam.yfov, "znear": cam.znear, "zfar": cam.zfar,
-                   "width": cam.width, "height": cam.height},
-        "objects": rows, "factors": instance.factors,
+        "index": index,
+        "seed": seed,
+        "condition": params,
+        "label": label,
+        "label_name": classes[label] if label >= 0 else None,
+        "difficulty": score,
+        "difficulty_terms": terms,
+        "camera": {
+            "K": cam.intrinsics(),
+            "pose": cam.pose,
+            "yfov": cam.yfov,
+            "znear": cam.znear,
+            "zfar": cam.zfar,
+            "width": cam.width,
+            "height": cam.height,
+        },
+        "objects": rows,
+        "factors": instance.factors,
     }
     arrays = {"rgb": rgb8, "depth": passes["depth"], "seg": passes["seg"], "inst": passes["inst"]}
     return Sample(arrays=arrays, meta=_jsonable(meta))

@@ -32,7 +32,9 @@ def _texture(name: str) -> pyrender.Texture:
 def _material(obj: SceneObject) -> pyrender.MetallicRoughnessMaterial:
     m = obj.material
     return pyrender.MetallicRoughnessMaterial(
-        baseColorFactor=[*m.base_color, 1.0], metallicFactor=m.metallic, roughnessFactor=m.roughness,
+        baseColorFactor=[*m.base_color, 1.0],
+        metallicFactor=m.metallic,
+        roughnessFactor=m.roughness,
         baseColorTexture=_texture(m.texture) if m.texture else None,
     )
 
@@ -44,9 +46,14 @@ def _arrays(mesh, smooth: bool) -> dict[str, np.ndarray]:
         out = {"positions": mesh.vertices, "normals": mesh.vertex_normals, "indices": mesh.faces}
         if uv is not None:
             out["texcoord_0"] = uv
-        return {k: np.ascontiguousarray(v, np.float32 if k != "indices" else np.int64) for k, v in out.items()}
-    out = {"positions": mesh.vertices[mesh.faces].reshape(-1, 3),
-           "normals": np.repeat(mesh.face_normals, 3, axis=0)}
+        return {
+            k: np.ascontiguousarray(v, np.float32 if k != "indices" else np.int64)
+            for k, v in out.items()
+        }
+    out = {
+        "positions": mesh.vertices[mesh.faces].reshape(-1, 3),
+        "normals": np.repeat(mesh.face_normals, 3, axis=0),
+    }
     if uv is not None:
         out["texcoord_0"] = uv[mesh.faces].reshape(-1, 2)
     return {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
@@ -77,17 +84,21 @@ def _mesh(obj: SceneObject) -> pyrender.Mesh:
     if obj.material is None:  # keep the file's own visuals
         return pyrender.Mesh.from_trimesh(obj.mesh, smooth=obj.smooth)
     material = _material(obj)
-    return pyrender.Mesh([pyrender.Primitive(**arrays, material=material) for arrays in _geometry(obj)])
+    return pyrender.Mesh(
+        [pyrender.Primitive(**arrays, material=material) for arrays in _geometry(obj)]
+    )
 
 
 def _light(light) -> pyrender.Light:
     kinds = {"directional": pyrender.DirectionalLight, "point": pyrender.PointLight}
     if light.kind == "spot":
-        return pyrender.SpotLight(color=light.color, intensity=light.intensity, innerConeAngle=0.3, outerConeAngle=0.7)
+        return pyrender.SpotLight(
+            color=light.color, intensity=light.intensity, innerConeAngle=0.3, outerConeAngle=0.7
+        )
     return kinds[light.kind](color=light.color, intensity=light.intensity)
 
 
-_EDGES = [(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1]
+_EDGES = [(a, b) for a in range(8) for b in range(a + 1, 8) if (a ^ b).bit_count() == 1]
 
 
 def _camera_points(obj: SceneObject, view: np.ndarray, znear: float) -> np.ndarray:
@@ -100,7 +111,9 @@ def _camera_points(obj: SceneObject, view: np.ndarray, znear: float) -> np.ndarr
     if (cam[:, 2] <= -znear).all():
         return cam
     lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-    corners = np.array([[(lo, hi)[i & 1][0], (lo, hi)[i >> 1 & 1][1], (lo, hi)[i >> 2][2]] for i in range(8)])
+    corners = np.array(
+        [[(lo, hi)[i & 1][0], (lo, hi)[i >> 1 & 1][1], (lo, hi)[i >> 2][2]] for i in range(8)]
+    )
     cam = corners @ transform[:3, :3].T + transform[:3, 3]
     front = cam[:, 2] <= -znear
     points = [cam[front]]
@@ -111,7 +124,9 @@ def _camera_points(obj: SceneObject, view: np.ndarray, znear: float) -> np.ndarr
     return np.concatenate(points)
 
 
-def _footprint(obj: SceneObject, view: np.ndarray, K: np.ndarray, znear: float) -> tuple[np.ndarray, float, float] | None:
+def _footprint(
+    obj: SceneObject, view: np.ndarray, K: np.ndarray, znear: float
+) -> tuple[np.ndarray, float, float] | None:
     """Image-space box (x0, y0, x1, y1) and depth range of the object; None when it lies wholly
     behind the camera."""
     points = _camera_points(obj, view, znear)
@@ -119,7 +134,11 @@ def _footprint(obj: SceneObject, view: np.ndarray, K: np.ndarray, znear: float) 
         return None
     u = K[0, 0] * points[:, 0] / -points[:, 2] + K[0, 2]
     v = -K[1, 1] * points[:, 1] / -points[:, 2] + K[1, 2]
-    return np.array([u.min(), v.min(), u.max(), v.max()]), float(-points[:, 2].max()), float(-points[:, 2].min())
+    return (
+        np.array([u.min(), v.min(), u.max(), v.max()]),
+        float(-points[:, 2].max()),
+        float(-points[:, 2].min()),
+    )
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
@@ -144,13 +163,19 @@ class Renderer:
 
     def build(self, instance: SceneInstance) -> tuple[pyrender.Scene, list[pyrender.Node]]:
         """Builds the pyrender scene; returns it with one node per scene object, in order."""
-        scene = pyrender.Scene(bg_color=[*instance.background.color, 1.0], ambient_light=instance.ambient)
+        scene = pyrender.Scene(
+            bg_color=[*instance.background.color, 1.0], ambient_light=instance.ambient
+        )
         nodes = [scene.add(_mesh(obj), pose=obj.pose) for obj in instance.objects]
         for light in instance.lights:
             scene.add(_light(light), pose=light.pose)
         cam = instance.camera
-        scene.add(pyrender.PerspectiveCamera(yfov=cam.yfov, znear=cam.znear, zfar=cam.zfar,
-                                             aspectRatio=cam.width / cam.height), pose=cam.pose)
+        scene.add(
+            pyrender.PerspectiveCamera(
+                yfov=cam.yfov, znear=cam.znear, zfar=cam.zfar, aspectRatio=cam.width / cam.height
+            ),
+            pose=cam.pose,
+        )
         return scene, nodes
 
     def render_color(self, instance: SceneInstance) -> tuple[np.ndarray, np.ndarray]:
@@ -173,13 +198,21 @@ class Renderer:
                 ids[inst] = (obj, node)
             semantic = obj.class_id + 1 if obj.class_id >= 0 else 0
             colors[node] = np.array([inst & 255, inst >> 8, semantic], np.uint8)
-        labels, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors)
+        labels, _ = self._renderer.render(
+            scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors
+        )
         inst_map = labels[..., 0].astype(np.uint16) | (labels[..., 1].astype(np.uint16) << 8)
         seg = np.ascontiguousarray(labels[..., 2])
 
         visible = np.bincount(inst_map.ravel(), minlength=next_id)
         unoccluded = self._unoccluded(instance, nodes, ids, scene, visible)
-        return {"rgb": rgb, "depth": depth.astype(np.float32), "inst": inst_map, "seg": seg, "unoccluded": unoccluded}
+        return {
+            "rgb": rgb,
+            "depth": depth.astype(np.float32),
+            "inst": inst_map,
+            "seg": seg,
+            "unoccluded": unoccluded,
+        }
 
     def _unoccluded(self, instance, nodes, ids, scene, visible) -> dict[int, int]:
         """Pixels each thing covers alone.
@@ -191,7 +224,11 @@ class Renderer:
         """
         cam = instance.camera
         view, K = np.linalg.inv(cam.pose), cam.intrinsics()
-        prints = {node: _footprint(obj, view, K, cam.znear) for obj, node in zip(instance.objects, nodes) if obj.occluder}
+        prints = {
+            node: _footprint(obj, view, K, cam.znear)
+            for obj, node in zip(instance.objects, nodes)
+            if obj.occluder
+        }
         prints = {node: p for node, p in prints.items() if p is not None}
         out, groups = {}, []
         for inst, (_, node) in ids.items():
@@ -199,17 +236,26 @@ class Renderer:
                 out[inst] = int(visible[inst])
                 continue
             box, _, far = prints[node]
-            if not any(other is not node and near < far and _overlaps(box, b) for other, (b, near, _) in prints.items()):
+            if not any(
+                other is not node and near < far and _overlaps(box, b)
+                for other, (b, near, _) in prints.items()
+            ):
                 out[inst] = int(visible[inst])
                 continue
-            group = next((g for g in groups if not any(_overlaps(box, prints[n][0]) for _, n in g)), None)
+            group = next(
+                (g for g in groups if not any(_overlaps(box, prints[n][0]) for _, n in g)), None
+            )
             if group is None:
                 groups.append(group := [])
             group.append((inst, node))
         for group in groups:
             colors = {node: np.array([inst & 255, inst >> 8, 0], np.uint8) for inst, node in group}
-            alone, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors)
-            counts = np.bincount((alone[..., 0].astype(np.int64) | (alone[..., 1].astype(np.int64) << 8)).ravel(),
-                                 minlength=max(ids) + 1)
+            alone, _ = self._renderer.render(
+                scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors
+            )
+            counts = np.bincount(
+                (alone[..., 0].astype(np.int64) | (alone[..., 1].astype(np.int64) << 8)).ravel(),
+                minlength=max(ids) + 1,
+            )
             out.update({inst: int(counts[inst]) for inst, _ in group})
         return out

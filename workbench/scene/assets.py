@@ -21,9 +21,15 @@ from shapely.geometry import Polygon
 from workbench.errors import WorkbenchError
 
 _SKIMAGE_FILES = {
-    "brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png", "coffee": "coffee.png",
-    "chelsea": "chelsea.png", "astronaut": "astronaut.png", "rocket": "rocket.jpg",
-    "hubble": "hubble_deep_field.jpg", "motorcycle": "motorcycle_left.png",
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "coffee": "coffee.png",
+    "chelsea": "chelsea.png",
+    "astronaut": "astronaut.png",
+    "rocket": "rocket.jpg",
+    "hubble": "hubble_deep_field.jpg",
+    "motorcycle": "motorcycle_left.png",
 }
 
 
@@ -33,7 +39,7 @@ def font_path(name: str) -> Path:
     return Path(package.submodule_search_locations[0]) / "fonts" / f"{name}.ttf"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(name: str, max_side: int = 512) -> np.ndarray:
     """Returns a scikit-image sample photo as uint8 RGB, at most ``max_side`` pixels a side."""
     import skimage.data
@@ -67,7 +73,7 @@ def with_uv(mesh: trimesh.Trimesh, tiles: float = 1.0) -> trimesh.Trimesh:
 SMOOTH_PRIMITIVES = frozenset({"sphere", "cylinder", "cone", "torus", "capsule"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def primitive(kind: str) -> trimesh.Trimesh:
     """Returns a primitive mesh of about unit size, resting on z = 0 and centred in x, y.
 
@@ -81,7 +87,9 @@ def primitive(kind: str) -> trimesh.Trimesh:
         "sphere": lambda: c.icosphere(subdivisions=2, radius=0.5),
         "cylinder": lambda: c.cylinder(radius=0.45, height=1.0, sections=24),
         "cone": lambda: c.cone(radius=0.5, height=1.0, sections=24),
-        "torus": lambda: c.torus(major_radius=0.36, minor_radius=0.14, major_sections=24, minor_sections=12),
+        "torus": lambda: c.torus(
+            major_radius=0.36, minor_radius=0.14, major_sections=24, minor_sections=12
+        ),
         "capsule": lambda: c.capsule(height=0.6, radius=0.25, count=(12, 12)),
         "pyramid": lambda: c.cone(radius=0.6, height=0.9, sections=4),
         "icosahedron": lambda: c.icosahedron().apply_scale(0.5),
@@ -124,11 +132,13 @@ def _glyph_contours(font: str, char: str) -> list[np.ndarray]:
         pts = np.array([contours[-1][-1], [a.x, a.y], [b.x, b.y], [c.x, c.y]], float)
         contours[-1].extend(_bezier(pts, 8))
 
-    face.glyph.outline.decompose(None, move_to=move_to, line_to=line_to, conic_to=conic_to, cubic_to=cubic_to)
+    face.glyph.outline.decompose(
+        None, move_to=move_to, line_to=line_to, conic_to=conic_to, cubic_to=cubic_to
+    )
     return [np.array(c) for c in contours if len(c) >= 3]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def glyph(font: str, char: str, extrusion: float) -> trimesh.Trimesh:
     """Returns a 3D glyph: the character's outline extruded along +z, 1 unit tall, centred.
 
@@ -146,7 +156,10 @@ def glyph(font: str, char: str, extrusion: float) -> trimesh.Trimesh:
     parts = []
     for poly in polygons:
         poly = shapely.affinity.scale(
-            shapely.affinity.translate(poly, -(minx + maxx) / 2, -(miny + maxy) / 2), scale, scale, origin=(0, 0)
+            shapely.affinity.translate(poly, -(minx + maxx) / 2, -(miny + maxy) / 2),
+            scale,
+            scale,
+            origin=(0, 0),
         )
         part = trimesh.creation.extrude_polygon(poly, extrusion)
         part.apply_translation([0, 0, -extrusion / 2])

@@ -77,7 +77,9 @@ def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
     return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
 
 
-def hsv_color(rng: np.random.Generator, saturation: Sequence[float], value: Sequence[float]) -> tuple[float, float, float]:
+def hsv_color(
+    rng: np.random.Generator, saturation: Sequence[float], value: Sequence[float]
+) -> tuple[float, float, float]:
     """Draws a colour with uniform hue and the given saturation and value ranges."""
     rgb = colorsys.hsv_to_rgb(float(rng.uniform()), uniform(rng, saturation), uniform(rng, value))
     return (float(rgb[0]), float(rgb[1]), float(rgb[2]))

@@ -9,21 +9,41 @@ allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import WorkbenchError
 
-TextureName = Literal["brick", "grass", "gravel", "coffee", "chelsea", "astronaut", "rocket", "hubble"]
-PhotoName = Literal["astronaut", "coffee", "chelsea", "rocket", "hubble", "motorcycle", "brick", "grass"]
+TextureName = Literal[
+    "brick", "grass", "gravel", "coffee", "chelsea", "astronaut", "rocket", "hubble"
+]
+PhotoName = Literal[
+    "astronaut", "coffee", "chelsea", "rocket", "hubble", "motorcycle", "brick", "grass"
+]
 PrimitiveName = Literal[
-    "cube", "sphere", "cylinder", "cone", "torus", "capsule", "pyramid", "icosahedron", "ring", "prism"
+    "cube",
+    "sphere",
+    "cylinder",
+    "cone",
+    "torus",
+    "capsule",
+    "pyramid",
+    "icosahedron",
+    "ring",
+    "prism",
 ]
 FONT_NAMES = (
-    "OpenSans-Regular", "OpenSans-Bold", "OpenSans-Italic", "OpenSans-BoldItalic", "OpenSans-Light",
-    "OpenSans-LightItalic", "OpenSans-Semibold", "OpenSans-SemiboldItalic", "OpenSans-ExtraBold",
+    "OpenSans-Regular",
+    "OpenSans-Bold",
+    "OpenSans-Italic",
+    "OpenSans-BoldItalic",
+    "OpenSans-Light",
+    "OpenSans-LightItalic",
+    "OpenSans-Semibold",
+    "OpenSans-SemiboldItalic",
+    "OpenSans-ExtraBold",
     "OpenSans-ExtraBoldItalic",
 )
 FontName = Literal[FONT_NAMES]  # type: ignore[valid-type]
@@ -42,9 +62,13 @@ class _Model(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _ordered_range(cls, value, info):
-        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-            if value[0] > value[1]:
-                raise ValueError(f"range [{value[0]}, {value[1]}] must be [low, high] with low <= high")
+        if (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) for v in value)
+            and value[0] > value[1]
+        ):
+            raise ValueError(f"range [{value[0]}, {value[1]}] must be [low, high] with low <= high")
         return value
 
 
@@ -119,7 +143,7 @@ class _SpecBase(_Model):
     conditions: list[ConditionName] = Field(default=["clone"], min_length=1)
 
     def classes(self) -> list[str]:
-        """Returns the class names; a sample's label and semantic id ``k + 1`` refer to this list."""
+        """Returns the class names; label ``k`` and semantic id ``k + 1`` refer to this list."""
         raise NotImplementedError
 
 
@@ -134,7 +158,9 @@ class DigitsSpec(_SpecBase):
     pitch_deg: Range = (-25.0, 25.0)
     roll_deg: Range = (-20.0, 20.0)
     distractors: CountRange = (0, 2)
-    camera: CameraSpec = CameraSpec(distance=(2.3, 3.2), elevation_deg=(-10.0, 10.0), azimuth_deg=(80.0, 100.0))
+    camera: CameraSpec = CameraSpec(
+        distance=(2.3, 3.2), elevation_deg=(-10.0, 10.0), azimuth_deg=(80.0, 100.0)
+    )
 
     def classes(self) -> list[str]:
         return [str(d) for d in range(10)]
@@ -145,7 +171,18 @@ class ShapesSpec(_SpecBase):
 
     kind: Literal["shapes"]
     primitives: list[PrimitiveName] = Field(
-        default=["cube", "sphere", "cylinder", "cone", "torus", "capsule", "pyramid", "icosahedron", "ring", "prism"],
+        default=[
+            "cube",
+            "sphere",
+            "cylinder",
+            "cone",
+            "torus",
+            "capsule",
+            "pyramid",
+            "icosahedron",
+            "ring",
+            "prism",
+        ],
         min_length=2,
     )
     count: CountRange = (3, 6)
@@ -174,7 +211,7 @@ class MeshObjectSpec(_Model):
 
 
 class TableSpec(_Model):
-    """The table: ``size`` is the side length in metres of the square top, whose surface is z = 0."""
+    """The table: ``size`` is the side in metres of the square top, whose surface is z = 0."""
 
     size: Annotated[float, Field(gt=0.0)] = 1.2
     textures: list[TextureName] = ["brick", "gravel", "grass"]
@@ -227,7 +264,9 @@ class StreetSpec(_SpecBase):
         return ["road", "sidewalk", "building", "pole", "car", "vegetation"]
 
 
-SceneSpec = Annotated[Union[DigitsSpec, ShapesSpec, TabletopSpec, StreetSpec], Field(discriminator="kind")]
+SceneSpec = Annotated[
+    DigitsSpec | ShapesSpec | TabletopSpec | StreetSpec, Field(discriminator="kind")
+]
 SCENE_KINDS = ("digits", "shapes", "tabletop", "street")
 
 
@@ -235,7 +274,9 @@ class _Root(BaseModel):
     spec: SceneSpec
 
 
-def parse_spec(data: object, source: str = "<spec>") -> DigitsSpec | ShapesSpec | TabletopSpec | StreetSpec:
+def parse_spec(
+    data: object, source: str = "<spec>"
+) -> DigitsSpec | ShapesSpec | TabletopSpec | StreetSpec:
     """Validates a spec given as plain data.
 
     Args:
@@ -249,7 +290,9 @@ def parse_spec(data: object, source: str = "<spec>") -> DigitsSpec | ShapesSpec 
         raise WorkbenchError(f"{source}: a scene spec must be a mapping with a 'kind' field")
     kind = data.get("kind")
     if kind not in SCENE_KINDS:
-        raise WorkbenchError(f"{source}: kind: unknown scene kind {kind!r}; allowed: {', '.join(SCENE_KINDS)}")
+        raise WorkbenchError(
+            f"{source}: kind: unknown scene kind {kind!r}; allowed: {', '.join(SCENE_KINDS)}"
+        )
     try:
         return _Root(spec=data).spec
     except ValidationError as exc:
@@ -280,7 +323,8 @@ def load_spec(path: str | Path) -> DigitsSpec | ShapesSpec | TabletopSpec | Stre
     spec = parse_spec(data, str(path))
     if isinstance(spec, TabletopSpec):
         objects = [
-            o.model_copy(update={"path": str((path.parent / o.path).resolve())}) for o in spec.objects
+            o.model_copy(update={"path": str((path.parent / o.path).resolve())})
+            for o in spec.objects
         ]
         spec = spec.model_copy(update={"objects": objects})
     return spec

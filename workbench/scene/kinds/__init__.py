@@ -11,7 +11,9 @@ _BUILDERS: dict[str, Builder] = {}
 _PREFLIGHTS: dict[str, Callable[..., None]] = {}
 
 
-def register_kind(name: str, preflight: Callable[..., None] | None = None) -> Callable[[Builder], Builder]:
+def register_kind(
+    name: str, preflight: Callable[..., None] | None = None
+) -> Callable[[Builder], Builder]:
     """Registers ``builder(spec, seed, index) -> SceneInstance`` for a scene kind.
 
     Args:
@@ -46,4 +48,4 @@ def kinds() -> list[str]:
     return sorted(_BUILDERS)
 
 
-from workbench.scene.kinds import digits, shapes, street, tabletop  # noqa: E402,F401  (registration)
+from workbench.scene.kinds import digits, shapes, street, tabletop  # noqa: F401  (registration)

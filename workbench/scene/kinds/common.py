@@ -11,7 +11,9 @@ from workbench.scene.random import hsv_color, integer, kelvin_to_rgb, look_at, s
 from workbench.scene.spec import BackgroundSpec, CameraSpec, LightSpec, MaterialSpec
 
 
-def orbit_camera(rng: np.random.Generator, spec: CameraSpec, resolution: int, target) -> tuple[Camera, dict]:
+def orbit_camera(
+    rng: np.random.Generator, spec: CameraSpec, resolution: int, target
+) -> tuple[Camera, dict]:
     """Places a camera on a sphere around ``target`` (jittered) and returns it with its factors."""
     yfov = uniform(rng, spec.yfov_deg)
     distance = uniform(rng, spec.distance)
@@ -19,10 +21,21 @@ def orbit_camera(rng: np.random.Generator, spec: CameraSpec, resolution: int, ta
     azimuth = uniform(rng, spec.azimuth_deg)
     aim = np.asarray(target, float) + rng.uniform(-1, 1, 3) * spec.target_jitter
     eye = aim + spherical(distance, elevation, azimuth)
-    camera = Camera(yfov=np.radians(yfov), pose=look_at(eye, aim), width=resolution, height=resolution,
-                    znear=max(0.01, 0.05 * distance), zfar=20.0 * distance)
-    factors = {"yfov_deg": yfov, "distance": distance, "elevation_deg": elevation, "azimuth_deg": azimuth,
-               "target": aim.tolist()}
+    camera = Camera(
+        yfov=np.radians(yfov),
+        pose=look_at(eye, aim),
+        width=resolution,
+        height=resolution,
+        znear=max(0.01, 0.05 * distance),
+        zfar=20.0 * distance,
+    )
+    factors = {
+        "yfov_deg": yfov,
+        "distance": distance,
+        "elevation_deg": elevation,
+        "azimuth_deg": azimuth,
+        "target": aim.tolist(),
+    }
     return camera, factors
 
 
@@ -30,7 +43,9 @@ def _aim_light(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     return look_at(position, target)
 
 
-def random_lights(rng: np.random.Generator, spec: LightSpec, target, radius: float) -> tuple[list[Light], tuple, dict]:
+def random_lights(
+    rng: np.random.Generator, spec: LightSpec, target, radius: float
+) -> tuple[list[Light], tuple, dict]:
     """Draws a sun (directional key light) plus fill lights around ``target``.
 
     Point and spot light intensities are scaled by their squared distance so that ``intensity``
@@ -51,10 +66,24 @@ def random_lights(rng: np.random.Generator, spec: LightSpec, target, radius: flo
         distance = 2.5 * radius
         position = target + spherical(distance, elevation, azimuth)
         scaled = intensity if kind == "directional" else intensity * distance**2
-        lights.append(Light(kind=kind, color=kelvin_to_rgb(temperature), intensity=scaled,
-                            pose=_aim_light(position, target), role="sun" if i == 0 else "fill"))
-        factors.append({"kind": kind, "temperature_k": temperature, "intensity": intensity,
-                        "elevation_deg": elevation, "azimuth_deg": azimuth})
+        lights.append(
+            Light(
+                kind=kind,
+                color=kelvin_to_rgb(temperature),
+                intensity=scaled,
+                pose=_aim_light(position, target),
+                role="sun" if i == 0 else "fill",
+            )
+        )
+        factors.append(
+            {
+                "kind": kind,
+                "temperature_k": temperature,
+                "intensity": intensity,
+                "elevation_deg": elevation,
+                "azimuth_deg": azimuth,
+            }
+        )
     ambient_level = uniform(rng, spec.ambient)
     return lights, (ambient_level,) * 3, {"lights": factors, "ambient": ambient_level}
 
@@ -66,10 +95,18 @@ def random_material(rng: np.random.Generator, spec: MaterialSpec) -> tuple[Mater
     roughness = uniform(rng, spec.roughness)
     textured = bool(spec.textures) and rng.uniform() < spec.texture_probability
     name = str(rng.choice(spec.textures)) if textured else None
-    material = Material(base_color=(1.0, 1.0, 1.0) if name else color, metallic=metallic, roughness=roughness,
-                        texture=name)
-    return material, {"color": list(material.base_color), "metallic": metallic, "roughness": roughness,
-                      "texture": name}
+    material = Material(
+        base_color=(1.0, 1.0, 1.0) if name else color,
+        metallic=metallic,
+        roughness=roughness,
+        texture=name,
+    )
+    return material, {
+        "color": list(material.base_color),
+        "metallic": metallic,
+        "roughness": roughness,
+        "texture": name,
+    }
 
 
 def random_background(rng: np.random.Generator, spec: BackgroundSpec) -> tuple[Background, dict]:
@@ -83,7 +120,9 @@ def random_background(rng: np.random.Generator, spec: BackgroundSpec) -> tuple[B
     return background, {"color": list(color), "photo": name, "crop": list(crop) if name else None}
 
 
-def place_on_plane(rng: np.random.Generator, radii: list[float], half_extent: float, tries: int = 200) -> list[np.ndarray | None]:
+def place_on_plane(
+    rng: np.random.Generator, radii: list[float], half_extent: float, tries: int = 200
+) -> list[np.ndarray | None]:
     """Places discs of the given footprint radii in a square without overlap (rejection sampling).
 
     Returns:
@@ -119,11 +158,25 @@ def pose_on_plane(xy, yaw: float, scale: float, z: float = 0.0) -> np.ndarray:
     return pose
 
 
-def ground(texture: str | None, color, half_extent: float, tiles: float, class_id: int = -1,
-           name: str = "ground", z: float = 0.0) -> SceneObject:
+def ground(
+    texture: str | None,
+    color,
+    half_extent: float,
+    tiles: float,
+    class_id: int = -1,
+    name: str = "ground",
+    z: float = 0.0,
+) -> SceneObject:
     """Returns a horizontal textured quad centred at the origin (unlabelled stuff by default)."""
     quad = trimesh.creation.box((2 * half_extent, 2 * half_extent, 0.01))
     quad.apply_translation([0, 0, z - 0.005])
-    return SceneObject(name=name, class_id=class_id, mesh=assets.with_uv(quad, tiles), pose=np.eye(4),
-                       material=Material(base_color=tuple(color), roughness=0.9, texture=texture), thing=False,
-                       mesh_key=f"ground/{half_extent}/{tiles}/{z}", occluder=False)
+    return SceneObject(
+        name=name,
+        class_id=class_id,
+        mesh=assets.with_uv(quad, tiles),
+        pose=np.eye(4),
+        material=Material(base_color=tuple(color), roughness=0.9, texture=texture),
+        thing=False,
+        mesh_key=f"ground/{half_extent}/{tiles}/{z}",
+        occluder=False,
+    )

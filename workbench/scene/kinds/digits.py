@@ -8,7 +8,10 @@ import trimesh
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
-    orbit_camera, random_background, random_lights, random_material,
+    orbit_camera,
+    random_background,
+    random_lights,
+    random_material,
 )
 from workbench.scene.model import SceneInstance, SceneObject
 from workbench.scene.random import integer, stream, uniform
@@ -40,8 +43,16 @@ def build(spec: DigitsSpec, seed: int, index: int) -> SceneInstance:
     pose = rotation @ _UPRIGHT
     pose[:3, 3] = offset
     material, material_factors = random_material(stream(seed, index, "material"), spec.materials)
-    objects = [SceneObject(name=f"digit {digit}", class_id=digit, mesh=assets.glyph(font, str(digit), spec.extrusion),
-                           pose=pose, material=material, mesh_key=f"glyph/{font}/{digit}/{spec.extrusion}")]
+    objects = [
+        SceneObject(
+            name=f"digit {digit}",
+            class_id=digit,
+            mesh=assets.glyph(font, str(digit), spec.extrusion),
+            pose=pose,
+            material=material,
+            mesh_key=f"glyph/{font}/{digit}/{spec.extrusion}",
+        )
+    ]
 
     clutter = stream(seed, index, "distractors")
     distractor_factors = []
@@ -49,22 +60,60 @@ def build(spec: DigitsSpec, seed: int, index: int) -> SceneInstance:
         kind = str(clutter.choice(["cube", "sphere", "cylinder", "cone", "torus"]))
         size = uniform(clutter, (0.15, 0.35))
         side = clutter.choice([-1.0, 1.0])
-        position = [side * uniform(clutter, (0.55, 0.9)), uniform(clutter, (-0.8, 0.3)), uniform(clutter, (-0.6, 0.4))]
-        dpose = trimesh.transformations.rotation_matrix(uniform(clutter, (0, 2 * np.pi)), clutter.uniform(-1, 1, 3) + 1e-3)
+        position = [
+            side * uniform(clutter, (0.55, 0.9)),
+            uniform(clutter, (-0.8, 0.3)),
+            uniform(clutter, (-0.6, 0.4)),
+        ]
+        dpose = trimesh.transformations.rotation_matrix(
+            uniform(clutter, (0, 2 * np.pi)), clutter.uniform(-1, 1, 3) + 1e-3
+        )
         dpose[:3, :3] *= size
         dpose[:3, 3] = position
         dmaterial, dmf = random_material(clutter, spec.materials)
-        objects.append(SceneObject(name=f"distractor {k}", class_id=-1, mesh=assets.primitive(kind), pose=dpose,
-                                   material=dmaterial, thing=False, mesh_key=f"primitive/{kind}"))
-        distractor_factors.append({"kind": kind, "size": size, "position": position, "material": dmf})
+        objects.append(
+            SceneObject(
+                name=f"distractor {k}",
+                class_id=-1,
+                mesh=assets.primitive(kind),
+                pose=dpose,
+                material=dmaterial,
+                thing=False,
+                mesh_key=f"primitive/{kind}",
+            )
+        )
+        distractor_factors.append(
+            {"kind": kind, "size": size, "position": position, "material": dmf}
+        )
 
-    camera, camera_factors = orbit_camera(stream(seed, index, "camera"), spec.camera, spec.resolution, offset)
-    lights, ambient, light_factors = random_lights(stream(seed, index, "lights"), spec.lights, offset, 1.5)
-    background, background_factors = random_background(stream(seed, index, "background"), spec.background)
+    camera, camera_factors = orbit_camera(
+        stream(seed, index, "camera"), spec.camera, spec.resolution, offset
+    )
+    lights, ambient, light_factors = random_lights(
+        stream(seed, index, "lights"), spec.lights, offset, 1.5
+    )
+    background, background_factors = random_background(
+        stream(seed, index, "background"), spec.background
+    )
     factors = {
-        "digit": digit, "font": font, "yaw_deg": yaw, "pitch_deg": pitch, "roll_deg": roll,
-        "position": offset.tolist(), "material": material_factors, "camera": camera_factors,
-        **light_factors, "background": background_factors, "distractors": distractor_factors,
+        "digit": digit,
+        "font": font,
+        "yaw_deg": yaw,
+        "pitch_deg": pitch,
+        "roll_deg": roll,
+        "position": offset.tolist(),
+        "material": material_factors,
+        "camera": camera_factors,
+        **light_factors,
+        "background": background_factors,
+        "distractors": distractor_factors,
     }
-    return SceneInstance(objects=objects, lights=lights, camera=camera, ambient=ambient, background=background,
-                         factors=factors, label=digit)
+    return SceneInstance(
+        objects=objects,
+        lights=lights,
+        camera=camera,
+        ambient=ambient,
+        background=background,
+        factors=factors,
+        label=digit,
+    )

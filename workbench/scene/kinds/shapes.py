@@ -7,8 +7,14 @@ import numpy as np
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
-    footprint_radius, ground, orbit_camera, place_on_plane, pose_on_plane, random_background,
-    random_lights, random_material,
+    footprint_radius,
+    ground,
+    orbit_camera,
+    place_on_plane,
+    pose_on_plane,
+    random_background,
+    random_lights,
+    random_material,
 )
 from workbench.scene.model import SceneInstance, SceneObject
 from workbench.scene.random import hsv_color, integer, stream, uniform
@@ -31,12 +37,27 @@ def build(spec: ShapesSpec, seed: int, index: int) -> SceneInstance:
         if xy is None:
             continue
         material, material_factors = random_material(materials, spec.materials)
-        objects.append(SceneObject(name=f"{kind} {i}", class_id=spec.primitives.index(kind),
-                                   mesh=assets.primitive(kind), pose=pose_on_plane(xy, yaw, size), material=material,
-                                   front=(1.0, 0.0, 0.0), mesh_key=f"primitive/{kind}",
-                                   smooth=kind in assets.SMOOTH_PRIMITIVES))
-        object_factors.append({"kind": kind, "size": size, "yaw": yaw, "position": [float(xy[0]), float(xy[1])],
-                               "material": material_factors})
+        objects.append(
+            SceneObject(
+                name=f"{kind} {i}",
+                class_id=spec.primitives.index(kind),
+                mesh=assets.primitive(kind),
+                pose=pose_on_plane(xy, yaw, size),
+                material=material,
+                front=(1.0, 0.0, 0.0),
+                mesh_key=f"primitive/{kind}",
+                smooth=kind in assets.SMOOTH_PRIMITIVES,
+            )
+        )
+        object_factors.append(
+            {
+                "kind": kind,
+                "size": size,
+                "yaw": yaw,
+                "position": [float(xy[0]), float(xy[1])],
+                "material": material_factors,
+            }
+        )
 
     floor = stream(seed, index, "ground")
     texture = str(floor.choice(spec.ground_textures)) if spec.ground_textures else None
@@ -44,13 +65,28 @@ def build(spec: ShapesSpec, seed: int, index: int) -> SceneInstance:
     objects.append(ground(texture, floor_color, 4.0 * spec.area + 4.0, tiles=6.0))
 
     centre = np.mean([o.pose[:3, 3] for o in objects[:-1]], axis=0) + [0, 0, 0.3]
-    camera, camera_factors = orbit_camera(stream(seed, index, "camera"), spec.camera, spec.resolution, centre)
-    lights, ambient, light_factors = random_lights(stream(seed, index, "lights"), spec.lights, centre, 2.0)
-    background, background_factors = random_background(stream(seed, index, "background"), spec.background)
+    camera, camera_factors = orbit_camera(
+        stream(seed, index, "camera"), spec.camera, spec.resolution, centre
+    )
+    lights, ambient, light_factors = random_lights(
+        stream(seed, index, "lights"), spec.lights, centre, 2.0
+    )
+    background, background_factors = random_background(
+        stream(seed, index, "background"), spec.background
+    )
     factors = {
-        "objects": object_factors, "unplaced": count - len(object_factors),
-        "ground": {"texture": texture, "color": list(floor_color)}, "camera": camera_factors, **light_factors,
+        "objects": object_factors,
+        "unplaced": count - len(object_factors),
+        "ground": {"texture": texture, "color": list(floor_color)},
+        "camera": camera_factors,
+        **light_factors,
         "background": background_factors,
     }
-    return SceneInstance(objects=objects, lights=lights, camera=camera, ambient=ambient, background=background,
-                         factors=factors)
+    return SceneInstance(
+        objects=objects,
+        lights=lights,
+        camera=camera,
+        ambient=ambient,
+        background=background,
+        factors=factors,
+    )

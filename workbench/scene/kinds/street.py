@@ -32,8 +32,13 @@ KERBSIDE_Y = (3.0, 80.0)  # lamp posts and trees
 KERB = 0.15  # sidewalk height above the road
 GROUND_Z = -0.02  # unlabelled ground around the street, just below the road
 CAR_GAP = 0.6  # least free distance between cars on one side of the road
-CAR_PAINT = MaterialSpec(saturation=(0.0, 0.9), value=(0.1, 0.95), metallic=(0.2, 0.6),
-                         roughness=(0.2, 0.5), texture_probability=0.0)
+CAR_PAINT = MaterialSpec(
+    saturation=(0.0, 0.9),
+    value=(0.1, 0.95),
+    metallic=(0.2, 0.6),
+    roughness=(0.2, 0.5),
+    texture_probability=0.0,
+)
 # length, width, body height, cabin length, cabin height, cabin shift towards the rear
 CAR_VARIANTS = {
     "compact": (3.8, 1.70, 0.65, 2.0, 0.55, 0.2),
@@ -79,10 +84,14 @@ def car_mesh(variant: str) -> trimesh.Trimesh:
     corners = [(sx, sy) for sx in (-1, 1) for sy in (-1, 1)]
     # the cabin narrows towards the roof: sloped windscreen and rear window
     cabin_points = [(sx * (width / 2 - 0.05), sy * cabin / 2 - shift, roof) for sx, sy in corners]
-    cabin_points += [(sx * (width / 2 - 0.2), sy * (cabin / 2 - 0.45) - shift - 0.1,
-                      roof + cabin_height) for sx, sy in corners]
-    parts = [_box((width, length, body), (0, 0, clearance + body / 2)),
-             trimesh.convex.convex_hull(np.array(cabin_points))]
+    cabin_points += [
+        (sx * (width / 2 - 0.2), sy * (cabin / 2 - 0.45) - shift - 0.1, roof + cabin_height)
+        for sx, sy in corners
+    ]
+    parts = [
+        _box((width, length, body), (0, 0, clearance + body / 2)),
+        trimesh.convex.convex_hull(np.array(cabin_points)),
+    ]
     for sx, sy in corners:
         wheel = trimesh.creation.cylinder(radius=radius, height=0.25, sections=16)
         wheel.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (0, 1, 0)))
@@ -112,8 +121,13 @@ def _tree_mesh(trunk: float, crown: float) -> trimesh.Trimesh:
     return trimesh.util.concatenate([stem, top])
 
 
-def _free_y(rng: np.random.Generator, taken: list[tuple[float, float]], half: float,
-            bounds: tuple[float, float], tries: int = 50) -> float | None:
+def _free_y(
+    rng: np.random.Generator,
+    taken: list[tuple[float, float]],
+    half: float,
+    bounds: tuple[float, float],
+    tries: int = 50,
+) -> float | None:
     """Draws y in ``bounds`` whose interval ``y -/+ half`` misses ``taken``, and claims it."""
     for _ in range(tries):
         y = uniform(rng, bounds)
@@ -123,8 +137,9 @@ def _free_y(rng: np.random.Generator, taken: list[tuple[float, float]], half: fl
     return None
 
 
-def _street(rng: np.random.Generator, road_width: float, sidewalk_width: float,
-            ids: dict[str, int]) -> tuple[list[SceneObject], dict]:
+def _street(
+    rng: np.random.Generator, road_width: float, sidewalk_width: float, ids: dict[str, int]
+) -> tuple[list[SceneObject], dict]:
     """Road, lane markings, sidewalks and the ground around them."""
     lo, hi = ROAD_Y
     length, mid, half = hi - lo, (lo + hi) / 2, road_width / 2
@@ -134,28 +149,47 @@ def _street(rng: np.random.Generator, road_width: float, sidewalk_width: float,
     edges = [_box((0.12, length, 0.01), (s * (half - 0.3), mid, 0.015)) for s in (-1, 1)]
     key = f"street/{road_width}/{sidewalk_width}"
     objects = [
-        SceneObject(name="road", class_id=ids["road"], pose=np.eye(4),
-                    mesh=_tiled(_box((road_width, length, 0.1), (0, mid, -0.05)), 1.0),
-                    material=Material((asphalt,) * 3, roughness=0.95, texture="gravel"),
-                    thing=False, mesh_key=f"{key}/road", occluder=False),
-        SceneObject(name="lane markings", class_id=ids["road"], pose=np.eye(4),
-                    mesh=trimesh.util.concatenate(dashes + edges),
-                    material=Material((0.9, 0.9, 0.88), roughness=0.6),
-                    thing=False, mesh_key=f"{key}/markings", occluder=False),
+        SceneObject(
+            name="road",
+            class_id=ids["road"],
+            pose=np.eye(4),
+            mesh=_tiled(_box((road_width, length, 0.1), (0, mid, -0.05)), 1.0),
+            material=Material((asphalt,) * 3, roughness=0.95, texture="gravel"),
+            thing=False,
+            mesh_key=f"{key}/road",
+            occluder=False,
+        ),
+        SceneObject(
+            name="lane markings",
+            class_id=ids["road"],
+            pose=np.eye(4),
+            mesh=trimesh.util.concatenate(dashes + edges),
+            material=Material((0.9, 0.9, 0.88), roughness=0.6),
+            thing=False,
+            mesh_key=f"{key}/markings",
+            occluder=False,
+        ),
     ]
     for side, name in ((1, "right"), (-1, "left")):
         centre = (side * (half + sidewalk_width / 2), mid, (KERB - 0.1) / 2)
-        objects.append(SceneObject(
-            name=f"sidewalk {name}", class_id=ids["sidewalk"], pose=np.eye(4),
-            mesh=_tiled(_box((sidewalk_width, length, KERB + 0.1), centre), 1.5),
-            material=Material((paving,) * 3, roughness=0.9, texture="brick"),
-            thing=False, mesh_key=f"{key}/sidewalk/{name}"))
+        objects.append(
+            SceneObject(
+                name=f"sidewalk {name}",
+                class_id=ids["sidewalk"],
+                pose=np.eye(4),
+                mesh=_tiled(_box((sidewalk_width, length, KERB + 0.1), centre), 1.5),
+                material=Material((paving,) * 3, roughness=0.9, texture="brick"),
+                thing=False,
+                mesh_key=f"{key}/sidewalk/{name}",
+            )
+        )
     objects.append(ground("grass", grass, 200.0, tiles=100.0, z=GROUND_Z))
     return objects, {"asphalt": asphalt, "paving": paving, "ground_color": list(grass)}
 
 
-def _buildings(rng: np.random.Generator, count: tuple[int, int], front: float,
-               class_id: int) -> tuple[list[SceneObject], list[dict]]:
+def _buildings(
+    rng: np.random.Generator, count: tuple[int, int], front: float, class_id: int
+) -> tuple[list[SceneObject], list[dict]]:
     """Rows of boxes behind the sidewalks, one row a side, placed along y without overlap."""
     objects, factors = [], []
     for side in (1, -1):
@@ -167,19 +201,35 @@ def _buildings(rng: np.random.Generator, count: tuple[int, int], front: float,
             color = hsv_color(rng, (0.05, 0.35), (0.45, 0.9))
             centre = (side * (front + setback + depth / 2), y + width / 2)
             pose = pose_on_plane(centre, 0.0, 1.0, z=GROUND_Z)
-            objects.append(SceneObject(
-                name=f"building {len(objects)}", class_id=class_id, pose=pose,
-                mesh=_tiled(_box((depth, width, height), (0, 0, height / 2)), 3.0),
-                material=Material(color, roughness=0.9, texture="brick" if brick else None),
-                thing=False, mesh_key=f"street/building/{depth}/{width}/{height}"))
-            factors.append({"side": side, "position": list(centre), "width": width, "depth": depth,
-                            "height": height, "brick": brick, "color": list(color)})
+            objects.append(
+                SceneObject(
+                    name=f"building {len(objects)}",
+                    class_id=class_id,
+                    pose=pose,
+                    mesh=_tiled(_box((depth, width, height), (0, 0, height / 2)), 3.0),
+                    material=Material(color, roughness=0.9, texture="brick" if brick else None),
+                    thing=False,
+                    mesh_key=f"street/building/{depth}/{width}/{height}",
+                )
+            )
+            factors.append(
+                {
+                    "side": side,
+                    "position": list(centre),
+                    "width": width,
+                    "depth": depth,
+                    "height": height,
+                    "brick": brick,
+                    "color": list(color),
+                }
+            )
             y += width + uniform(rng, (0.0, 5.0))
     return objects, factors
 
 
-def _cars(rng: np.random.Generator, count: tuple[int, int], road_width: float,
-          class_id: int) -> tuple[list[SceneObject], list[dict]]:
+def _cars(
+    rng: np.random.Generator, count: tuple[int, int], road_width: float, class_id: int
+) -> tuple[list[SceneObject], list[dict]]:
     """Cars in both lanes or parked at the kerb; cars on one side never share a stretch of road."""
     taken: Taken = {1: [], -1: []}
     objects, factors = [], []
@@ -198,18 +248,33 @@ def _cars(rng: np.random.Generator, count: tuple[int, int], road_width: float,
         if y is None:
             continue
         xy = (side * offset, y)
-        objects.append(SceneObject(
-            name=f"car {i}", class_id=class_id, mesh=car_mesh(variant),
-            pose=pose_on_plane(xy, np.radians(yaw_deg), 1.0), material=material,
-            front=(0.0, 1.0, 0.0), mesh_key=f"street/car/{variant}"))
-        factors.append({"variant": variant, "lane": "right" if side > 0 else "left",
-                        "parked": parked, "position": list(xy), "yaw_deg": yaw_deg,
-                        "material": material_factors})
+        objects.append(
+            SceneObject(
+                name=f"car {i}",
+                class_id=class_id,
+                mesh=car_mesh(variant),
+                pose=pose_on_plane(xy, np.radians(yaw_deg), 1.0),
+                material=material,
+                front=(0.0, 1.0, 0.0),
+                mesh_key=f"street/car/{variant}",
+            )
+        )
+        factors.append(
+            {
+                "variant": variant,
+                "lane": "right" if side > 0 else "left",
+                "parked": parked,
+                "position": list(xy),
+                "yaw_deg": yaw_deg,
+                "material": material_factors,
+            }
+        )
     return objects, factors
 
 
-def _poles(rng: np.random.Generator, count: tuple[int, int], kerb: float, class_id: int,
-           taken: Taken) -> tuple[list[SceneObject], list[dict]]:
+def _poles(
+    rng: np.random.Generator, count: tuple[int, int], kerb: float, class_id: int, taken: Taken
+) -> tuple[list[SceneObject], list[dict]]:
     """Lamp posts at the edge of the sidewalks, their lamps reaching over the road."""
     objects, factors = [], []
     for i in range(integer(rng, count)):
@@ -220,17 +285,29 @@ def _poles(rng: np.random.Generator, count: tuple[int, int], kerb: float, class_
         if y is None:
             continue
         xy = (side * (kerb + 0.4), y)
-        objects.append(SceneObject(
-            name=f"pole {i}", class_id=class_id, mesh=_pole_mesh(height, radius),
-            pose=pose_on_plane(xy, 0.0 if side > 0 else np.pi, 1.0, z=KERB),
-            material=Material((0.45, 0.47, 0.5), metallic=0.5, roughness=0.5),
-            front=(0.0, -float(side), 0.0), mesh_key=f"street/pole/{height}/{radius}"))
+        objects.append(
+            SceneObject(
+                name=f"pole {i}",
+                class_id=class_id,
+                mesh=_pole_mesh(height, radius),
+                pose=pose_on_plane(xy, 0.0 if side > 0 else np.pi, 1.0, z=KERB),
+                material=Material((0.45, 0.47, 0.5), metallic=0.5, roughness=0.5),
+                front=(0.0, -float(side), 0.0),
+                mesh_key=f"street/pole/{height}/{radius}",
+            )
+        )
         factors.append({"position": list(xy), "height": height, "radius": radius})
     return objects, factors
 
 
-def _trees(rng: np.random.Generator, count: tuple[int, int], kerb: float, sidewalk_width: float,
-           class_id: int, taken: Taken) -> tuple[list[SceneObject], list[dict]]:
+def _trees(
+    rng: np.random.Generator,
+    count: tuple[int, int],
+    kerb: float,
+    sidewalk_width: float,
+    class_id: int,
+    taken: Taken,
+) -> tuple[list[SceneObject], list[dict]]:
     """Trees on the sidewalks, their crowns clear of each other and of the lamp posts."""
     objects, factors = [], []
     for i in range(integer(rng, count)):
@@ -244,10 +321,18 @@ def _trees(rng: np.random.Generator, count: tuple[int, int], kerb: float, sidewa
         if y is None:
             continue
         xy = (side * (kerb + inset), y)
-        objects.append(SceneObject(
-            name=f"tree {i}", class_id=class_id, mesh=_tree_mesh(trunk, crown),
-            pose=pose_on_plane(xy, 0.0, 1.0, z=KERB), material=Material(color, roughness=0.95),
-            front=(0.0, -1.0, 0.0), mesh_key=f"street/tree/{trunk}/{crown}", smooth=True))
+        objects.append(
+            SceneObject(
+                name=f"tree {i}",
+                class_id=class_id,
+                mesh=_tree_mesh(trunk, crown),
+                pose=pose_on_plane(xy, 0.0, 1.0, z=KERB),
+                material=Material(color, roughness=0.95),
+                front=(0.0, -1.0, 0.0),
+                mesh_key=f"street/tree/{trunk}/{crown}",
+                smooth=True,
+            )
+        )
         factors.append({"position": list(xy), "trunk": trunk, "crown": crown, "color": list(color)})
     return objects, factors
 
@@ -255,15 +340,28 @@ def _trees(rng: np.random.Generator, count: tuple[int, int], kerb: float, sidewa
 def _camera(rng: np.random.Generator, spec: StreetSpec, road_width: float) -> tuple[Camera, dict]:
     """A driver's camera in the right lane at y = 0, turned by yaw (left > 0) and pitch (up > 0)."""
     cam = spec.camera
-    height, yfov, yaw, pitch, lateral = (uniform(rng, r) for r in (
-        cam.height, cam.yfov_deg, cam.yaw_deg, cam.pitch_deg, cam.lateral))
+    height, yfov, yaw, pitch, lateral = (
+        uniform(rng, r) for r in (cam.height, cam.yfov_deg, cam.yaw_deg, cam.pitch_deg, cam.lateral)
+    )
     eye = np.array([road_width / 4 + lateral, 0.0, height])
     a, b = np.radians(yaw), np.radians(pitch)
     forward = np.array([-np.sin(a) * np.cos(b), np.cos(a) * np.cos(b), np.sin(b)])
-    camera = Camera(yfov=np.radians(yfov), pose=look_at(eye, eye + forward),
-                    width=spec.resolution, height=spec.resolution, znear=0.1, zfar=200.0)
-    factors = {"height": height, "yfov_deg": yfov, "yaw_deg": yaw, "pitch_deg": pitch,
-               "lateral": lateral, "position": eye.tolist()}
+    camera = Camera(
+        yfov=np.radians(yfov),
+        pose=look_at(eye, eye + forward),
+        width=spec.resolution,
+        height=spec.resolution,
+        znear=0.1,
+        zfar=200.0,
+    )
+    factors = {
+        "height": height,
+        "yfov_deg": yfov,
+        "yaw_deg": yaw,
+        "pitch_deg": pitch,
+        "lateral": lateral,
+        "position": eye.tolist(),
+    }
     return camera, factors
 
 
@@ -284,23 +382,40 @@ def build(spec: StreetSpec, seed: int, index: int) -> SceneInstance:
     sidewalk_width = round(uniform(layout, spec.sidewalk_width), 2)
     kerb = road_width / 2
     street, street_factors = _street(layout, road_width, sidewalk_width, ids)
-    buildings, building_factors = _buildings(stream(seed, index, "buildings"),
-                                             spec.buildings_per_side, kerb + sidewalk_width,
-                                             ids["building"])
+    buildings, building_factors = _buildings(
+        stream(seed, index, "buildings"),
+        spec.buildings_per_side,
+        kerb + sidewalk_width,
+        ids["building"],
+    )
     taken: Taken = {1: [], -1: []}
     poles, pole_factors = _poles(stream(seed, index, "poles"), spec.poles, kerb, ids["pole"], taken)
-    trees, tree_factors = _trees(stream(seed, index, "trees"), spec.trees, kerb, sidewalk_width,
-                                 ids["vegetation"], taken)
+    trees, tree_factors = _trees(
+        stream(seed, index, "trees"), spec.trees, kerb, sidewalk_width, ids["vegetation"], taken
+    )
     cars, car_factors = _cars(stream(seed, index, "cars"), spec.cars, road_width, ids["car"])
     camera, camera_factors = _camera(stream(seed, index, "camera"), spec, road_width)
-    lights, ambient, light_factors = random_lights(stream(seed, index, "lights"), spec.lights,
-                                                   (0.0, 30.0, 0.0), 40.0)
+    lights, ambient, light_factors = random_lights(
+        stream(seed, index, "lights"), spec.lights, (0.0, 30.0, 0.0), 40.0
+    )
     background, background_factors = _sky(stream(seed, index, "background"), spec)
     factors = {
-        "road_width": road_width, "sidewalk_width": sidewalk_width, **street_factors,
-        "buildings": building_factors, "poles": pole_factors, "trees": tree_factors,
-        "cars": car_factors, "camera": camera_factors, **light_factors,
+        "road_width": road_width,
+        "sidewalk_width": sidewalk_width,
+        **street_factors,
+        "buildings": building_factors,
+        "poles": pole_factors,
+        "trees": tree_factors,
+        "cars": car_factors,
+        "camera": camera_factors,
+        **light_factors,
         "background": background_factors,
     }
-    return SceneInstance(objects=street + buildings + poles + trees + cars, lights=lights,
-                         camera=camera, ambient=ambient, background=background, factors=factors)
+    return SceneInstance(
+        objects=street + buildings + poles + trees + cars,
+        lights=lights,
+        camera=camera,
+        ambient=ambient,
+        background=background,
+        factors=factors,
+    )

@@ -46,8 +46,10 @@ def _preflight(spec: TabletopSpec) -> None:
         WorkbenchError: a mesh file is missing or unreadable (naming ``objects.N.path``), or the
             footprint discs at the largest counts and sizes would cover more than half the table.
     """
-    areas = [np.pi * footprint_radius(_mesh(spec, i), o.size[1]) ** 2 * o.count[1]
-             for i, o in enumerate(spec.objects)]
+    areas = [
+        np.pi * footprint_radius(_mesh(spec, i), o.size[1]) ** 2 * o.count[1]
+        for i, o in enumerate(spec.objects)
+    ]
     room = MAX_COVER * spec.table.size**2
     if sum(areas) > room:
         count = sum(o.count[1] for o in spec.objects)
@@ -76,20 +78,41 @@ def _table(rng: np.random.Generator, spec: TabletopSpec, occluder: bool) -> tupl
     floor_color = hsv_color(rng, (0.0, 0.3), (0.2, 0.7))
     size, leg_z = spec.table.size, -THICKNESS - LEG_HEIGHT / 2
     corner = size / 2 - LEG_WIDTH
-    legs = [_box((LEG_WIDTH, LEG_WIDTH, LEG_HEIGHT), (sx * corner, sy * corner, leg_z))
-            for sx in (-1, 1) for sy in (-1, 1)]
+    legs = [
+        _box((LEG_WIDTH, LEG_WIDTH, LEG_HEIGHT), (sx * corner, sy * corner, leg_z))
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
     parts = {
-        "table": (assets.with_uv(_box((size, size, THICKNESS), (0, 0, -THICKNESS / 2)), size),
-                  Material(color, roughness=0.6, texture=texture)),
+        "table": (
+            assets.with_uv(_box((size, size, THICKNESS), (0, 0, -THICKNESS / 2)), size),
+            Material(color, roughness=0.6, texture=texture),
+        ),
         "table legs": (trimesh.util.concatenate(legs), Material(leg_color, roughness=0.5)),
-        "floor": (_box((8 * size, 8 * size, 0.01), (0, 0, -THICKNESS - LEG_HEIGHT - 0.005)),
-                  Material(floor_color, roughness=0.9)),
+        "floor": (
+            _box((8 * size, 8 * size, 0.01), (0, 0, -THICKNESS - LEG_HEIGHT - 0.005)),
+            Material(floor_color, roughness=0.9),
+        ),
     }
-    objects = [SceneObject(name=name, class_id=-1, mesh=mesh, pose=np.eye(4), material=material,
-                           thing=False, mesh_key=f"tabletop/{name}/{size}", occluder=occluder)
-               for name, (mesh, material) in parts.items()]
-    factors = {"texture": texture, "color": list(color), "leg_color": list(leg_color),
-               "floor_color": list(floor_color)}
+    objects = [
+        SceneObject(
+            name=name,
+            class_id=-1,
+            mesh=mesh,
+            pose=np.eye(4),
+            material=material,
+            thing=False,
+            mesh_key=f"tabletop/{name}/{size}",
+            occluder=occluder,
+        )
+        for name, (mesh, material) in parts.items()
+    ]
+    factors = {
+        "texture": texture,
+        "color": list(color),
+        "leg_color": list(leg_color),
+        "floor_color": list(floor_color),
+    }
     return objects, factors
 
 
@@ -126,40 +149,81 @@ def build(spec: TabletopSpec, seed: int, index: int) -> SceneInstance:
         if not any(p.visual.kind is not None for p in mesh):  # bare geometry: no appearance
             material, material_factors = random_material(materials, spec.materials)
             mesh = [assets.with_uv(p) for p in mesh]
-        objects.append(SceneObject(
-            name=f"{o.class_name} {n}", class_id=classes.index(o.class_name), mesh=mesh,
-            pose=pose_on_plane(xy, yaws[n], size), material=material, front=(1.0, 0.0, 0.0),
-            mesh_key=f"file/{o.path}/{material is None}"))
-        object_factors.append({"file": o.path, "class": o.class_name, "size": size, "yaw": yaws[n],
-                               "position": [float(xy[0]), float(xy[1])],
-                               "material": material_factors})
+        objects.append(
+            SceneObject(
+                name=f"{o.class_name} {n}",
+                class_id=classes.index(o.class_name),
+                mesh=mesh,
+                pose=pose_on_plane(xy, yaws[n], size),
+                material=material,
+                front=(1.0, 0.0, 0.0),
+                mesh_key=f"file/{o.path}/{material is None}",
+            )
+        )
+        object_factors.append(
+            {
+                "file": o.path,
+                "class": o.class_name,
+                "size": size,
+                "yaw": yaws[n],
+                "position": [float(xy[0]), float(xy[1])],
+                "material": material_factors,
+            }
+        )
     for n, (kind, size) in enumerate(zip(kinds, clutter_sizes), start=len(picks)):
         if spots[n] is None:
             continue
         material, material_factors = random_material(materials, spec.materials)
-        objects.append(SceneObject(
-            name=f"distractor {kind}", class_id=-1, mesh=assets.primitive(kind),
-            pose=pose_on_plane(spots[n], yaws[n], size), material=material, thing=False,
-            mesh_key=f"primitive/{kind}", smooth=kind in assets.SMOOTH_PRIMITIVES))
-        distractor_factors.append({"kind": kind, "size": size, "yaw": yaws[n],
-                                   "position": [float(spots[n][0]), float(spots[n][1])],
-                                   "material": material_factors})
+        objects.append(
+            SceneObject(
+                name=f"distractor {kind}",
+                class_id=-1,
+                mesh=assets.primitive(kind),
+                pose=pose_on_plane(spots[n], yaws[n], size),
+                material=material,
+                thing=False,
+                mesh_key=f"primitive/{kind}",
+                smooth=kind in assets.SMOOTH_PRIMITIVES,
+            )
+        )
+        distractor_factors.append(
+            {
+                "kind": kind,
+                "size": size,
+                "yaw": yaws[n],
+                "position": [float(spots[n][0]), float(spots[n][1])],
+                "material": material_factors,
+            }
+        )
 
-    centre = np.mean([o.pose[:3, 3] for o in objects[:len(object_factors)]], axis=0)
+    centre = np.mean([o.pose[:3, 3] for o in objects[: len(object_factors)]], axis=0)
     centre[2] = 0.5 * np.mean([f["size"] for f in object_factors])
     below = spec.camera.elevation_deg[0] < 0  # the table hides objects only from below
     table, table_factors = _table(stream(seed, index, "table"), spec, occluder=below)
-    camera, camera_factors = orbit_camera(stream(seed, index, "camera"), spec.camera,
-                                          spec.resolution, centre)
-    lights, ambient, light_factors = random_lights(stream(seed, index, "lights"), spec.lights,
-                                                   centre, max(1.0, spec.table.size))
-    background, background_factors = random_background(stream(seed, index, "background"),
-                                                       spec.background)
+    camera, camera_factors = orbit_camera(
+        stream(seed, index, "camera"), spec.camera, spec.resolution, centre
+    )
+    lights, ambient, light_factors = random_lights(
+        stream(seed, index, "lights"), spec.lights, centre, max(1.0, spec.table.size)
+    )
+    background, background_factors = random_background(
+        stream(seed, index, "background"), spec.background
+    )
     factors = {
-        "objects": object_factors, "unplaced": len(picks) - len(object_factors),
+        "objects": object_factors,
+        "unplaced": len(picks) - len(object_factors),
         "distractors": distractor_factors,
-        "unplaced_distractors": len(kinds) - len(distractor_factors), "table": table_factors,
-        "camera": camera_factors, **light_factors, "background": background_factors,
+        "unplaced_distractors": len(kinds) - len(distractor_factors),
+        "table": table_factors,
+        "camera": camera_factors,
+        **light_factors,
+        "background": background_factors,
     }
-    return SceneInstance(objects=objects + table, lights=lights, camera=camera, ambient=ambient,
-                         background=background, factors=factors)
+    return SceneInstance(
+        objects=objects + table,
+        lights=lights,
+        camera=camera,
+        ambient=ambient,
+        background=background,
+        factors=factors,
+    )
