@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, check: bool = True, timeout: int = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Runs ``workbench ARGS`` in a fresh interpreter and returns the completed process."""
     done = subprocess.run(
         [sys.executable, "-m", "workbench.cli", *args],
@@ -21,7 +23,7 @@ def run_cli(*args: str, check: bool = True, timeout: int = 300) -> subprocess.Co
         text=True,
         timeout=timeout,
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
         check=False,
     )
     if check and done.returncode != 0:

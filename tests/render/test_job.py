@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +242,36 @@ def test_osmesa_backend_gives_a_complete_dataset(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["renderer"]["backend"] == "osmesa"
     assert len(open_dataset(out)) == 3
+
+
+def test_same_bytes_on_an_existing_ray_cluster(reference, tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray = str(Path(sys.executable).parent / "ray")
+    # Ray resolves 127.0.0.1 to the machine's interface address unless told it runs no real
+    # cluster; this keeps the head, its workers and the driver on the loopback interface.
+    # Token authentication (Ray's default for `ray start`) is off for this throwaway cluster.
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }
+    subprocess.run(
+        [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+         "--num-cpus", "2", "--include-dashboard", "false"],
+        check=True, capture_output=True, env=env, timeout=180,
+    )  # fmt: skip
+    try:
+        run_cli(
+            "render", *SMALL, "--out", str(tmp_path / "cluster"), "--backend", "ray",
+            "--ray-address", f"127.0.0.1:{port}", timeout=600, env=env,
+        )  # fmt: skip
+    finally:
+        subprocess.run(
+            [ray, "stop", "--force"], capture_output=True, env=env, timeout=120, check=False
+        )
+    assert sample_hashes(tmp_path / "cluster") == reference

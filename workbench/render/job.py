@@ -257,15 +257,17 @@ def _run_ray(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -> 
     env = {"PYOPENGL_PLATFORM": info.backend, "LP_NUM_THREADS": "1"}
     started = not ray.is_initialized()
     if started:
-        if job.ray_address:
-            ray.init(address=job.ray_address, runtime_env={"env_vars": env}, log_to_driver=False)
-        else:
-            ray.init(
-                num_cpus=job.workers,
-                include_dashboard=False,
-                runtime_env={"env_vars": env},
-                log_to_driver=False,
-            )
+        ray.init(
+            address=job.ray_address,
+            num_cpus=None if job.ray_address else job.workers,
+            include_dashboard=False if not job.ray_address else None,
+            runtime_env={"env_vars": env},
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            _node_ip_address=None
+            if job.ray_address
+            else "127.0.0.1",  # a local cluster stays on loopback
+        )
     try:
         task = ray.remote(num_cpus=1, max_retries=2)(render_unit)
         pending = [task.remote(*unit) for unit in units]
