@@ -1,0 +1,268 @@
+"""Labelled data sources: natural digits, ImageFolder trees, rendered datasets, generators.
+
+A source is a sequence of items::
+
+    image   float32 H x W x C in [0, 1] (native size and channels)
+    label   int, index into ``classes``
+    seg     int64 H x W semantic map (class index + 1, 0 = background), or None
+    depth   float32 H x W metres (0 = unknown), or None
+
+The DataModule harmonises sizes and channels; see :mod:`workbench.data.datamodule`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from workbench.data.reader import open_dataset
+from workbench.errors import WorkbenchError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+DIGIT_CLASSES = [str(d) for d in range(10)]
+# The fixed split of scikit-learn's 1,797 handwritten digits: a stratified permutation with this
+# seed; the first 20% of every class is the test split, the next 10% validation, the rest train.
+DIGITS_SPLIT_SEED = 20240917
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_VAL_FRACTION = 0.1
+
+
+class Source(Protocol):
+    """What the DataModule needs from a source."""
+
+    name: str
+    classes: list[str]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+
+def content_hash(image: np.ndarray) -> str:
+    """Returns a hash of an image's pixels (quantised to 8 bits), used to detect split leaks."""
+    quantised = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    return hashlib.sha1(quantised.tobytes() + str(quantised.shape).encode()).hexdigest()
+
+
+def digits_split_indices() -> dict[str, np.ndarray]:
+    """Returns the fixed train / val / test indices into ``sklearn.datasets.load_digits``.
+
+    Stratified: for every class, a permutation with :data:`DIGITS_SPLIT_SEED`; the first 20% go
+    to test, the next 10% to validation, the rest to train.
+    """
+    from sklearn.datasets import load_digits
+
+    target = load_digits().target
+    rng = np.random.default_rng(DIGITS_SPLIT_SEED)
+    parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for label in range(10):
+        members = rng.permutation(np.flatnonzero(target == label))
+        n_test = int(round(DIGITS_TEST_FRACTION * len(members)))
+        n_val = int(round(DIGITS_VAL_FRACTION * len(members)))
+        parts["test"] += members[:n_test].tolist()
+        parts["val"] += members[n_test : n_test + n_val].tolist()
+        parts["train"] += members[n_test + n_val :].tolist()
+    return {k: np.sort(np.array(v)) for k, v in parts.items()}
+
+
+class DigitsSource:
+    """The real handwritten 8x8 digits bundled with scikit-learn (ink bright on dark).
+
+    Args:
+        split: ``train``, ``val``, ``test`` or ``trainval`` (train + val).
+        per_class: keep only the first ``per_class`` items of every class (few-label studies).
+    """
+
+    def __init__(self, split: str = "train", per_class: int | None = None, name: str = "digits"):
+        from sklearn.datasets import load_digits
+
+        parts = digits_split_indices()
+        if split == "trainval":
+            indices = np.sort(np.concatenate([parts["train"], parts["val"]]))
+        elif split in parts:
+            indices = parts[split]
+        else:
+            raise WorkbenchError(
+                f"digits split: unknown {split!r}; allowed: train, val, test, trainval"
+            )
+        data = load_digits()
+        if per_class is not None:
+            indices = np.concatenate(
+                [indices[data.target[indices] == c][:per_class] for c in range(10)]
+            )
+        self.name = name
+        self.split = split
+        self.classes = list(DIGIT_CLASSES)
+        self._images = (data.images[indices] / 16.0).astype(np.float32)[..., None]
+        self._labels = data.target[indices].astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {
+            "image": self._images[index],
+            "label": int(self._labels[index]),
+            "seg": None,
+            "depth": None,
+        }
+
+    def labels(self) -> np.ndarray:
+        """Returns all labels without loading images."""
+        return self._labels
+
+
+class ImageFolderSource:
+    """Any folder tree with one sub-folder of images per class (class names = folder names).
+
+    Args:
+        root: the tree's root.
+        corrupt: ``error`` to stop at the first unreadable image (named), ``skip`` to leave
+            unreadable images out and count them in ``skipped``.
+    """
+
+    def __init__(self, root: str | Path, corrupt: str = "error", name: str | None = None):
+        self.root = Path(root)
+        if corrupt not in ("error", "skip"):
+            raise WorkbenchError(f"corrupt: unknown policy {corrupt!r}; allowed: error, skip")
+        if not self.root.is_dir():
+            raise WorkbenchError(f"{self.root}: ImageFolder root not found")
+        folders = sorted(p for p in self.root.iterdir() if p.is_dir())
+        self.classes = [p.name for p in folders]
+        self.name = name or self.root.name
+        self._items = [
+            (path, label)
+            for label, folder in enumerate(folders)
+            for path in sorted(folder.rglob("*"))
+            if path.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        if not self._items:
+            raise WorkbenchError(
+                f"{self.root}: empty ImageFolder (expected one sub-folder of images per class)"
+            )
+        self.corrupt = corrupt
+        self.skipped: list[str] = []
+        if corrupt == "skip":
+            kept = []
+            for path, label in self._items:
+                try:
+                    with Image.open(path) as image:
+                        image.verify()
+                    kept.append((path, label))
+                except (OSError, UnidentifiedImageError):
+                    self.skipped.append(str(path))
+            self._items = kept
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path, label = self._items[index]
+        try:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"), np.float32) / 255.0
+        except (OSError, UnidentifiedImageError):
+            raise WorkbenchError(
+                f"{path}: corrupt or unreadable image (set corrupt: skip to leave such files out)"
+            ) from None
+        return {"image": array, "label": label, "seg": None, "depth": None}
+
+    def labels(self) -> np.ndarray:
+        """Returns all labels without loading images."""
+        return np.array([label for _, label in self._items], np.int64)
+
+
+class RenderedSource:
+    """A dataset written by ``workbench render``, with its segmentation and depth as dense labels."""
+
+    def __init__(self, path: str | Path, name: str | None = None):
+        self.dataset = open_dataset(path, modalities=("rgb", "seg", "depth"))
+        self.classes = list(self.dataset.classes)
+        self.name = name or Path(path).name
+        self._labels = np.array(self.dataset.labels(), np.int64)
+        if (self._labels < 0).any():
+            keep = np.flatnonzero(self._labels >= 0)
+            self._index = keep
+        else:
+            self._index = np.arange(len(self._labels))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.dataset[int(self._index[index])]
+        return {
+            "image": sample["rgb"].astype(np.float32) / 255.0,
+            "label": int(sample["meta"]["label"]),
+            "seg": sample["seg"].astype(np.int64),
+            "depth": sample["depth"],
+        }
+
+    def labels(self) -> np.ndarray:
+        """Returns all labels (from the sample JSON files only)."""
+        return self._labels[self._index]
+
+
+@runtime_checkable
+class ConditionalGenerator(Protocol):
+    """A class-conditional image generator (implemented by the generative augmenters)."""
+
+    classes: list[str]
+
+    def generate(self, labels: Sequence[int], seed: int) -> np.ndarray:
+        """Returns images float32 N x H x W x C in [0, 1] for the given labels, deterministic in
+        ``seed``."""
+        ...
+
+
+class GeneratedSource:
+    """Class-conditional samples from a generator, drawn once per index (deterministic).
+
+    Item ``i`` has label ``i % len(classes)`` (balanced) and is generated with seed
+    ``seed * 1_000_003 + i`` in blocks of ``block`` items, cached per block.
+    """
+
+    def __init__(
+        self,
+        generator: ConditionalGenerator,
+        num: int,
+        seed: int = 0,
+        name: str = "generated",
+        block: int = 256,
+    ):
+        if num < 1:
+            raise WorkbenchError(f"generated source: num must be positive, got {num}")
+        self.generator = generator
+        self.classes = list(generator.classes)
+        self.name = name
+        self.num, self.seed, self.block = num, seed, block
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.num
+
+    def _block(self, start: int) -> np.ndarray:
+        if start not in self._cache:
+            stop = min(start + self.block, self.num)
+            labels = [i % len(self.classes) for i in range(start, stop)]
+            self._cache = {start: self.generator.generate(labels, self.seed * 1_000_003 + start)}
+        return self._cache[start]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        start = index - index % self.block
+        image = self._block(start)[index - start]
+        return {
+            "image": image.astype(np.float32),
+            "label": index % len(self.classes),
+            "seg": None,
+            "depth": None,
+        }
+
+    def labels(self) -> np.ndarray:
+        """Returns all labels."""
+        return np.arange(self.num) % len(self.classes)

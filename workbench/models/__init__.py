@@ -1,0 +1,37 @@
+"""Models: backbone registry, norms, init schemes and losses for the LightningModules."""
+
+from workbench.models import backbones  # noqa: F401  (registers the backbones)
+from workbench.models.backbones import Backbone, saved_activation_bytes
+from workbench.models.init import INIT_SCHEMES, initialize, load_backbone_weights
+from workbench.models.losses import (
+    CLASSIFICATION_LOSSES,
+    DEPTH_LOSSES,
+    classification_loss,
+    depth_loss,
+)
+from workbench.models.norms import NORMS, BatchRenorm2d, make_norm
+from workbench.models.registry import (
+    backbone_names,
+    backbone_options,
+    build_backbone,
+    register_backbone,
+)
+
+__all__ = [
+    "CLASSIFICATION_LOSSES",
+    "DEPTH_LOSSES",
+    "INIT_SCHEMES",
+    "NORMS",
+    "Backbone",
+    "BatchRenorm2d",
+    "backbone_names",
+    "backbone_options",
+    "build_backbone",
+    "classification_loss",
+    "depth_loss",
+    "initialize",
+    "load_backbone_weights",
+    "make_norm",
+    "register_backbone",
+    "saved_activation_bytes",
+]

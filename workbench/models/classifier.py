@@ -1,0 +1,282 @@
+"""The classifier LightningModule: a registered backbone, a classification head and optional
+dense heads (semantic segmentation, depth) trained only where labels exist."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassCalibrationError,
+    MulticlassConfusionMatrix,
+)
+
+from workbench.errors import WorkbenchError
+from workbench.models import build_backbone, classification_loss, initialize, load_backbone_weights
+from workbench.models import depth_loss as depth_loss_fn
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "amsgrad")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+
+
+class Classifier(pl.LightningModule):
+    """Image classifier with optional segmentation and depth heads.
+
+    Args:
+        num_classes, in_channels, image_size, source_names, class_names: filled in from the
+            DataModule by the CLI.
+        backbone: registered backbone name (``small_cnn``, ``resnet``).
+        backbone_options: options of the backbone (depth, width, norm, dropout, drop_path,
+            checkpointing, ...).
+        init: weight initialisation (he_normal, he_uniform, xavier_normal, xavier_uniform).
+        init_checkpoint: a checkpoint whose backbone weights start this model (transfer
+            learning); the heads start new.
+        loss: ``cross_entropy`` or ``focal``; ``label_smoothing`` and ``focal_gamma`` tune them.
+        seg_weight, depth_weight: weights of the dense heads' losses (0 = no head).
+        depth_loss: ``l1``, ``l2`` or ``huber``.
+        optimizer: sgd, adam, adamw or amsgrad; ``lr``, ``weight_decay``, ``momentum``,
+            ``nesterov`` tune it.
+        schedule: none, step, cosine or onecycle; ``warmup_epochs`` of linear warm-up first;
+            ``step_size`` and ``gamma`` for step.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 32,
+        source_names: list[str] | None = None,
+        class_names: list[str] | None = None,
+        backbone: str = "resnet",
+        backbone_options: dict[str, Any] | None = None,
+        init: str = "he_normal",
+        init_checkpoint: str | None = None,
+        loss: str = "cross_entropy",
+        label_smoothing: float = 0.0,
+        focal_gamma: float = 2.0,
+        seg_weight: float = 0.0,
+        depth_weight: float = 0.0,
+        depth_loss: str = "l1",
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        schedule: str = "cosine",
+        warmup_epochs: int = 0,
+        step_size: int = 10,
+        gamma: float = 0.1,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if optimizer not in OPTIMIZERS:
+            raise WorkbenchError(
+                f"model.optimizer: unknown {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}"
+            )
+        if schedule not in SCHEDULES:
+            raise WorkbenchError(
+                f"model.schedule: unknown {schedule!r}; allowed: {', '.join(SCHEDULES)}"
+            )
+        self.source_names = list(source_names or ["data"])
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.backbone = build_backbone(backbone, in_channels, **(backbone_options or {}))
+        features = self.backbone.out_channels
+        self.head = nn.Linear(features, num_classes)
+        self.seg_head = nn.Conv2d(features, num_classes + 1, 1) if seg_weight > 0 else None
+        self.depth_head = nn.Conv2d(features, 1, 1) if depth_weight > 0 else None
+        initialize(self, init)
+        if init_checkpoint:
+            skipped = load_backbone_weights(self.backbone, init_checkpoint)
+            if skipped:
+                self.print(
+                    f"init_checkpoint: kept new weights for {len(skipped)} tensors of other shapes"
+                )
+        self.cls_loss = classification_loss(loss, label_smoothing, focal_gamma)
+        self.depth_criterion = depth_loss_fn(depth_loss) if depth_weight > 0 else None
+        self.metrics = nn.ModuleDict()
+        for stage in ("val", "test"):
+            for name in ["all", *self.source_names]:
+                self.metrics[f"{stage}_{name}"] = MetricCollection(
+                    {
+                        "acc": MulticlassAccuracy(num_classes, average="micro"),
+                        "ece": MulticlassCalibrationError(num_classes, n_bins=15),
+                    }
+                )
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Returns ``logits`` (B x K) and, when the heads exist, ``seg`` (B x K+1 x H x W) and
+        ``depth`` (B x H x W, metres)."""
+        features = self.backbone(image)
+        out = {"logits": self.head(features.mean(dim=(2, 3)))}
+        size = image.shape[-2:]
+        if self.seg_head is not None:
+            out["seg"] = F.interpolate(
+                self.seg_head(features), size, mode="bilinear", align_corners=False
+            )
+        if self.depth_head is not None:
+            depth = F.interpolate(
+                self.depth_head(features), size, mode="bilinear", align_corners=False
+            )
+            out["depth"] = F.softplus(depth[:, 0])
+        return out
+
+    def _losses(
+        self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        losses = {"cls": self.cls_loss(out["logits"], batch["label"])}
+        if self.seg_head is not None:
+            labelled = batch["seg"] >= 0
+            seg = F.cross_entropy(out["seg"], batch["seg"].clamp(min=0), reduction="none")
+            losses["seg"] = (seg * labelled).sum() / labelled.sum().clamp(min=1)
+        if self.depth_head is not None:
+            losses["depth"] = self.depth_criterion(out["depth"], batch["depth"], batch["depth"] > 0)
+        hp = self.hparams
+        losses["total"] = (
+            losses["cls"]
+            + hp.seg_weight * losses.get("seg", 0.0)
+            + hp.depth_weight * losses.get("depth", 0.0)
+        )
+        return losses
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses = self._losses(self(batch["image"]), batch)
+        if not torch.isfinite(losses["total"]):
+            raise WorkbenchError(
+                f"training loss is {losses['total'].item()} at step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); stopped. Lower model.lr or check the data"
+            )
+        self.log_dict(
+            {f"train/{k}_loss": v for k, v in losses.items()},
+            prog_bar=False,
+            on_epoch=True,
+            on_step=False,
+            batch_size=len(batch["label"]),
+        )
+        return losses["total"]
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        out = self(batch["image"])
+        losses = self._losses(out, batch)
+        self.log(
+            f"{stage}/loss",
+            losses["total"],
+            on_epoch=True,
+            batch_size=len(batch["label"]),
+            sync_dist=True,
+        )
+        probs = out["logits"].softmax(dim=1)
+        self.metrics[f"{stage}_all"].update(probs, batch["label"])
+        for sid, name in enumerate(self.source_names):
+            members = batch["source"] == sid
+            if members.any():
+                self.metrics[f"{stage}_{name}"].update(probs[members], batch["label"][members])
+        if stage == "test":
+            self.confusion.update(probs, batch["label"])
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
+        probs = self(batch["image"])["logits"].softmax(dim=1)
+        return {
+            "probs": probs,
+            "pred": probs.argmax(dim=1),
+            "label": batch["label"],
+            "source": batch["source"],
+        }
+
+    def _present_sources(self, stage: str) -> list[str]:
+        """Sources in this split; the same list on every rank, so metric syncs line up."""
+        datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
+        if datasets and stage in datasets:
+            return [self.source_names[sid] for sid, _ in datasets[stage].parts]
+        return [n for n in self.source_names if self.metrics[f"{stage}_{n}"]["acc"].update_called]
+
+    def _log_metrics(self, stage: str) -> None:
+        if self.trainer is not None and self.trainer.sanity_checking:  # a few batches: no metrics
+            for collection in self.metrics.values():
+                collection.reset()
+            return
+        for name in ["all", *self._present_sources(stage)]:
+            collection = self.metrics[f"{stage}_{name}"]
+            self.log_dict(
+                {f"{stage}/{metric}/{name}": v for metric, v in collection.compute().items()}
+            )
+        for collection in self.metrics.values():
+            collection.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+        matrix = self.confusion.compute().cpu()
+        self.confusion.reset()
+        log_dir = self.trainer.log_dir if self.trainer is not None else None
+        if log_dir and self.trainer.is_global_zero:
+            path = Path(log_dir) / "confusion_test.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["true\\pred", *self.class_names])
+                for name, row in zip(self.class_names, matrix.tolist()):
+                    writer.writerow([name, *row])
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = self.parameters()
+        if hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                params,
+                lr=hp.lr,
+                momentum=hp.momentum,
+                nesterov=hp.nesterov,
+                weight_decay=hp.weight_decay,
+            )
+        elif hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "amsgrad":
+            optimizer = torch.optim.Adam(
+                params, lr=hp.lr, weight_decay=hp.weight_decay, amsgrad=True
+            )
+        else:
+            optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.schedule == "none" and not hp.warmup_epochs:
+            return optimizer
+        if hp.schedule == "onecycle":
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=hp.lr, total_steps=total
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            }
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        if hp.schedule == "step":
+            main = torch.optim.lr_scheduler.StepLR(optimizer, hp.step_size, hp.gamma)
+        elif hp.schedule == "cosine":
+            main = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, max(1, epochs - hp.warmup_epochs)
+            )
+        else:
+            main = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        if hp.warmup_epochs:
+            warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 0.1, 1.0, hp.warmup_epochs)
+            main = torch.optim.lr_scheduler.SequentialLR(
+                optimizer, [warmup, main], [hp.warmup_epochs]
+            )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": main, "interval": "epoch"}}

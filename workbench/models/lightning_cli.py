@@ -1,0 +1,84 @@
+"""``workbench fit|validate|test|predict``: the Lightning CLI with the workbench's defaults.
+
+Defaults: seed 0 (``seed_everything``); a run named after its config file, logged with CSV and
+TensorBoard to ``<default_root_dir>/<name>/version_N``; a checkpoint at every epoch end plus
+``last.ckpt`` in ``<default_root_dir>/<name>/checkpoints`` (also written when training stops on
+an error), so ``fit --ckpt_path last`` resumes; per-epoch reseeding so that resume is exact.
+The DataModule's class count, channels, image size, class and source names go to the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytorch_lightning import LightningDataModule, LightningModule, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+from workbench.models.callbacks import EpochSeed
+
+LINKS = (
+    ("num_classes", "num_classes"),
+    ("channels", "in_channels"),
+    ("image_size", "image_size"),
+    ("source_names", "source_names"),
+    ("classes", "class_names"),
+)
+
+
+def _next_version(root: str, name: str) -> str:
+    folder = Path(root) / name
+    taken = [int(p.name[8:]) for p in folder.glob("version_*") if p.name[8:].isdigit()]
+    return f"version_{max(taken, default=-1) + 1}"
+
+
+class WorkbenchCLI(LightningCLI):
+    """LightningCLI with the workbench's run layout, checkpoints and data-to-model links."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        for source, target in LINKS:
+            parser.link_arguments(
+                f"data.{source}", f"model.init_args.{target}", apply_on="instantiate"
+            )
+
+    def _run_name(self) -> str:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        paths = config.get("config") or []
+        return Path(str(paths[-1])).stem if paths else type(self.model).__name__.lower()
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        config = self._get(self.config_init, "trainer", default={})
+        root = config.get("default_root_dir") or "runs"
+        name = self._run_name()
+        if config.get("logger") in (None, True):
+            version = _next_version(root, name)
+            kwargs["logger"] = [
+                CSVLogger(root, name, version),
+                TensorBoardLogger(root, name, version),
+            ]
+        callbacks = list(config.get("callbacks") or [])
+        if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            callbacks.append(ModelCheckpoint(
+                dirpath=Path(root) / name / "checkpoints", filename="epoch{epoch:03d}",
+                auto_insert_metric_name=False, save_last=True, save_top_k=-1, every_n_epochs=1,
+                save_on_exception=True,
+            ))  # fmt: skip
+        if not any(isinstance(c, EpochSeed) for c in callbacks):
+            callbacks.append(EpochSeed())
+        kwargs["callbacks"] = callbacks
+        return super().instantiate_trainer(**kwargs)
+
+
+def run(args: list[str]) -> None:
+    """Runs the Lightning CLI on ``args`` (``fit -c configs/x.yaml ...``)."""
+    WorkbenchCLI(
+        LightningModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        trainer_defaults={"default_root_dir": "runs", "enable_model_summary": False},
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )
