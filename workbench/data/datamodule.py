@@ -163,7 +163,7 @@ def _split_pool(source, fraction: float, seed: int) -> tuple[Subset, Subset]:
     val = []
     for c in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == c))
-        val += members[: int(round(fraction * len(members)))].tolist()
+        val += members[: round(fraction * len(members))].tolist()
     val_mask = np.zeros(len(labels), bool)
     val_mask[val] = True
     return Subset(source, np.flatnonzero(~val_mask)), Subset(source, np.flatnonzero(val_mask))
@@ -335,11 +335,11 @@ class MixedDataModule(pl.LightningDataModule):
                         f"{self.classes}, {self.source_names[sid]} has {list(part.classes)}"
                     )
             pool = built.get("train")
-            if pool is not None and spec.per_class is not None and spec.kind != "digits":
-                pool = _per_class(pool, spec.per_class)
             val = built.get("val")
             if pool is not None and val is None and self.hparams.val_fraction > 0:
                 pool, val = _split_pool(pool, self.hparams.val_fraction, self.hparams.seed + sid)
+            if pool is not None and spec.per_class is not None and spec.kind != "digits":
+                pool = _per_class(pool, spec.per_class)
             for split, part in (("train", pool), ("val", val), ("test", built.get("test"))):
                 if part is not None and len(part) and spec.weights.get(split, 1.0) > 0:
                     splits[split].append((sid, part))
@@ -383,8 +383,9 @@ class MixedDataModule(pl.LightningDataModule):
 
             self._augment = build_augment(**hp.augment)
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.log_dir and trainer.is_global_zero:
-            path = Path(trainer.log_dir) / "split.json"
+        if trainer is not None and trainer.is_global_zero and trainer.loggers:
+            # the logger's own folder: trainer.log_dir is a collective under DDP
+            path = Path(trainer.loggers[0].log_dir) / "split.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(
                 json.dumps({"sources": self.source_names, **self.split_report}, indent=1)
@@ -412,6 +413,9 @@ class MixedDataModule(pl.LightningDataModule):
             shuffle=False,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
+            # its own generator: making an iterator must not draw from the global RNG, which
+            # EpochSeed sets for augmentation and dropout
+            generator=torch.Generator().manual_seed(hp.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -46,6 +46,8 @@ class Source(Protocol):
 def content_hash(image: np.ndarray) -> str:
     """Returns a hash of an image's pixels (quantised to 8 bits), used to detect split leaks."""
     quantised = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    if quantised.ndim == 3 and quantised.shape[-1] == 3 and (quantised == quantised[..., :1]).all():
+        quantised = quantised[..., :1]  # grey stored as RGB is the same picture as grey
     return hashlib.sha1(quantised.tobytes() + str(quantised.shape).encode()).hexdigest()
 
 
@@ -62,8 +64,8 @@ def digits_split_indices() -> dict[str, np.ndarray]:
     parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for label in range(10):
         members = rng.permutation(np.flatnonzero(target == label))
-        n_test = int(round(DIGITS_TEST_FRACTION * len(members)))
-        n_val = int(round(DIGITS_VAL_FRACTION * len(members)))
+        n_test = round(DIGITS_TEST_FRACTION * len(members))
+        n_val = round(DIGITS_VAL_FRACTION * len(members))
         parts["test"] += members[:n_test].tolist()
         parts["val"] += members[n_test : n_test + n_val].tolist()
         parts["train"] += members[n_test + n_val :].tolist()
@@ -223,8 +225,9 @@ class ConditionalGenerator(Protocol):
 class GeneratedSource:
     """Class-conditional samples from a generator, drawn once per index (deterministic).
 
-    Item ``i`` has label ``i % len(classes)`` (balanced) and is generated with seed
-    ``seed * 1_000_003 + i`` in blocks of ``block`` items, cached per block.
+    Item ``i`` has label ``i % len(classes)`` (balanced). Items are generated in blocks of
+    ``block``; the block starting at ``b`` uses seed ``seed * 1_000_003 + b`` (the latest block
+    is cached).
     """
 
     def __init__(

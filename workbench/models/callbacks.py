@@ -19,7 +19,7 @@ class EpochSeed(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         seed = (
-            int(os.environ.get("PL_GLOBAL_SEED", 0)) * 1_000_003
+            int(os.environ.get("PL_GLOBAL_SEED", "0")) * 1_000_003
             + trainer.current_epoch * 7919
             + trainer.global_rank
         )

@@ -159,6 +159,7 @@ class Classifier(pl.LightningModule):
             on_epoch=True,
             on_step=False,
             batch_size=len(batch["label"]),
+            sync_dist=True,
         )
         return losses["total"]
 
@@ -225,9 +226,8 @@ class Classifier(pl.LightningModule):
         self._log_metrics("test")
         matrix = self.confusion.compute().cpu()
         self.confusion.reset()
-        log_dir = self.trainer.log_dir if self.trainer is not None else None
-        if log_dir and self.trainer.is_global_zero:
-            path = Path(log_dir) / "confusion_test.csv"
+        if self.trainer is not None and self.trainer.is_global_zero and self.trainer.loggers:
+            path = Path(self.trainer.loggers[0].log_dir) / "confusion_test.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", newline="") as handle:
                 writer = csv.writer(handle)

@@ -9,6 +9,9 @@ The DataModule's class count, channels, image size, class and source names go to
 
 from __future__ import annotations
 
+import re
+import sys
+from argparse import ArgumentError
 from pathlib import Path
 
 from pytorch_lightning import LightningDataModule, LightningModule, Trainer
@@ -16,6 +19,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
+from workbench.errors import WorkbenchError
 from workbench.models.callbacks import EpochSeed
 
 LINKS = (
@@ -62,7 +66,7 @@ class WorkbenchCLI(LightningCLI):
             callbacks.append(ModelCheckpoint(
                 dirpath=Path(root) / name / "checkpoints", filename="epoch{epoch:03d}",
                 auto_insert_metric_name=False, save_last=True, save_top_k=-1, every_n_epochs=1,
-                save_on_exception=True,
+                save_on_exception=True, save_on_train_epoch_end=True,
             ))  # fmt: skip
         if not any(isinstance(c, EpochSeed) for c in callbacks):
             callbacks.append(EpochSeed())
@@ -70,15 +74,42 @@ class WorkbenchCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+_NOISE = ("Subtypes:", "Errors:", "Given value", "Expected a <class 'NoneType'>",
+          "Does not validate against any of the Union subtypes")
+
+
+def condense(message: str) -> str:
+    """Turns jsonargparse's nested report of a bad config into one line that keeps the key and
+    the innermost reasons."""
+    lines = [line.strip().removeprefix("- ").strip() for line in message.splitlines()]
+    lines = list(dict.fromkeys(line for line in lines if line and not line.startswith(_NOISE)))
+    key = re.fullmatch(r'Parser key "(.+)":', lines[0]) if lines else None
+    if key:
+        return f"{key.group(1)}: " + "; ".join(line.rstrip(":") for line in lines[1:])
+    return "; ".join(lines)
+
+
 def run(args: list[str]) -> None:
-    """Runs the Lightning CLI on ``args`` (``fit -c configs/x.yaml ...``)."""
-    WorkbenchCLI(
-        LightningModule,
-        LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        seed_everything_default=0,
-        trainer_defaults={"default_root_dir": "runs", "enable_model_summary": False},
-        save_config_kwargs={"overwrite": True},
-        args=args,
-    )
+    """Runs the Lightning CLI on ``args`` (``fit -c configs/x.yaml ...``).
+
+    Raises:
+        WorkbenchError: a config that does not parse or validate, in one line.
+    """
+    try:
+        WorkbenchCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            seed_everything_default=0,
+            trainer_defaults={"default_root_dir": "runs", "enable_model_summary": False},
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"exit_on_error": False},
+            args=None if args == sys.argv[1:] else args,
+        )
+    except ArgumentError as exc:
+        raise WorkbenchError(f"config: {condense(str(exc))}") from None
+    except ValueError as exc:
+        if "Does not validate against any of the Union subtypes" not in str(exc):
+            raise
+        raise WorkbenchError(condense(str(exc))) from None
