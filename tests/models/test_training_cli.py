@@ -21,8 +21,14 @@ from tests.conftest import ROOT, run_cli
 def _config(tmp: Path, rendered: Path | None = None, **model) -> Path:
     sources = [{"kind": "digits", "name": "natural"}]
     if rendered is not None:
-        sources.append({"kind": "rendered", "path": str(rendered), "name": "rendered",
-                        "weights": {"train": 1.0, "val": 1.0, "test": 0.0}})
+        sources.append(
+            {
+                "kind": "rendered",
+                "path": str(rendered),
+                "name": "rendered",
+                "weights": {"train": 1.0, "val": 1.0, "test": 0.0},
+            }
+        )
     config = {
         "seed_everything": 3,
         "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "default_root_dir": str(tmp / "runs"),
@@ -52,7 +58,19 @@ def _last(rows: list[dict[str, str]], key: str) -> float:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rendered") / "digits"
-    run_cli("render", "digits", "--num", "40", "--resolution", "32", "--workers", "1", "--quiet", "--out", str(out))
+    run_cli(
+        "render",
+        "digits",
+        "--num",
+        "40",
+        "--resolution",
+        "32",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    )
     return out
 
 
@@ -68,9 +86,19 @@ def test_fit_logs_per_source_metrics_and_test_writes_confusion(tmp_path, rendere
     config = _config(tmp_path, rendered)
     run_cli("fit", "-c", str(config))
     run_dir = tmp_path / "runs" / "tiny"
-    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"epoch000.ckpt", "epoch001.ckpt", "last.ckpt"}
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {
+        "epoch000.ckpt",
+        "epoch001.ckpt",
+        "last.ckpt",
+    }
     rows = _rows(run_dir)
-    for key in ("val/acc/all", "val/acc/natural", "val/acc/rendered", "val/ece/natural", "train/cls_loss"):
+    for key in (
+        "val/acc/all",
+        "val/acc/natural",
+        "val/acc/rendered",
+        "val/ece/natural",
+        "train/cls_loss",
+    ):
         assert any(r.get(key) for r in rows), key
     assert list(run_dir.glob("version_0/events.out.tfevents.*")), "TensorBoard log"
     split = json.loads((run_dir / "version_0" / "split.json").read_text())
@@ -94,15 +122,19 @@ def test_sigkill_then_resume_from_last_gives_the_same_metrics(tmp_path):
     killed.mkdir()
     config = _config(killed)
     args = [sys.executable, "-m", "workbench.cli", "fit", "-c", str(config), *longer]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     checkpoint = killed / "runs" / "tiny" / "checkpoints" / "epoch000.ckpt"
     deadline = time.time() + 240
     while time.time() < deadline and not checkpoint.exists():
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert checkpoint.exists() and not (killed / "runs" / "tiny" / "checkpoints" / "epoch004.ckpt").exists()
+    assert (
+        checkpoint.exists()
+        and not (killed / "runs" / "tiny" / "checkpoints" / "epoch004.ckpt").exists()
+    )
     run_cli("fit", "-c", str(config), *longer, "--ckpt_path", "last")
     (resumed_csv,) = sorted((killed / "runs" / "tiny").glob("version_*/metrics.csv"))[-1:]
     with resumed_csv.open() as handle:
@@ -113,8 +145,20 @@ def test_sigkill_then_resume_from_last_gives_the_same_metrics(tmp_path):
 
 def test_ddp_on_two_cpu_processes(tmp_path):
     config = _config(tmp_path)
-    run_cli("fit", "-c", str(config), "--trainer.max_epochs", "1", "--trainer.strategy", "ddp",
-            "--trainer.devices", "2", "--trainer.accelerator", "cpu", timeout=600)
+    run_cli(
+        "fit",
+        "-c",
+        str(config),
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.devices",
+        "2",
+        "--trainer.accelerator",
+        "cpu",
+        timeout=600,
+    )
     rows = _rows(tmp_path / "runs" / "tiny")
     assert any(r.get("val/acc/natural") for r in rows)
     assert (tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt").exists()
@@ -130,22 +174,43 @@ def _one_line(done: subprocess.CompletedProcess, *fragments: str) -> None:
 
 def test_bad_configs_are_one_line(tmp_path, rendered):
     config = _config(tmp_path)
-    _one_line(run_cli("fit", "-c", str(config), "--model.init_args.no_such_key", "3", check=False),
-              "no_such_key", "not accepted")
+    _one_line(
+        run_cli("fit", "-c", str(config), "--model.init_args.no_such_key", "3", check=False),
+        "no_such_key",
+        "not accepted",
+    )
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
-    _one_line(run_cli("fit", "-c", str(config), "--data.init_args.sources",
-                      json.dumps([{"kind": "imagefolder", "path": str(empty)}]), check=False),
-              "empty ImageFolder")
+    _one_line(
+        run_cli(
+            "fit",
+            "-c",
+            str(config),
+            "--data.init_args.sources",
+            json.dumps([{"kind": "imagefolder", "path": str(empty)}]),
+            check=False,
+        ),
+        "empty ImageFolder",
+    )
     other = tmp_path / "letters"
     for name in ("a", "b"):
         (other / name).mkdir(parents=True)
         from PIL import Image
 
         Image.new("L", (8, 8), 255).save(other / name / "x.png")
-    _one_line(run_cli("fit", "-c", str(config), "--data.init_args.sources",
-                      json.dumps([{"kind": "digits"}, {"kind": "imagefolder", "path": str(other)}]), check=False),
-              "class names differ", "['0', '1'", "['a', 'b']")
+    _one_line(
+        run_cli(
+            "fit",
+            "-c",
+            str(config),
+            "--data.init_args.sources",
+            json.dumps([{"kind": "digits"}, {"kind": "imagefolder", "path": str(other)}]),
+            check=False,
+        ),
+        "class names differ",
+        "['0', '1'",
+        "['a', 'b']",
+    )
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_a_checkpoint(tmp_path):

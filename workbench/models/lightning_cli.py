@@ -10,6 +10,7 @@ The DataModule's class count, channels, image size, class and source names go to
 from __future__ import annotations
 
 import re
+import warnings
 import sys
 from argparse import ArgumentError
 from pathlib import Path
@@ -40,6 +41,10 @@ def _next_version(root: str, name: str) -> str:
 class WorkbenchCLI(LightningCLI):
     """LightningCLI with the workbench's run layout, checkpoints and data-to-model links."""
 
+    def __init__(self, *args, run_name: str | None = None, **kwargs):
+        self.run_name = run_name
+        super().__init__(*args, **kwargs)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for source, target in LINKS:
             parser.link_arguments(
@@ -47,6 +52,8 @@ class WorkbenchCLI(LightningCLI):
             )
 
     def _run_name(self) -> str:
+        if self.run_name:
+            return self.run_name
         config = self.config[self.subcommand] if self.subcommand else self.config
         paths = config.get("config") or []
         return Path(str(paths[-1])).stem if paths else type(self.model).__name__.lower()
@@ -74,8 +81,13 @@ class WorkbenchCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-_NOISE = ("Subtypes:", "Errors:", "Given value", "Expected a <class 'NoneType'>",
-          "Does not validate against any of the Union subtypes")
+_NOISE = (
+    "Subtypes:",
+    "Errors:",
+    "Given value",
+    "Expected a <class 'NoneType'>",
+    "Does not validate against any of the Union subtypes",
+)
 
 
 def condense(message: str) -> str:
@@ -89,23 +101,26 @@ def condense(message: str) -> str:
     return "; ".join(lines)
 
 
-def run(args: list[str]) -> None:
-    """Runs the Lightning CLI on ``args`` (``fit -c configs/x.yaml ...``).
-
-    Raises:
-        WorkbenchError: a config that does not parse or validate, in one line.
-    """
+def _make(args: list[str], run: bool, run_name: str | None = None) -> WorkbenchCLI:
+    # args come from our own dispatcher or a study, never mixed with another command line
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
-        WorkbenchCLI(
+        return WorkbenchCLI(
             LightningModule,
             LightningDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
             seed_everything_default=0,
-            trainer_defaults={"default_root_dir": "runs", "enable_model_summary": False},
+            trainer_defaults={
+                "default_root_dir": "runs",
+                "enable_model_summary": False,
+                "log_every_n_steps": 10,
+            },
             save_config_kwargs={"overwrite": True},
             parser_kwargs={"exit_on_error": False},
             args=None if args == sys.argv[1:] else args,
+            run=run,
+            run_name=run_name,
         )
     except ArgumentError as exc:
         raise WorkbenchError(f"config: {condense(str(exc))}") from None
@@ -113,3 +128,23 @@ def run(args: list[str]) -> None:
         if "Does not validate against any of the Union subtypes" not in str(exc):
             raise
         raise WorkbenchError(condense(str(exc))) from None
+
+
+def build(args: list[str], run_name: str | None = None) -> WorkbenchCLI:
+    """Parses a config (``-c x.yaml`` and overrides, no subcommand) without running it; returns
+    the CLI with ``model``, ``datamodule`` and ``trainer`` built, for studies that drive
+    training from Python.
+
+    Raises:
+        WorkbenchError: a config that does not parse or validate, in one line.
+    """
+    return _make(args, False, run_name)
+
+
+def run(args: list[str]) -> None:
+    """Runs the Lightning CLI on ``args`` (``fit -c configs/x.yaml ...``).
+
+    Raises:
+        WorkbenchError: a config that does not parse or validate, in one line.
+    """
+    _make(args, True)
