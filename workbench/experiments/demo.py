@@ -8,10 +8,9 @@ Later stages (evaluation, the report) build on these folders.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-
-import json
 
 from workbench.data.preview import condition_grid, contact_sheet
 from workbench.data.reader import open_dataset, open_paired

@@ -4,6 +4,7 @@ dense heads (semantic segmentation, depth) trained only where labels exist."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,8 @@ class Classifier(pl.LightningModule):
             raise WorkbenchError(
                 f"model.schedule: unknown {schedule!r}; allowed: {', '.join(SCHEDULES)}"
             )
+        if not (lr > 0 and math.isfinite(lr)):
+            raise WorkbenchError(f"model.lr: must be a positive finite number, got {lr}")
         self.source_names = list(source_names or ["data"])
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.backbone = build_backbone(backbone, in_channels, **(backbone_options or {}))

@@ -10,8 +10,8 @@ The DataModule's class count, channels, image size, class and source names go to
 from __future__ import annotations
 
 import re
-import warnings
 import sys
+import warnings
 from argparse import ArgumentError
 from pathlib import Path
 
