@@ -133,6 +133,7 @@ class Subset:
     def __init__(self, source: Source, indices: np.ndarray):
         self.source, self.indices = source, np.asarray(indices)
         self.name, self.classes = source.name, source.classes
+        self.skipped = getattr(source, "skipped", [])
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -365,6 +366,14 @@ class MixedDataModule(pl.LightningDataModule):
                         f"split leak: test item {i} of {self.source_names[sid]} equals {other}; "
                         "test data must not overlap training data"
                     )
+        skipped = {
+            self.source_names[sid]: len(part.skipped)
+            for split in SPLITS
+            for sid, part in splits[split]
+            if getattr(part, "skipped", None)
+        }
+        if skipped:
+            report["skipped_corrupt"] = skipped
         report["leak_check"] = f"passed: {len(seen)} training/validation images, none in test"
         self.split_report = report
 
