@@ -35,6 +35,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_render.py --out bench_out
+	$(BIN)/python benchmarks/bench_training.py --out bench_out
 
 clean:
 	rm -rf demo_out bench_out

@@ -109,6 +109,11 @@ def test_fit_logs_per_source_metrics_and_test_writes_confusion(tmp_path, rendere
     matrix = list(csv.reader(confusion.open()))
     assert matrix[0][1:] == [str(d) for d in range(10)]
     assert sum(int(v) for row in matrix[1:] for v in row[1:]) == 359
+    run_cli("predict", "-c", str(config), "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"))
+    (predictions,) = run_dir.glob("version_2/predictions.csv")
+    rows = list(csv.DictReader(predictions.open()))
+    assert len(rows) == 359 and {r["source"] for r in rows} == {"natural"}
+    assert abs(sum(float(rows[0][f"p_{d}"]) for d in range(10)) - 1) < 1e-4
 
 
 def test_sigkill_then_resume_from_last_gives_the_same_metrics(tmp_path):

@@ -21,7 +21,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from workbench.errors import WorkbenchError
-from workbench.models.callbacks import EpochSeed
+from workbench.models.callbacks import EpochSeed, PredictionCSV
 
 LINKS = (
     ("num_classes", "num_classes"),
@@ -77,6 +77,8 @@ class WorkbenchCLI(LightningCLI):
             ))  # fmt: skip
         if not any(isinstance(c, EpochSeed) for c in callbacks):
             callbacks.append(EpochSeed())
+        if self.subcommand == "predict":
+            callbacks.append(PredictionCSV())
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
 
