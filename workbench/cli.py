@@ -106,7 +106,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Returns the argument parser of the ``workbench`` command."""
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description=__doc__,
+        epilog="Training: workbench fit|validate|test|predict -c CONFIG (the Lightning CLI; "
+        "see workbench fit --help).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     render = sub.add_parser("render", help="render a labelled dataset from a scene spec")

@@ -300,6 +300,10 @@ class MixedDataModule(pl.LightningDataModule):
         self.specs = [s if isinstance(s, SourceSpec) else SourceSpec(**s) for s in sources]
         self.datasets: dict[str, MixedDataset] = {}
         self.source_names = [s.name or s.kind for s in self.specs]
+        if "all" in self.source_names:
+            raise WorkbenchError(
+                "data.sources: 'all' names the whole split in metrics; rename that source"
+            )
         if len(set(self.source_names)) != len(self.source_names):
             raise WorkbenchError(f"data.sources: names must differ, got {self.source_names}")
         self.classes: list[str] = []

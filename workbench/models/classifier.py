@@ -11,6 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -87,6 +88,10 @@ class Classifier(pl.LightningModule):
             )
         if not (lr > 0 and math.isfinite(lr)):
             raise WorkbenchError(f"model.lr: must be a positive finite number, got {lr}")
+        if optimizer == "sgd" and nesterov and not momentum > 0:
+            raise WorkbenchError(f"model.nesterov: needs model.momentum > 0, got {momentum}")
+        if schedule == "onecycle" and warmup_epochs:
+            raise WorkbenchError("model.warmup_epochs: onecycle warms up by itself; set it to 0")
         self.source_names = list(source_names or ["data"])
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.backbone = build_backbone(backbone, in_channels, **(backbone_options or {}))
@@ -98,15 +103,17 @@ class Classifier(pl.LightningModule):
         if init_checkpoint:
             skipped = load_backbone_weights(self.backbone, init_checkpoint)
             if skipped:
-                self.print(
+                rank_zero_info(
                     f"init_checkpoint: kept new weights for {len(skipped)} tensors of other shapes"
                 )
+            # the loaded weights are now this model's own state: reloading it must not need the file
+            self.hparams.init_checkpoint = None
         self.cls_loss = classification_loss(loss, label_smoothing, focal_gamma)
         self.depth_criterion = depth_loss_fn(depth_loss) if depth_weight > 0 else None
         self.metrics = nn.ModuleDict()
-        for stage in ("val", "test"):
-            for name in ["all", *self.source_names]:
-                self.metrics[f"{stage}_{name}"] = MetricCollection(
+        for stage in ("val", "test"):  # keyed by source index: names may hold dots
+            for key in ["all", *map(str, range(len(self.source_names)))]:
+                self.metrics[f"{stage}_{key}"] = MetricCollection(
                     {
                         "acc": MulticlassAccuracy(num_classes, average="micro"),
                         "ece": MulticlassCalibrationError(num_classes, n_bins=15),
@@ -181,7 +188,7 @@ class Classifier(pl.LightningModule):
         for sid, name in enumerate(self.source_names):
             members = batch["source"] == sid
             if members.any():
-                self.metrics[f"{stage}_{name}"].update(probs[members], batch["label"][members])
+                self.metrics[f"{stage}_{sid}"].update(probs[members], batch["label"][members])
         if stage == "test":
             self.confusion.update(probs, batch["label"])
 
@@ -202,20 +209,25 @@ class Classifier(pl.LightningModule):
             "source": batch["source"],
         }
 
-    def _present_sources(self, stage: str) -> list[str]:
-        """Sources in this split; the same list on every rank, so metric syncs line up."""
+    def _present_sources(self, stage: str) -> list[int]:
+        """Source indices in this split; the same on every rank, so metric syncs line up."""
         datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
         if datasets and stage in datasets:
-            return [self.source_names[sid] for sid, _ in datasets[stage].parts]
-        return [n for n in self.source_names if self.metrics[f"{stage}_{n}"]["acc"].update_called]
+            return [sid for sid, _ in datasets[stage].parts]
+        return [
+            sid
+            for sid in range(len(self.source_names))
+            if self.metrics[f"{stage}_{sid}"]["acc"].update_called
+        ]
 
     def _log_metrics(self, stage: str) -> None:
         if self.trainer is not None and self.trainer.sanity_checking:  # a few batches: no metrics
             for collection in self.metrics.values():
                 collection.reset()
             return
-        for name in ["all", *self._present_sources(stage)]:
-            collection = self.metrics[f"{stage}_{name}"]
+        for key in ["all", *self._present_sources(stage)]:
+            collection = self.metrics[f"{stage}_{key}"]
+            name = key if key == "all" else self.source_names[key]
             self.log_dict(
                 {f"{stage}/{metric}/{name}": v for metric, v in collection.compute().items()}
             )
