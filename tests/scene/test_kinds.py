@@ -82,3 +82,15 @@ def test_scene_code_imports_neither_opengl_nor_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_matplotlib_faces_and_crossed_sevens_for_sim2real_digits():
+    from workbench.scene.spec import EXTRA_FONT_NAMES
+
+    for font in EXTRA_FONT_NAMES:
+        assert np.isclose(assets.glyph(font, "3", 0.2).extents[1], 1.0)
+    plain, crossed = assets.glyph("DejaVuSans", "7", 0.2), assets.crossed_seven("DejaVuSans", 0.2)
+    assert crossed.area > plain.area
+    spec = parse_spec({"kind": "digits", "digits": [7], "crossed_seven": 0.5, "fonts": ["cmss10"]})
+    flags = [build_scene(spec, 0, i).factors["crossed_seven"] for i in range(40)]
+    assert 5 < sum(flags) < 35

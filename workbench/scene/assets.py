@@ -34,9 +34,15 @@ _SKIMAGE_FILES = {
 
 
 def font_path(name: str) -> Path:
-    """Returns the path of one of the OpenSans faces shipped with pyrender."""
-    package = importlib.util.find_spec("pyrender")  # found, not imported: importing binds OpenGL
-    return Path(package.submodule_search_locations[0]) / "fonts" / f"{name}.ttf"
+    """Returns the path of a font face: pyrender's OpenSans faces, or matplotlib's DejaVu, STIX
+    and Computer Modern faces."""
+    if name.startswith("OpenSans"):
+        package = importlib.util.find_spec("pyrender")  # found, not imported: that binds OpenGL
+        return Path(package.submodule_search_locations[0]) / "fonts" / f"{name}.ttf"
+    package = importlib.util.find_spec("matplotlib")
+    return (
+        Path(package.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf" / f"{name}.ttf"
+    )
 
 
 @functools.cache
@@ -165,6 +171,15 @@ def glyph(font: str, char: str, extrusion: float) -> trimesh.Trimesh:
         part.apply_translation([0, 0, -extrusion / 2])
         parts.append(part)
     return with_uv(trimesh.util.concatenate(parts))
+
+
+@functools.cache
+def crossed_seven(font: str, extrusion: float) -> trimesh.Trimesh:
+    """Returns the 7 of ``font`` with a bar across its stem, as many people write it."""
+    seven = glyph(font, "7", extrusion)
+    bar = trimesh.creation.box((0.45 * seven.extents[0] + 0.1, 0.09, extrusion))
+    bar.apply_translation([0.0, -0.02, 0.0])
+    return with_uv(trimesh.util.concatenate([seven, bar]))
 
 
 def load_mesh_file(path: str, field: str) -> list[trimesh.Trimesh]:

@@ -46,7 +46,14 @@ FONT_NAMES = (
     "OpenSans-ExtraBold",
     "OpenSans-ExtraBoldItalic",
 )
-FontName = Literal[FONT_NAMES]  # type: ignore[valid-type]
+# Faces shipped with matplotlib (DejaVu, STIX, Computer Modern), for more glyph shapes.
+EXTRA_FONT_NAMES = (
+    "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
+    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic",
+    "DejaVuSerif-BoldItalic", "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic",
+    "STIXGeneralBolIta", "cmr10", "cmss10", "cmti10", "cmtt10", "cmb10",
+)  # fmt: skip
+FontName = Literal[FONT_NAMES + EXTRA_FONT_NAMES]  # type: ignore[valid-type]
 LightKind = Literal["directional", "point", "spot"]
 CONDITIONS = ("clone", "overcast", "fog", "rain", "morning", "sunset", "night")
 ConditionName = Literal[CONDITIONS]  # type: ignore[valid-type]
@@ -148,7 +155,11 @@ class _SpecBase(_Model):
 
 
 class DigitsSpec(_SpecBase):
-    """3D extruded glyphs of the digits 0-9 in several fonts; the image label is the digit."""
+    """3D extruded glyphs of the digits 0-9 in several fonts; the image label is the digit.
+
+    ``width_scale`` stretches the glyph horizontally (1 = the font's own proportions);
+    ``crossed_seven`` is the probability that a 7 gets a bar across its stem.
+    """
 
     kind: Literal["digits"]
     fonts: list[FontName] = Field(default=list(FONT_NAMES), min_length=1)
@@ -157,6 +168,8 @@ class DigitsSpec(_SpecBase):
     yaw_deg: Range = (-35.0, 35.0)
     pitch_deg: Range = (-25.0, 25.0)
     roll_deg: Range = (-20.0, 20.0)
+    width_scale: Range = (1.0, 1.0)
+    crossed_seven: Probability = 0.0
     distractors: CountRange = (0, 2)
     camera: CameraSpec = CameraSpec(
         distance=(2.3, 3.2), elevation_deg=(-10.0, 10.0), azimuth_deg=(80.0, 100.0)

@@ -34,23 +34,27 @@ def build(spec: DigitsSpec, seed: int, index: int) -> SceneInstance:
     digit = int(rng.choice(spec.digits))
     font = str(rng.choice(spec.fonts))
     yaw, pitch, roll = (uniform(rng, r) for r in (spec.yaw_deg, spec.pitch_deg, spec.roll_deg))
+    width = uniform(rng, spec.width_scale)
     offset = rng.uniform(-0.12, 0.12, 3) * [1, 0, 1]
     rotation = (
         trimesh.transformations.rotation_matrix(np.radians(yaw), (0, 0, 1))
         @ trimesh.transformations.rotation_matrix(np.radians(pitch), (1, 0, 0))
         @ trimesh.transformations.rotation_matrix(np.radians(roll), (0, 1, 0))
     )
-    pose = rotation @ _UPRIGHT
+    pose = rotation @ _UPRIGHT @ np.diag([width, 1.0, 1.0, 1.0])
     pose[:3, 3] = offset
     material, material_factors = random_material(stream(seed, index, "material"), spec.materials)
+    crossed = digit == 7 and stream(seed, index, "variant").uniform() < spec.crossed_seven
     objects = [
         SceneObject(
             name=f"digit {digit}",
             class_id=digit,
-            mesh=assets.glyph(font, str(digit), spec.extrusion),
+            mesh=assets.crossed_seven(font, spec.extrusion)
+            if crossed
+            else assets.glyph(font, str(digit), spec.extrusion),
             pose=pose,
             material=material,
-            mesh_key=f"glyph/{font}/{digit}/{spec.extrusion}",
+            mesh_key=f"glyph/{font}/{digit}/{spec.extrusion}/{'crossed' if crossed else 'plain'}",
         )
     ]
 
@@ -101,6 +105,8 @@ def build(spec: DigitsSpec, seed: int, index: int) -> SceneInstance:
         "yaw_deg": yaw,
         "pitch_deg": pitch,
         "roll_deg": roll,
+        "width_scale": width,
+        "crossed_seven": crossed,
         "position": offset.tolist(),
         "material": material_factors,
         "camera": camera_factors,
