@@ -144,18 +144,54 @@ def _glyph_contours(font: str, char: str) -> list[np.ndarray]:
     return [np.array(c) for c in contours if len(c) >= 3]
 
 
+def _arc(
+    cx: float, cy: float, rx: float, ry: float, start: float, stop: float, n: int = 16
+) -> list:
+    t = np.radians(np.linspace(start, stop, n))
+    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
+
+
+# Handwriting-like digits as pen strokes in a 0.7 x 1 box (y up): open 4, straight-stemmed 9,
+# a 1 with a flag, as people write them; the "Strokes" faces buffer them into solid outlines.
+_STROKES: dict[str, list[list]] = {
+    "0": [_arc(0.35, 0.5, 0.3, 0.47, 0, 360, 32)],
+    "1": [[(0.2, 0.78), (0.38, 0.97), (0.38, 0.03)]],
+    "2": [_arc(0.35, 0.7, 0.28, 0.26, 160, -30) + [(0.06, 0.04), (0.66, 0.04)]],
+    "3": [_arc(0.33, 0.73, 0.27, 0.23, 150, -90), _arc(0.33, 0.27, 0.3, 0.25, 90, -160)],
+    "4": [[(0.12, 0.97), (0.06, 0.38), (0.66, 0.38)], [(0.5, 0.75), (0.5, 0.03)]],
+    "5": [[(0.62, 0.96), (0.14, 0.96), (0.1, 0.56)] + _arc(0.33, 0.32, 0.3, 0.28, 120, -150)],
+    "6": [_arc(0.45, 0.6, 0.3, 0.38, 70, 180, 10) + _arc(0.36, 0.27, 0.29, 0.25, 180, 540, 28)],
+    "7": [[(0.05, 0.96), (0.66, 0.96), (0.22, 0.03)]],
+    "8": [_arc(0.35, 0.74, 0.23, 0.22, 0, 360, 24), _arc(0.35, 0.27, 0.29, 0.25, 0, 360, 24)],
+    "9": [_arc(0.33, 0.7, 0.28, 0.26, 0, 360, 24), [(0.61, 0.72), (0.55, 0.03)]],
+}
+STROKE_WIDTHS = {"Strokes": 0.11, "Strokes-Bold": 0.17}
+
+
+def _stroke_outline(font: str, char: str):
+    width = STROKE_WIDTHS[font]
+    lines = [shapely.LineString(points) for points in _STROKES[char]]
+    return shapely.union_all([line.buffer(width / 2) for line in lines])
+
+
 @functools.cache
 def glyph(font: str, char: str, extrusion: float) -> trimesh.Trimesh:
     """Returns a 3D glyph: the character's outline extruded along +z, 1 unit tall, centred.
 
+    ``font`` is a TrueType face (see :func:`font_path`) or a "Strokes" face, whose digits are
+    pen strokes written the way people write them.
+
     The front face looks along +z. Holes (as in 0, 6, 8, 9) are kept: contours nested an odd
     number of times are holes of the contour around them.
     """
-    rings = [Polygon(c).buffer(0) for c in _glyph_contours(font, char)]
-    rings = [r for r in rings if r.area > 0]
-    depth = [sum(o.area > r.area and o.contains(r) for o in rings) for r in rings]
-    shape = shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 0])
-    shape = shape.difference(shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 1]))
+    if font in STROKE_WIDTHS:
+        shape = _stroke_outline(font, char)
+    else:
+        rings = [Polygon(c).buffer(0) for c in _glyph_contours(font, char)]
+        rings = [r for r in rings if r.area > 0]
+        depth = [sum(o.area > r.area and o.contains(r) for o in rings) for r in rings]
+        shape = shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 0])
+        shape = shape.difference(shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 1]))
     polygons = list(shape.geoms) if hasattr(shape, "geoms") else [shape]
     minx, miny, maxx, maxy = shape.bounds
     scale = 1.0 / (maxy - miny)

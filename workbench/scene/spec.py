@@ -52,6 +52,7 @@ EXTRA_FONT_NAMES = (
     "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic",
     "DejaVuSerif-BoldItalic", "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic",
     "STIXGeneralBolIta", "cmr10", "cmss10", "cmti10", "cmtt10", "cmb10",
+    "Strokes", "Strokes-Bold",  # pen strokes written like handwriting (workbench.scene.assets)
 )  # fmt: skip
 FontName = Literal[FONT_NAMES + EXTRA_FONT_NAMES]  # type: ignore[valid-type]
 LightKind = Literal["directional", "point", "spot"]
