@@ -36,6 +36,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/bench_render.py --out bench_out
 	$(BIN)/python benchmarks/bench_training.py --out bench_out
+	$(BIN)/workbench experiment sim2real --out bench_out/sim2real
 
 clean:
 	rm -rf demo_out bench_out

@@ -104,6 +104,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment(args: argparse.Namespace) -> int:
+    from workbench.experiments.sim2real import Study, StudyConfig
+
+    config = StudyConfig.quick() if args.quick else StudyConfig()
+    if args.seeds is not None:
+        config.seeds = list(range(args.seeds))
+    summary = Study(args.out, config).run()
+    print((Path(args.out) / "results.md").read_text())
+    print(f"results: {Path(args.out) / 'results.json'}, plot: {Path(args.out) / 'results.png'}")
+    return 0 if summary else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(
@@ -163,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check every file of a dataset against its sha256")
     verify.add_argument("data")
     verify.set_defaults(func=_verify)
+
+    experiment = sub.add_parser("experiment", help="run a study that produces a results table")
+    experiment.add_argument("name", choices=["sim2real"])
+    experiment.add_argument("--out", required=True)
+    experiment.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3)")
+    experiment.add_argument(
+        "--quick", action="store_true", help="reduced budget: checks the machinery only"
+    )
+    experiment.set_defaults(func=_experiment)
 
     demo = sub.add_parser(
         "demo", help="the main job on the embedded data: render, (train, evaluate, report)"

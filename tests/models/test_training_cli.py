@@ -222,4 +222,6 @@ def test_nan_loss_stops_naming_the_step_and_keeps_a_checkpoint(tmp_path):
     config = _config(tmp_path, lr=1e30, optimizer="sgd")
     done = run_cli("fit", "-c", str(config), check=False)
     _one_line(done, "training loss is ", " at step ", "Lower model.lr")
-    assert (tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt").is_file()  # saved on the error
+    assert (
+        tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt"
+    ).is_file()  # saved on the error

@@ -275,6 +275,30 @@ class MixedDataModule(pl.LightningDataModule):
             applied to training batches only, consistently to image, segmentation and depth.
         cache: keep harmonised items in memory after the first load.
         seed: seed of the validation split and the sampler.
+        curriculum: curriculum scheduling of the training draws (default: none); a mapping of
+
+            scorer (required): how hard an item is: ``difficulty`` (rendered scene difficulty),
+                ``loss`` (current model, self-paced, every epoch), ``teacher`` (loss of a
+                teacher checkpoint), ``domain`` (target sources hard, others easy) or
+                ``random`` (control).
+            pacing: how the pool grows: ``linear`` (default), ``root``, ``quadratic``,
+                ``exponential`` or ``step``.
+            start: share of the training set in the pool at the first epoch (default 0.2).
+            full_at: progress ``epoch / max_epochs`` from which the pool is the whole training
+                set (default 0.8).
+            order: ``easy_first`` (default, curriculum), ``hard_first`` (anti-curriculum) or
+                ``random`` (the same pacing over a random ranking, the control).
+            class_balanced: every class admits the same share of its own items (default false).
+            teacher_checkpoint: the checkpoint of the ``teacher`` scorer.
+            missing: ``difficulty`` of items without a rendered one (default 1.0, hardest).
+            target_sources: source names the ``domain`` scorer calls hard (default: the sources
+                of kind digits or imagefolder).
+
+            Every epoch still draws ``epoch_size`` items, all from the pool, with the mixing
+            weights renormalised there. The trainer needs ``max_epochs`` and the callback from
+            :meth:`curriculum_callback` (the CLI adds it), which logs ``curriculum/pool_size``
+            and ``curriculum/threshold`` and keeps the schedule in checkpoints; the ``loss`` and
+            ``teacher`` scorers cannot do without it. See :mod:`workbench.curriculum`.
     """
 
     def __init__(
@@ -290,6 +314,7 @@ class MixedDataModule(pl.LightningDataModule):
         augment: dict[str, Any] | None = None,
         cache: bool = True,
         seed: int = 0,
+        curriculum: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -309,6 +334,12 @@ class MixedDataModule(pl.LightningDataModule):
         self.classes: list[str] = []
         self.split_report: dict[str, Any] = {}
         self._augment = None
+        self._curriculum = None
+        if curriculum is not None:
+            # curriculum builds on data: imported where used, so data never imports it at load
+            from workbench.curriculum import CurriculumConfig
+
+            self._curriculum = CurriculumConfig.from_dict(curriculum)
         self._splits = self._assemble()
 
     @property
@@ -432,11 +463,68 @@ class MixedDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self.datasets["train"]
-        sampler = MixedSampler(
-            self._train_weights(), self.hparams.epoch_size or len(dataset), self.hparams.seed
-        )
+        num_samples = self.hparams.epoch_size or len(self.datasets["train"])
+        if self._curriculum is not None:
+            return self._loader("train", self._curriculum_sampler(num_samples))
+        sampler = MixedSampler(self._train_weights(), num_samples, self.hparams.seed)
+        if self.trainer is not None:
+            sampler.set_epoch(self._sampler_epoch())
         return self._loader("train", sampler)
+
+    def _sampler_epoch(self) -> int:
+        # The epoch Lightning is about to give the sampler. DataLoader workers draw the first
+        # epoch's items as soon as the loader is made, before Lightning sets the epoch; after a
+        # resume from an epoch-end checkpoint it is neither 0 nor trainer.current_epoch.
+        return self.trainer.fit_loop.epoch_progress.current.processed
+
+    def _curriculum_sampler(self, num_samples: int) -> DistributedSampler:
+        from workbench.curriculum import SCORERS, Curriculum, CurriculumSampler, ScoreContext, score
+
+        config, hp, trainer = self._curriculum, self.hparams, self.trainer
+        if trainer is None:
+            raise WorkbenchError("data.curriculum: needs a trainer (the pacing follows max_epochs)")
+        dataset = self.datasets["train"]
+        sampler = CurriculumSampler(
+            self._train_weights(),
+            num_samples,
+            hp.seed,
+            trainer.max_epochs,
+            config,
+            dataset.labels(),
+            hp.balance_classes,
+        )
+        sampler.set_epoch(self._sampler_epoch())
+        context = ScoreContext(
+            self.source_names,
+            [spec.kind for spec in self.specs],
+            seed=hp.seed,
+            missing=config.missing,
+            target_sources=config.target_sources,
+            teacher_checkpoint=config.teacher_checkpoint,
+            batch_size=hp.batch_size,
+            num_workers=hp.num_workers,
+        )
+        needs_trainer = SCORERS[config.scorer].needs_trainer
+        if not needs_trainer:
+            sampler.set_scores(score(config.scorer, dataset, context), sampler.epoch)
+        callback = next((c for c in trainer.callbacks if isinstance(c, Curriculum)), None)
+        if callback is not None:
+            callback.bind(trainer, sampler, dataset, context)
+        elif needs_trainer:
+            raise WorkbenchError(
+                f"data.curriculum.scorer {config.scorer!r}: needs the Curriculum callback in "
+                "trainer.callbacks (datamodule.curriculum_callback())"
+            )
+        return sampler
+
+    def curriculum_callback(self) -> pl.Callback | None:
+        """Returns a new :class:`~workbench.curriculum.Curriculum` callback for the trainer when
+        ``curriculum`` is set, else None."""
+        if self._curriculum is None:
+            return None
+        from workbench.curriculum import Curriculum
+
+        return Curriculum()
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

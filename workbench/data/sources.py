@@ -209,6 +209,13 @@ class RenderedSource:
         """Returns all labels (from the sample JSON files only)."""
         return self._labels[self._index]
 
+    def difficulties(self) -> np.ndarray:
+        """Returns every item's rendered difficulty in [0, 1] (from the sample JSON files only;
+        NaN where a sample has none)."""
+        return np.array(
+            [self.dataset.meta(int(i)).get("difficulty", np.nan) for i in self._index], np.float64
+        )
+
 
 @runtime_checkable
 class ConditionalGenerator(Protocol):

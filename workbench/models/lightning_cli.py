@@ -77,6 +77,9 @@ class WorkbenchCLI(LightningCLI):
             ))  # fmt: skip
         if not any(isinstance(c, EpochSeed) for c in callbacks):
             callbacks.append(EpochSeed())
+        curriculum = getattr(self.datamodule, "curriculum_callback", lambda: None)()
+        if curriculum is not None and not any(isinstance(c, type(curriculum)) for c in callbacks):
+            callbacks.append(curriculum)
         if self.subcommand == "predict":
             callbacks.append(PredictionCSV())
         kwargs["callbacks"] = callbacks

@@ -1,0 +1,335 @@
+"""``workbench experiment sim2real``: what rendered digits and curricula buy on real digits.
+
+Protocol (all runs the same model, input size and number of training draws):
+
+* render ``scenes/digits_sim2real.yaml`` once (resumable);
+* zero-shot: train on rendered digits only, test on the natural test split; these runs are
+  also the pre-training of the fine-tuning arm (one per seed);
+* for k natural labels per class (k in 1, 3, 10, all): natural only; mixed (natural and
+  rendered draws 1:1); pre-train on rendered then fine-tune on natural; and mixed with the
+  best curriculum, chosen on the natural *validation* split at k = 10, seed 0 among a few
+  candidates (never on the test split);
+* every arm over several seeds; mean and standard deviation of natural test accuracy.
+
+Every run's result is written as soon as it ends, so an interrupted study resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+from tqdm import tqdm
+
+from workbench.data.datamodule import MixedDataModule
+from workbench.models.callbacks import EpochSeed
+from workbench.models.classifier import Classifier
+from workbench.render.job import RenderJob, run
+from workbench.scene.spec import load_spec
+
+log = logging.getLogger(__name__)
+SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
+ALL = "all"
+CURRICULA = {
+    "domain, linear": {"scorer": "domain", "pacing": "linear", "start": 0.3, "full_at": 0.7},
+    "domain, root": {"scorer": "domain", "pacing": "root", "start": 0.3, "full_at": 0.7},
+    "scene difficulty, linear": {
+        "scorer": "difficulty",
+        "pacing": "linear",
+        "start": 0.3,
+        "full_at": 0.7,
+    },
+    "self-paced loss, linear": {"scorer": "loss", "pacing": "linear", "start": 0.3, "full_at": 0.7},
+}
+
+
+@dataclass
+class StudyConfig:
+    """Budget of the study; ``quick`` is the reduced machinery check used by the tests."""
+
+    rendered: int = 5000
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    ks: list[int | str] = field(default_factory=lambda: [1, 3, 10, ALL])
+    epochs: int = 12
+    pretrain_epochs: int = 25
+    epoch_size: int = 2048
+    image_size: int = 16
+    batch_size: int = 64
+    width: int = 32
+    curricula: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(CURRICULA))
+
+    @classmethod
+    def quick(cls) -> StudyConfig:
+        return cls(
+            rendered=120,
+            seeds=[0],
+            ks=[1, ALL],
+            epochs=1,
+            pretrain_epochs=1,
+            epoch_size=128,
+            image_size=8,
+            batch_size=32,
+            width=8,
+            curricula={"domain, linear": CURRICULA["domain, linear"]},
+        )
+
+
+AUGMENT = {
+    "degrees": 12,
+    "translate": 0.08,
+    "scale": [0.85, 1.1],
+    "contrast": 0.3,
+    "brightness": 0.2,
+    "blur_sigma": [0.1, 1.0],
+}
+
+
+class Study:
+    """Runs the arms of the study into ``out``; see the module docstring."""
+
+    def __init__(self, out: str | Path, config: StudyConfig):
+        self.out, self.config = Path(out), config
+        self.rendered_dir = self.out / "rendered"
+        (self.out / "runs").mkdir(parents=True, exist_ok=True)
+
+    def render(self) -> None:
+        spec = load_spec(SCENE)
+        run(
+            RenderJob(
+                spec=spec,
+                out=self.rendered_dir,
+                num=self.config.rendered,
+                seed=0,
+                source=str(SCENE),
+                progress=False,
+            )
+        )
+
+    def _sources(
+        self, k: int | str | None, rendered: bool, natural_train: bool = True
+    ) -> list[dict]:
+        natural = {
+            "kind": "digits",
+            "name": "natural",
+            "weights": {"train": 1.0 if natural_train else 0.0, "val": 1.0, "test": 1.0},
+        }
+        if k not in (None, ALL):
+            natural["per_class"] = int(k)
+        sources = [natural]
+        if rendered:
+            sources.append(
+                {
+                    "kind": "rendered",
+                    "path": str(self.rendered_dir),
+                    "name": "rendered",
+                    "weights": {"train": 1.0, "val": 0.0, "test": 0.0},
+                }
+            )
+        return sources
+
+    def _fit(
+        self,
+        name: str,
+        sources: list[dict],
+        seed: int,
+        epochs: int,
+        curriculum: dict | None = None,
+        init_checkpoint: str | None = None,
+        save: Path | None = None,
+    ) -> dict[str, float]:
+        path = self.out / "runs" / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        c = self.config
+        pl.seed_everything(seed, verbose=False)
+        data = MixedDataModule(
+            sources,
+            image_size=c.image_size,
+            channels=1,
+            batch_size=c.batch_size,
+            epoch_size=c.epoch_size,
+            augment=AUGMENT,
+            seed=seed,
+            curriculum=curriculum,
+        )
+        model = Classifier(
+            num_classes=10,
+            in_channels=1,
+            image_size=c.image_size,
+            source_names=data.source_names,
+            class_names=data.classes,
+            backbone="resnet",
+            backbone_options={"width": c.width, "depth": 3},
+            lr=3e-3,
+            label_smoothing=0.1,
+            init_checkpoint=init_checkpoint,
+        )
+        curriculum_callback = data.curriculum_callback()
+        callbacks = [EpochSeed(), *([curriculum_callback] if curriculum_callback else [])]
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=callbacks,
+        )
+        trainer.fit(model, data)
+        val = trainer.validate(model, data, verbose=False)[0]
+        test = trainer.test(model, data, verbose=False)[0]
+        if save is not None:
+            trainer.save_checkpoint(save)
+        result = {"val": float(val["val/acc/natural"]), "test": float(test["test/acc/natural"])}
+        path.write_text(json.dumps(result))
+        return result
+
+    def pretrain(self, seed: int) -> tuple[dict[str, float], Path]:
+        """Rendered-only training (the zero-shot arm); returns its result and checkpoint."""
+        checkpoint = self.out / "runs" / f"pretrain_seed{seed}.ckpt"
+        result = self._fit(
+            f"zero_shot_seed{seed}",
+            self._sources(None, True, natural_train=False),
+            seed,
+            self.config.pretrain_epochs,
+            save=checkpoint,
+        )
+        return result, checkpoint
+
+    def choose_curriculum(self) -> str:
+        """The candidate with the best natural validation accuracy at k = 10, seed 0."""
+        k = 10 if 10 in self.config.ks else self.config.ks[0]
+        scores = {
+            name: self._fit(
+                f"choose_{_slug(name)}_k{k}",
+                self._sources(k, True),
+                0,
+                self.config.epochs,
+                curriculum=curriculum,
+            )["val"]
+            for name, curriculum in self.config.curricula.items()
+        }
+        (self.out / "curriculum_choice.json").write_text(
+            json.dumps({"k": k, "val_acc": scores}, indent=1)
+        )
+        return max(scores, key=scores.get)
+
+    def _arm(
+        self, arm: str, k: int | str, seed: int, checkpoint: Path, curriculum: str
+    ) -> dict[str, float]:
+        """Runs (or reads) one arm of the study at ``k`` labels per class and ``seed``."""
+        c, tag = self.config, f"k{k}_seed{seed}"
+        if arm == "natural only":
+            return self._fit(f"natural_{tag}", self._sources(k, False), seed, c.epochs)
+        if arm == "mixed":
+            return self._fit(f"mixed_{tag}", self._sources(k, True), seed, c.epochs)
+        if arm == "pretrain + fine-tune":
+            return self._fit(
+                f"finetune_{tag}",
+                self._sources(k, False),
+                seed,
+                c.epochs,
+                init_checkpoint=str(checkpoint),
+            )
+        return self._fit(
+            f"curriculum_{_slug(curriculum)}_{tag}",
+            self._sources(k, True),
+            seed,
+            c.epochs,
+            curriculum=c.curricula[curriculum],
+        )
+
+    def run(self) -> dict[str, Any]:
+        c = self.config
+        self.render()
+        total = len(c.seeds) * (1 + 4 * len(c.ks)) + len(c.curricula)
+        bar = tqdm(total=total, desc="sim2real", unit="run")
+        zero_shot, checkpoints = [], {}
+        for seed in c.seeds:
+            result, checkpoints[seed] = self.pretrain(seed)
+            zero_shot.append(result["test"])
+            bar.update()
+        best = self.choose_curriculum()
+        bar.update(len(c.curricula))
+        arms: dict[str, dict[str, list[float]]] = {
+            a: {} for a in ("natural only", "mixed", "pretrain + fine-tune", "mixed + curriculum")
+        }
+        for k in c.ks:
+            for seed in c.seeds:
+                for arm, per_k in arms.items():
+                    result = self._arm(arm, k, seed, checkpoints[seed], best)
+                    per_k.setdefault(str(k), []).append(result["test"])
+                    bar.update()
+        bar.close()
+        summary = {
+            "config": asdict(c),
+            "zero_shot": _stats(zero_shot),
+            "best_curriculum": best,
+            "arms": {arm: {k: _stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
+        }
+        self._write(summary)
+        return summary
+
+    def _write(self, summary: dict[str, Any]) -> None:
+        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
+        ks = [str(k) for k in self.config.ks]
+        zs = summary["zero_shot"]
+        lines = [
+            (
+                f"Natural test accuracy (mean ± std over {len(self.config.seeds)} seeds); "
+                f"zero-shot (rendered only): **{100 * zs['mean']:.1f} ± {100 * zs['std']:.1f}%**; "
+                f"curriculum: {summary['best_curriculum']} (chosen on validation)."
+            ),
+            "",
+            "| k labels per class | " + " | ".join(summary["arms"]) + " |",
+            "|---|" + "---|" * len(summary["arms"]),
+        ]
+        for k in ks:
+            cells = [
+                f"{100 * v[k]['mean']:.1f} ± {100 * v[k]['std']:.1f}"
+                for v in summary["arms"].values()
+            ]
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        (self.out / "results.md").write_text("\n".join(lines) + "\n")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        positions = range(len(ks))
+        for arm, per_k in summary["arms"].items():
+            ax.errorbar(
+                positions,
+                [100 * per_k[k]["mean"] for k in ks],
+                yerr=[100 * per_k[k]["std"] for k in ks],
+                marker="o",
+                capsize=3,
+                label=arm,
+            )
+        ax.axhline(100 * zs["mean"], color="grey", ls="--", label="zero-shot (rendered only)")
+        ax.set_xticks(list(positions), ks)
+        ax.set_xlabel("natural labels per class")
+        ax.set_ylabel("natural test accuracy (%)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(self.out / "results.png", dpi=120)
+        plt.close(fig)
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
