@@ -225,3 +225,40 @@ def test_nan_loss_stops_naming_the_step_and_keeps_a_checkpoint(tmp_path):
     assert (
         tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt"
     ).is_file()  # saved on the error
+
+
+def test_curriculum_from_yaml_logs_a_growing_pool_and_resumes(tmp_path, rendered):
+    config = _config(tmp_path, rendered)
+    curriculum = tmp_path / "curriculum.yaml"
+    curriculum.write_text(
+        yaml.safe_dump(
+            {
+                "data": {
+                    "init_args": {
+                        "curriculum": {
+                            "scorer": "domain",
+                            "pacing": "linear",
+                            "start": 0.2,
+                            "full_at": 0.8,
+                            "class_balanced": True,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    run_cli("fit", "-c", str(config), "-c", str(curriculum), "--trainer.max_epochs", "3")
+    rows = _rows(tmp_path / "runs" / "tiny+curriculum")
+    pool = [float(r["curriculum/pool_size"]) for r in rows if r.get("curriculum/pool_size")]
+    assert len(pool) == 3 and pool[0] < pool[1] < pool[2]
+    run_cli(
+        "fit",
+        "-c",
+        str(config),
+        "-c",
+        str(curriculum),
+        "--trainer.max_epochs",
+        "4",
+        "--ckpt_path",
+        "last",
+    )

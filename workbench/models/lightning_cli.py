@@ -56,7 +56,9 @@ class WorkbenchCLI(LightningCLI):
             return self.run_name
         config = self.config[self.subcommand] if self.subcommand else self.config
         paths = config.get("config") or []
-        return Path(str(paths[-1])).stem if paths else type(self.model).__name__.lower()
+        if not paths:
+            return type(self.model).__name__.lower()
+        return "+".join(Path(str(path)).stem for path in paths)  # base config, then overlays
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         config = self._get(self.config_init, "trainer", default={})
