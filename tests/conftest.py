@@ -45,3 +45,15 @@ def sample_hashes(folder: Path) -> dict[str, str]:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+RENDERED_DIGITS = 40
+
+
+@pytest.fixture(scope="session")
+def rendered_dir(tmp_path_factory) -> Path:
+    """A small rendered digits dataset (40 samples at 32 px), made once per test session."""
+    out = tmp_path_factory.mktemp("rendered") / "digits"
+    run_cli("render", "digits", "--num", str(RENDERED_DIGITS), "--resolution", "32", "--workers", "1",
+            "--quiet", "--out", str(out))  # fmt: skip
+    return out

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DistributedSampler
 
-from tests.conftest import run_cli
+from tests.conftest import RENDERED_DIGITS
 from workbench.data import datamodule as dmod
 from workbench.data.augment import BatchAugment, build_augment
 from workbench.data.datamodule import (
@@ -30,27 +30,7 @@ from workbench.data.sources import (
 )
 from workbench.errors import WorkbenchError
 
-NUM_RENDERED = 40
 DIGITS = [str(d) for d in range(10)]
-
-
-@pytest.fixture(scope="module")
-def rendered_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rendered") / "digits"
-    run_cli(
-        "render",
-        "digits",
-        "--num",
-        str(NUM_RENDERED),
-        "--resolution",
-        "32",
-        "--workers",
-        "1",
-        "--quiet",
-        "--out",
-        str(out),
-    )
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +258,7 @@ def test_split_report_lists_counts_and_a_passed_leak_check(rendered_dir, digit_p
     assert report["train"]["digits"] == len(digit_parts["train"])
     assert report["val"]["digits"] == len(digit_parts["val"])
     assert report["test"] == {"digits": len(digit_parts["test"])}
-    assert report["train"]["render"] + report["val"]["render"] == NUM_RENDERED
+    assert report["train"]["render"] + report["val"]["render"] == RENDERED_DIGITS
     assert report["val"]["render"] > 0
     assert report["leak_check"].startswith("passed")
     total = sum(report[s][n] for s in ("train", "val") for n in report[s])

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tests.conftest import run_cli
+from tests.conftest import RENDERED_DIGITS
 from workbench.data.format import decode_file
 from workbench.data.sources import (
     DIGIT_CLASSES,
@@ -23,27 +23,6 @@ from workbench.data.sources import (
     digits_split_indices,
 )
 from workbench.errors import WorkbenchError
-
-NUM_RENDERED = 40
-
-
-@pytest.fixture(scope="module")
-def rendered_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rendered") / "digits"
-    run_cli(
-        "render",
-        "digits",
-        "--num",
-        str(NUM_RENDERED),
-        "--resolution",
-        "32",
-        "--workers",
-        "1",
-        "--quiet",
-        "--out",
-        str(out),
-    )
-    return out
 
 
 def write_png(path, array: np.ndarray) -> None:
@@ -227,12 +206,12 @@ def test_imagefolder_corrupt_files_are_skipped_and_listed(tree_with_corrupt_file
 
 def test_rendered_source_items_carry_seg_and_depth(rendered_dir):
     source = RenderedSource(rendered_dir)
-    assert len(source) == NUM_RENDERED
+    assert len(source) == RENDERED_DIGITS
     assert source.classes == DIGIT_CLASSES
     assert source.name == rendered_dir.name
     assert RenderedSource(rendered_dir, name="synth").name == "synth"
     json_files = sorted(rendered_dir.glob("shards/*/[0-9]*.json"))
-    assert len(json_files) == NUM_RENDERED
+    assert len(json_files) == RENDERED_DIGITS
     json_labels = [json.loads(p.read_text())["label"] for p in json_files]
     assert source.labels().tolist() == json_labels
     assert len(set(json_labels)) > 1

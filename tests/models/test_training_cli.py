@@ -55,25 +55,6 @@ def _last(rows: list[dict[str, str]], key: str) -> float:
     return float([r[key] for r in rows if r.get(key)][-1])
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("rendered") / "digits"
-    run_cli(
-        "render",
-        "digits",
-        "--num",
-        "40",
-        "--resolution",
-        "32",
-        "--workers",
-        "1",
-        "--quiet",
-        "--out",
-        str(out),
-    )
-    return out
-
-
 def test_print_config_shows_the_resolved_config():
     done = run_cli("fit", "--print_config", "-c", "configs/classifier_digits.yaml")
     config = yaml.safe_load(done.stdout)
@@ -82,8 +63,8 @@ def test_print_config_shows_the_resolved_config():
     assert config["data"]["init_args"]["sources"][1]["kind"] == "rendered"
 
 
-def test_fit_logs_per_source_metrics_and_test_writes_confusion(tmp_path, rendered):
-    config = _config(tmp_path, rendered)
+def test_fit_logs_per_source_metrics_and_test_writes_confusion(tmp_path, rendered_dir):
+    config = _config(tmp_path, rendered_dir)
     run_cli("fit", "-c", str(config))
     run_dir = tmp_path / "runs" / "tiny"
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {
@@ -177,7 +158,7 @@ def _one_line(done: subprocess.CompletedProcess, *fragments: str) -> None:
         assert fragment in errors[0]
 
 
-def test_bad_configs_are_one_line(tmp_path, rendered):
+def test_bad_configs_are_one_line(tmp_path, rendered_dir):
     config = _config(tmp_path)
     _one_line(
         run_cli("fit", "-c", str(config), "--model.init_args.no_such_key", "3", check=False),
@@ -227,8 +208,8 @@ def test_nan_loss_stops_naming_the_step_and_keeps_a_checkpoint(tmp_path):
     ).is_file()  # saved on the error
 
 
-def test_curriculum_from_yaml_logs_a_growing_pool_and_resumes(tmp_path, rendered):
-    config = _config(tmp_path, rendered)
+def test_curriculum_from_yaml_logs_a_growing_pool_and_resumes(tmp_path, rendered_dir):
+    config = _config(tmp_path, rendered_dir)
     curriculum = tmp_path / "curriculum.yaml"
     curriculum.write_text(
         yaml.safe_dump(
