@@ -9,7 +9,6 @@ Later stages (evaluation, the report) build on these folders.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from workbench.data.preview import condition_grid, contact_sheet
@@ -17,7 +16,6 @@ from workbench.data.reader import open_dataset, open_paired
 from workbench.render.job import RenderJob, run
 from workbench.scene.spec import load_spec
 
-log = logging.getLogger(__name__)
 SCENES = Path(__file__).resolve().parents[2] / "scenes"
 
 

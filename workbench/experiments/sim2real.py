@@ -17,7 +17,6 @@ Every run's result is written as soon as it ends, so an interrupted study resume
 from __future__ import annotations
 
 import json
-import logging
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,6 @@ from workbench.models.classifier import Classifier
 from workbench.render.job import RenderJob, run
 from workbench.scene.spec import load_spec
 
-log = logging.getLogger(__name__)
 SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
 ALL = "all"
 CURRICULA = {
