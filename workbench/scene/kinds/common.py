@@ -7,7 +7,15 @@ import trimesh
 
 from workbench.scene import assets
 from workbench.scene.model import Background, Camera, Light, Material, SceneObject
-from workbench.scene.random import hsv_color, integer, kelvin_to_rgb, look_at, spherical, uniform
+from workbench.scene.random import (
+    hsv_color,
+    integer,
+    kelvin_to_rgb,
+    look_at,
+    spherical,
+    stream,
+    uniform,
+)
 from workbench.scene.spec import BackgroundSpec, CameraSpec, LightSpec, MaterialSpec
 
 
@@ -86,6 +94,25 @@ def random_lights(
         )
     ambient_level = uniform(rng, spec.ambient)
     return lights, (ambient_level,) * 3, {"lights": factors, "ambient": ambient_level}
+
+
+def orbit_environment(
+    spec, seed: int, index: int, target, radius: float
+) -> tuple[Camera, list[Light], tuple, Background, dict]:
+    """Draws the camera orbiting ``target``, the lights and the background of sample ``index``,
+    each from its own stream; returns them with their factors (``camera``, ``lights``,
+    ``ambient``, ``background``)."""
+    camera, camera_factors = orbit_camera(
+        stream(seed, index, "camera"), spec.camera, spec.resolution, target
+    )
+    lights, ambient, light_factors = random_lights(
+        stream(seed, index, "lights"), spec.lights, target, radius
+    )
+    background, background_factors = random_background(
+        stream(seed, index, "background"), spec.background
+    )
+    factors = {"camera": camera_factors, **light_factors, "background": background_factors}
+    return camera, lights, ambient, background, factors
 
 
 def random_material(rng: np.random.Generator, spec: MaterialSpec) -> tuple[Material, dict]:

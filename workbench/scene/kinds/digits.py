@@ -8,9 +8,7 @@ import trimesh
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
-    orbit_camera,
-    random_background,
-    random_lights,
+    orbit_environment,
     random_material,
 )
 from workbench.scene.model import SceneInstance, SceneObject
@@ -90,14 +88,8 @@ def build(spec: DigitsSpec, seed: int, index: int) -> SceneInstance:
             {"kind": kind, "size": size, "position": position, "material": dmf}
         )
 
-    camera, camera_factors = orbit_camera(
-        stream(seed, index, "camera"), spec.camera, spec.resolution, offset
-    )
-    lights, ambient, light_factors = random_lights(
-        stream(seed, index, "lights"), spec.lights, offset, 1.5
-    )
-    background, background_factors = random_background(
-        stream(seed, index, "background"), spec.background
+    camera, lights, ambient, background, environment = orbit_environment(
+        spec, seed, index, offset, 1.5
     )
     factors = {
         "digit": digit,
@@ -109,9 +101,7 @@ def build(spec: DigitsSpec, seed: int, index: int) -> SceneInstance:
         "crossed_seven": crossed,
         "position": offset.tolist(),
         "material": material_factors,
-        "camera": camera_factors,
-        **light_factors,
-        "background": background_factors,
+        **environment,
         "distractors": distractor_factors,
     }
     return SceneInstance(

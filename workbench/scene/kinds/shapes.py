@@ -9,11 +9,9 @@ from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
     footprint_radius,
     ground,
-    orbit_camera,
+    orbit_environment,
     place_on_plane,
     pose_on_plane,
-    random_background,
-    random_lights,
     random_material,
 )
 from workbench.scene.model import SceneInstance, SceneObject
@@ -65,22 +63,14 @@ def build(spec: ShapesSpec, seed: int, index: int) -> SceneInstance:
     objects.append(ground(texture, floor_color, 4.0 * spec.area + 4.0, tiles=6.0))
 
     centre = np.mean([o.pose[:3, 3] for o in objects[:-1]], axis=0) + [0, 0, 0.3]
-    camera, camera_factors = orbit_camera(
-        stream(seed, index, "camera"), spec.camera, spec.resolution, centre
-    )
-    lights, ambient, light_factors = random_lights(
-        stream(seed, index, "lights"), spec.lights, centre, 2.0
-    )
-    background, background_factors = random_background(
-        stream(seed, index, "background"), spec.background
+    camera, lights, ambient, background, environment = orbit_environment(
+        spec, seed, index, centre, 2.0
     )
     factors = {
         "objects": object_factors,
         "unplaced": count - len(object_factors),
         "ground": {"texture": texture, "color": list(floor_color)},
-        "camera": camera_factors,
-        **light_factors,
-        "background": background_factors,
+        **environment,
     }
     return SceneInstance(
         objects=objects,

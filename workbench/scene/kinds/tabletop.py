@@ -19,11 +19,9 @@ from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
     footprint_radius,
-    orbit_camera,
+    orbit_environment,
     place_on_plane,
     pose_on_plane,
-    random_background,
-    random_lights,
     random_material,
 )
 from workbench.scene.model import Material, SceneInstance, SceneObject
@@ -200,14 +198,8 @@ def build(spec: TabletopSpec, seed: int, index: int) -> SceneInstance:
     centre[2] = 0.5 * np.mean([f["size"] for f in object_factors])
     below = spec.camera.elevation_deg[0] < 0  # the table hides objects only from below
     table, table_factors = _table(stream(seed, index, "table"), spec, occluder=below)
-    camera, camera_factors = orbit_camera(
-        stream(seed, index, "camera"), spec.camera, spec.resolution, centre
-    )
-    lights, ambient, light_factors = random_lights(
-        stream(seed, index, "lights"), spec.lights, centre, max(1.0, spec.table.size)
-    )
-    background, background_factors = random_background(
-        stream(seed, index, "background"), spec.background
+    camera, lights, ambient, background, environment = orbit_environment(
+        spec, seed, index, centre, max(1.0, spec.table.size)
     )
     factors = {
         "objects": object_factors,
@@ -215,9 +207,7 @@ def build(spec: TabletopSpec, seed: int, index: int) -> SceneInstance:
         "distractors": distractor_factors,
         "unplaced_distractors": len(kinds) - len(distractor_factors),
         "table": table_factors,
-        "camera": camera_factors,
-        **light_factors,
-        "background": background_factors,
+        **environment,
     }
     return SceneInstance(
         objects=objects + table,
