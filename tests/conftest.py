@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,19 @@ def run_cli(
             f"workbench {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
         )
     return done
+
+
+def kill_cli_when(args: list[str], ready: Callable[[], bool], timeout: float = 240) -> None:
+    """Starts ``workbench ARGS`` in its own process group and kills the whole group with SIGKILL
+    as soon as ``ready()`` is true (or ``ready`` is a number of seconds to wait)."""
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready():
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def sample_hashes(folder: Path) -> dict[str, str]:

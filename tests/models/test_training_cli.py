@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import kill_cli_when, run_cli
 
 
 def _config(tmp: Path, rendered: Path | None = None, **model) -> Path:
@@ -107,16 +104,8 @@ def test_sigkill_then_resume_from_last_gives_the_same_metrics(tmp_path):
     killed = tmp_path / "killed"
     killed.mkdir()
     config = _config(killed)
-    args = [sys.executable, "-m", "workbench.cli", "fit", "-c", str(config), *longer]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
     checkpoint = killed / "runs" / "tiny" / "checkpoints" / "epoch000.ckpt"
-    deadline = time.time() + 240
-    while time.time() < deadline and not checkpoint.exists():
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_cli_when(["fit", "-c", str(config), *longer], checkpoint.exists)
     assert (
         checkpoint.exists()
         and not (killed / "runs" / "tiny" / "checkpoints" / "epoch004.ckpt").exists()
@@ -181,8 +170,6 @@ def test_bad_configs_are_one_line(tmp_path, rendered_dir):
     other = tmp_path / "letters"
     for name in ("a", "b"):
         (other / name).mkdir(parents=True)
-        from PIL import Image
-
         Image.new("L", (8, 8), 255).save(other / name / "x.png")
     _one_line(
         run_cli(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, sample_hashes
+from tests.conftest import kill_cli_when, run_cli, sample_hashes
 from workbench.data import open_dataset, open_paired
 
 SMALL = ["digits", "--num", "20", "--resolution", "32", "--shard-size", "6", "--quiet"]
@@ -74,23 +73,9 @@ def test_same_bytes_on_a_local_ray_cluster(reference, tmp_path):
 @pytest.mark.parametrize("delay", [0.0, 1.5, 3.0])
 def test_sigkill_at_any_moment_then_rerun_gives_the_same_bytes(reference, tmp_path, delay):
     out = tmp_path / "killed"
-    args = [
-        sys.executable,
-        "-m",
-        "workbench.cli",
-        "render",
-        *SMALL,
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-    ]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    time.sleep(delay)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    start = time.time()
+    kill_cli_when(["render", *SMALL, "--out", str(out), "--workers", "2"],
+                  lambda: time.time() - start >= delay)  # fmt: skip
     if (out / "manifest.json").is_file() and not json.loads((out / "manifest.json").read_text())[
         "complete"
     ]:
@@ -104,45 +89,12 @@ def test_sigkill_at_any_moment_then_rerun_gives_the_same_bytes(reference, tmp_pa
 
 def test_kill_mid_shard_leaves_only_partials_that_are_redone(reference, tmp_path):
     out = tmp_path / "mid"
-    args = [
-        sys.executable,
-        "-m",
-        "workbench.cli",
-        "render",
-        "digits",
-        "--num",
-        "400",
-        "--resolution",
-        "32",
-        "--shard-size",
-        "50",
-        "--quiet",
-        "--out",
-        str(out),
-    ]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob("shards/000000/_shard.json")):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    args = ["render", "digits", "--num", "400", "--resolution", "32", "--shard-size", "50",
+            "--quiet", "--out", str(out)]  # fmt: skip
+    kill_cli_when(args, lambda: bool(list(out.glob("shards/000000/_shard.json"))))
     finished = [p for p in out.glob("shards/*") if p.name.isdigit()]
     assert finished and all((p / "_shard.json").is_file() for p in finished)
-    run_cli(
-        "render",
-        "digits",
-        "--num",
-        "400",
-        "--resolution",
-        "32",
-        "--shard-size",
-        "50",
-        "--quiet",
-        "--out",
-        str(out),
-    )
+    run_cli(*args)
     hashes = sample_hashes(out)
     assert len(hashes) == 400 * 5
     assert {k: v for k, v in hashes.items() if int(k[:6]) < 20} == reference

@@ -17,11 +17,12 @@ BACKENDS = ("egl", "osmesa")
 MESA_HINT = "apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6"
 
 _PROBE = """
+import sys
 import pyrender
 from OpenGL.GL import glGetString, GL_RENDERER
 r = pyrender.OffscreenRenderer(8, 8)
 r._platform.make_current()
-print(glGetString(GL_RENDERER).decode())
+sys.stdout.write(glGetString(GL_RENDERER).decode() + "\\n")
 r.delete()
 """
 
