@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MESA_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
+# Debian's Chromium drives the app's end-to-end test (Playwright uses it; nothing is downloaded).
+BROWSER_PACKAGES := chromium
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps browser demo test bench app clean
 
 install: system-deps $(STAMP)
 
@@ -24,16 +26,30 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,distributed]"
+	$(BIN)/pip install -q -e ".[dev,distributed,app]"
 	@touch $(STAMP)
 
 demo: install
 	$(BIN)/workbench demo --out demo_out
 
-test: install
+# Chromium for the app's browser test; without root and without it, that one test is skipped.
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing $(BROWSER_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
+	else \
+		echo "chromium missing (the app's browser test is skipped); run: sudo apt-get install -y $(BROWSER_PACKAGES)"; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
+app: install
+	$(BIN)/workbench app --data-root .
+
 bench: install
+	$(BIN)/pip install -q -e ".[dev,distributed,app,bench]" && $(BIN)/pip install -q --no-deps torchattacks==3.5.1
 	$(BIN)/python benchmarks/bench_render.py --out bench_out
 	$(BIN)/python benchmarks/bench_training.py --out bench_out
 	$(BIN)/workbench experiment sim2real --out bench_out/sim2real

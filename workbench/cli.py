@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -104,16 +105,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _experiment(args: argparse.Namespace) -> int:
-    from workbench.experiments.sim2real import Study, StudyConfig
+# Experiments: name -> module with ``main(out: Path, quick: bool, seeds: int | None) -> int``.
+EXPERIMENTS = {
+    "sim2real": "workbench.experiments.sim2real",
+    "augment": "workbench.experiments.augment",
+}
 
-    config = StudyConfig.quick() if args.quick else StudyConfig()
-    if args.seeds is not None:
-        config.seeds = list(range(args.seeds))
-    summary = Study(args.out, config).run()
-    print((Path(args.out) / "results.md").read_text())
-    print(f"results: {Path(args.out) / 'results.json'}, plot: {Path(args.out) / 'results.png'}")
-    return 0 if summary else 1
+# Commands that live beside the part they drive: name -> module with ``HELP`` (one line),
+# ``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only the standard
+# library at load time, so ``workbench --help`` stays fast.
+COMMANDS = {
+    "sample": "workbench.commands.sample",
+    "refine": "workbench.commands.refine",
+    "robustness": "workbench.commands.robustness",
+    "app": "workbench.commands.app",
+}
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    module = importlib.import_module(EXPERIMENTS[args.name])
+    return module.main(Path(args.out), quick=args.quick, seeds=args.seeds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=_verify)
 
     experiment = sub.add_parser("experiment", help="run a study that produces a results table")
-    experiment.add_argument("name", choices=["sim2real"])
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS))
     experiment.add_argument("--out", required=True)
     experiment.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3)")
     experiment.add_argument(
@@ -190,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="demo_out")
     demo.set_defaults(func=_demo)
+
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(func=module.run)
     return parser
 
 

@@ -331,3 +331,14 @@ def _stats(values: list[float]) -> dict[str, float]:
         "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
         "values": values,
     }
+
+
+def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
+    """Runs the study into ``out`` (``workbench experiment sim2real``); prints the table."""
+    config = StudyConfig.quick() if quick else StudyConfig()
+    if seeds is not None:
+        config.seeds = list(range(seeds))
+    summary = Study(out, config).run()
+    print((out / "results.md").read_text())
+    print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
+    return 0 if summary else 1
