@@ -24,6 +24,7 @@ from torchmetrics.classification import (
 from workbench.errors import WorkbenchError
 from workbench.models import build_backbone, classification_loss, initialize, load_backbone_weights
 from workbench.models import depth_loss as depth_loss_fn
+from workbench.models.checkpoint import mark_kind
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "amsgrad")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
@@ -313,6 +314,9 @@ class Classifier(pl.LightningModule):
                 writer.writerow(["true\\pred", *self.class_names])
                 for name, row in zip(self.class_names, matrix.tolist()):
                     writer.writerow([name, *row])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        mark_kind(checkpoint, "classifier")
 
     def configure_optimizers(self):
         hp = self.hparams
