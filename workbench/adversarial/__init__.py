@@ -1,0 +1,1 @@
+"""Adversarial examples: threat model, attacks (registry), EOT and the perceptual bound."""
