@@ -21,6 +21,7 @@ from torchmetrics.classification import (
     MulticlassConfusionMatrix,
 )
 
+from workbench.adversarial.training import AdversarialConfig, AdversarialTraining, trades_loss
 from workbench.errors import WorkbenchError
 from workbench.models import build_backbone, classification_loss, initialize, load_backbone_weights
 from workbench.models import depth_loss as depth_loss_fn
@@ -59,6 +60,12 @@ class Classifier(pl.LightningModule):
             ``nesterov`` tune it.
         schedule: none, step, cosine or onecycle; ``warmup_epochs`` of linear warm-up first;
             ``step_size`` and ``gamma`` for step.
+        adversarial: adversarial training and robust accuracy, a mapping of ``method`` (pgd,
+            trades or none), ``eps``, ``steps``, ``step_size``, ``beta`` (TRADES), ``mix``
+            (fraction of each batch replaced by PGD examples), ``start_epoch``,
+            ``ramp_epochs``, ``val_eps`` and ``val_steps``; see
+            :class:`workbench.adversarial.training.AdversarialConfig`. Validation and test then
+            log ``robust_acc`` (PGD at ``val_eps``) next to ``acc``. None = off.
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class Classifier(pl.LightningModule):
         warmup_epochs: int = 0,
         step_size: int = 10,
         gamma: float = 0.1,
+        adversarial: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -146,6 +154,14 @@ class Classifier(pl.LightningModule):
                     }
                 )
         self.confusion = MulticlassConfusionMatrix(num_classes)
+        self.adversarial = None
+        if adversarial is not None:
+            self.adversarial = AdversarialTraining(AdversarialConfig.from_dict(adversarial))
+            if self.adversarial.robust_metric:
+                for key in list(self.metrics):
+                    self.metrics[f"robust_{key}"] = MetricCollection(
+                        {"robust_acc": MulticlassAccuracy(num_classes, average="micro")}
+                    )
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Returns ``logits`` (B x K) and, when the heads exist, ``seg`` (B x K+1 x H x W) and
@@ -222,7 +238,20 @@ class Classifier(pl.LightningModule):
         return losses
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        losses = self._losses(self(batch["image"]), batch, training=True)
+        adversarial, epoch = self.adversarial, self.current_epoch
+        x_trades = None
+        if adversarial is not None and adversarial.trains(epoch):
+            image, label, seed = batch["image"], batch["label"], self.global_step
+            if adversarial.config.method == "pgd":
+                batch = {**batch, "image": adversarial.pgd_batch(self, image, label, epoch, seed)}
+            else:
+                x_trades = adversarial.trades_examples(self, image, epoch, seed)
+            self.log("train/adv_eps", adversarial.eps_at(epoch), on_step=False, on_epoch=True)
+        out = self(batch["image"])
+        losses = self._losses(out, batch, training=True)
+        if x_trades is not None:
+            losses["trades"] = trades_loss(out["logits"], self(x_trades)["logits"])
+            losses["total"] = losses["total"] + adversarial.config.beta * losses["trades"]
         if not torch.isfinite(losses["total"]):
             raise WorkbenchError(
                 f"training loss is {losses['total'].item()} at step {self.global_step} "
@@ -238,7 +267,7 @@ class Classifier(pl.LightningModule):
         )
         return losses["total"]
 
-    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+    def _eval_step(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
         out = self(batch["image"])
         losses = self._losses(out, batch)
         self.log(
@@ -249,19 +278,28 @@ class Classifier(pl.LightningModule):
             sync_dist=True,
         )
         probs = out["logits"].softmax(dim=1)
-        self.metrics[f"{stage}_all"].update(probs, batch["label"])
-        for sid, name in enumerate(self.source_names):
-            members = batch["source"] == sid
-            if members.any():
-                self.metrics[f"{stage}_{sid}"].update(probs[members], batch["label"][members])
+        self._update(stage, probs, batch)
         if stage == "test":
             self.confusion.update(probs, batch["label"])
+        if self.adversarial is not None and self.adversarial.robust_metric:
+            image = self.adversarial.robust_examples(
+                self, batch["image"], batch["label"], batch_idx
+            )
+            robust = self(image)["logits"].softmax(dim=1)
+            self._update(f"robust_{stage}", robust, batch)
+
+    def _update(self, prefix: str, probs: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
+        self.metrics[f"{prefix}_all"].update(probs, batch["label"])
+        for sid in range(len(self.source_names)):
+            members = batch["source"] == sid
+            if members.any():
+                self.metrics[f"{prefix}_{sid}"].update(probs[members], batch["label"][members])
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+        self._eval_step(batch, batch_idx, "val")
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+        self._eval_step(batch, batch_idx, "test")
 
     def predict_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int
@@ -291,11 +329,11 @@ class Classifier(pl.LightningModule):
                 collection.reset()
             return
         for key in ["all", *self._present_sources(stage)]:
-            collection = self.metrics[f"{stage}_{key}"]
             name = key if key == "all" else self.source_names[key]
-            self.log_dict(
-                {f"{stage}/{metric}/{name}": v for metric, v in collection.compute().items()}
-            )
+            for prefix in ("", "robust_"):
+                if f"{prefix}{stage}_{key}" in self.metrics:
+                    values = self.metrics[f"{prefix}{stage}_{key}"].compute()
+                    self.log_dict({f"{stage}/{metric}/{name}": v for metric, v in values.items()})
         for collection in self.metrics.values():
             collection.reset()
 
