@@ -1,0 +1,122 @@
+"""Generate: edit a scene spec, preview one sample live, render a dataset in the background."""
+
+import streamlit as st
+import yaml
+from common import data_root, error_box, show_images
+
+from workbench.inspect.preview import (
+    PreviewRenderer,
+    apply_overrides,
+    find_specs,
+    range_fields,
+    sample_views,
+    start_render,
+)
+from workbench.render.conditions import CONDITIONS
+from workbench.scene.spec import load_spec, parse_spec
+
+root = data_root()
+st.title("Generate")
+
+
+@st.cache_resource(show_spinner=False)
+def preview_renderer() -> PreviewRenderer:
+    return PreviewRenderer()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def render_preview(spec_yaml: str, seed: int, index: int, condition: str):
+    spec = parse_spec(yaml.safe_load(spec_yaml), "edited spec")
+    sample = preview_renderer().render(spec, seed, index, condition)
+    return sample.arrays, sample.meta
+
+
+specs = find_specs(root)
+controls, preview = st.columns([1, 2])
+with controls:
+    label = st.selectbox("Scene spec", list(specs), key="spec")
+    spec = None
+    with error_box():
+        spec = load_spec(specs[label])
+    if spec is not None:
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+        index = st.number_input("Sample index", 0, 10**6, 0, key="index")
+        condition = st.selectbox("Condition", CONDITIONS, key="condition")
+        resolution = st.select_slider(
+            "Resolution", [16, 32, 48, 64, 96, 128, 192, 256], spec.resolution
+            if spec.resolution in (16, 32, 48, 64, 96, 128, 192, 256) else 64,
+            key=f"{label}:resolution",
+        )  # fmt: skip
+        overrides: dict = {"resolution": resolution}
+        with st.expander("Randomization ranges"):
+            for field in range_fields(spec):
+                cast = int if field.integer else float
+                value = st.slider(
+                    field.key,
+                    cast(field.bounds[0]),
+                    cast(field.bounds[1]),
+                    (cast(field.low), cast(field.high)),
+                    step=cast(field.step),
+                    key=f"{label}:{field.key}",
+                )
+                if value != (cast(field.low), cast(field.high)):
+                    overrides[field.key] = value
+        edited = None
+        with error_box():
+            edited = apply_overrides(spec, overrides)
+
+with preview:
+    if spec is not None and edited is not None:
+        spec_yaml = yaml.safe_dump(edited.model_dump(mode="json"))
+        sample = None
+        with error_box(), st.spinner("Rendering the preview..."):
+            sample = render_preview(spec_yaml, int(seed), int(index), condition)
+        if sample is not None:
+            arrays, meta = sample
+            show_images(sample_views(arrays, meta), columns=5)
+            st.caption(
+                f"label: {meta['label_name']}  ·  difficulty: {meta['difficulty']:.3f}  ·  "
+                f"objects: {len(meta['objects'])}"
+            )
+            with st.expander("Sample factors"):
+                st.json(meta["factors"], expanded=False)
+
+st.header("Render a dataset")
+if spec is not None and edited is not None:
+    left, right = st.columns(2)
+    out = left.text_input("Output folder (under the data root)", f"datasets/{edited.name}")
+    num = left.number_input("Samples per condition", 1, 1_000_000, 100)
+    workers = right.number_input("Render processes", 1, 64, 1)
+    conditions = right.multiselect("Conditions", CONDITIONS, default=list(edited.conditions))
+    busy = "render" in st.session_state and st.session_state["render"].job.status() == "running"
+    if st.button("Render dataset", type="primary", disabled=busy):
+        with error_box():
+            st.session_state["render"] = start_render(
+                root, edited, out, int(num), int(seed), conditions or None, int(workers)
+            )
+
+
+@st.fragment(run_every=1.0)
+def render_progress() -> None:
+    task = st.session_state.get("render")
+    if task is None:
+        return
+    status = task.job.status()
+    st.progress(task.progress(), text=f"{task.done()} / {task.total} samples ({status})")
+    if status == "running":
+        if st.button("Cancel render"):
+            task.job.stop()
+            st.rerun()
+    else:
+        if status == "finished":
+            st.success(f"Done: {', '.join(str(f) for f in task.folders)}")
+        elif status == "stopped":
+            st.warning("Cancelled; render the same folder again to resume where it stopped.")
+        else:
+            st.error(f"The render failed:\n\n```\n{task.job.tail(8)}\n```")
+        if st.button("Clear"):
+            del st.session_state["render"]
+            st.rerun()
+
+
+render_progress()

@@ -1,0 +1,1 @@
+"""Inspection helpers behind the Streamlit app: safe paths, dataset browsing, runs, previews."""
