@@ -1,14 +1,85 @@
-"""``workbench robustness``: not built yet (placeholder removed when its issue lands)."""
+"""``workbench robustness``: adversarial sweep, worst case, corruptions, condition shift and
+honesty checks of a classifier checkpoint; writes report.json and report.html."""
 
 import argparse
 
-HELP = "(in progress)"
+HELP = "evaluate a classifier's robustness (attacks, corruptions, conditions) into a report"
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 0.05,0.1, got {text!r}")
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds this command's options."""
+    parser.add_argument("--ckpt", required=True, help="classifier checkpoint (.ckpt)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="'digits' (natural test split), a rendered dataset, a folder of paired conditions "
+        "(workbench render --conditions) or an ImageFolder tree",
+    )
+    parser.add_argument("--out", required=True, help="report folder (resumes a stopped run)")
+    parser.add_argument(
+        "--attacks",
+        type=_names,
+        default=None,
+        help="comma-separated attacks of the sweep (default: all that fit the norm; "
+        "fgsm,pgd with --budget quick); the AutoAttack cascade always follows",
+    )
+    parser.add_argument(
+        "--eps", type=_floats, default=None, help="comma-separated radii (default per budget)"
+    )
+    parser.add_argument("--norm", default="linf", choices=["linf", "l2"])
+    parser.add_argument("--n", type=int, default=None, help="examples (default per budget)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=None, help="attack iterations")
+    parser.add_argument("--restarts", type=int, default=None, help="attack restarts")
+    parser.add_argument(
+        "--budget",
+        default="standard",
+        choices=["quick", "standard"],
+        help="quick: 64 examples, 10 steps, 3 epsilons (about a minute on 2 cores)",
+    )
+    parser.add_argument(
+        "--corruptions",
+        type=_names,
+        default=None,
+        help="comma-separated corruptions (default all; 'none' for none)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the command."""
-    raise SystemExit("workbench robustness: not available yet")
+    """Runs the evaluation and prints the path of report.html."""
+    from workbench.evaluation.runner import evaluate_checkpoint, make_settings
+
+    corruptions = args.corruptions
+    if corruptions == ["none"]:
+        corruptions = []
+    settings = make_settings(
+        norm=args.norm,
+        eps=args.eps,
+        attacks=args.attacks,
+        budget=args.budget,
+        n=args.n,
+        steps=args.steps,
+        restarts=args.restarts,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        corruptions=corruptions,
+    )
+    page = evaluate_checkpoint(
+        args.ckpt, args.data, args.out, settings, device=args.device, progress=not args.quiet
+    )
+    print(page)
+    return 0

@@ -1,0 +1,151 @@
+"""Per-example worst case over attacks: an AutoAttack-style cascade (Croce & Hein 2020).
+
+Attacks run in order, each only on the points still standing (classified correctly after every
+earlier attack); a point counts as robust only when every attack failed on it. Outcomes are
+decided by a fresh forward pass on the adversarial example each attack returns, never by the
+attack's own bookkeeping. The default stages are AutoAttack's standard version: APGD with
+cross-entropy, targeted APGD with the DLR loss against the most likely wrong classes, then the
+black-box Square attack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from workbench.adversarial.attacks import build_attack
+from workbench.adversarial.model import as_logits_model, check_batch
+from workbench.adversarial.threat import ThreatModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One attack of a cascade.
+
+    Attributes:
+        attack: registered attack name.
+        options: the attack's options (steps, restarts, target_classes, ...).
+        targeted: run the attack targeted without given targets: APGD-DLR then tries the
+            ``target_classes`` most likely wrong classes in turn (AutoAttack's APGD-T).
+    """
+
+    attack: str
+    options: dict[str, Any] = field(default_factory=dict)
+    targeted: bool = False
+
+    @property
+    def label(self) -> str:
+        """The stage's name in reports (targeted ``apgd-dlr`` shows as ``apgd-dlr-t``)."""
+        return f"{self.attack}-t" if self.targeted else self.attack
+
+
+def autoattack_stages(steps: int = 100, queries: int = 5000, targets: int = 9) -> list[Stage]:
+    """Returns AutoAttack's standard stages: APGD-CE, APGD-T (DLR) on ``targets`` classes,
+    Square with ``queries`` queries."""
+    return [
+        Stage("apgd-ce", {"steps": steps}),
+        Stage("apgd-dlr", {"steps": steps, "target_classes": targets}, targeted=True),
+        Stage("square", {"queries": queries}),
+    ]
+
+
+@dataclass
+class CascadeResult:
+    """What a cascade found.
+
+    Attributes:
+        x_adv: per example the adversarial that broke it, else the last one tried (or the
+            clean image when nothing attacked it).
+        robust: bool per example, True where the model still classifies correctly.
+        broken_by: per example, the label of the stage that broke it (``clean`` when it was
+            misclassified to begin with), or None while it stands.
+        stages: per stage, how many points it attacked and how many it broke.
+    """
+
+    x_adv: Tensor
+    robust: Tensor
+    broken_by: list[str | None]
+    stages: list[dict[str, Any]]
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of examples still classified correctly."""
+        return float(self.robust.float().mean()) if len(self.robust) else 0.0
+
+
+def predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
+    """Returns the predicted class of every image, in batches, without gradients."""
+    model = as_logits_model(model)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            out.append(model(x[start : start + batch_size]).argmax(1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=x.device)
+
+
+def run_cascade(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    stages: Sequence[Stage],
+    seed: int = 0,
+    batch_size: int = 256,
+    robust: Tensor | None = None,
+    x_adv: Tensor | None = None,
+    broken_by: list[str | None] | None = None,
+) -> CascadeResult:
+    """Runs ``stages`` in order, each on the points still standing.
+
+    Args:
+        model: a classifier (dict with ``logits``) or a module returning logits.
+        x, y: clean images (B x C x H x W in [0, 1]) and labels.
+        threat: the threat model every stage uses.
+        stages: the attacks, cheapest first.
+        seed: base seed; stage ``i`` derives its own.
+        batch_size: points per attack call.
+        robust, x_adv, broken_by: the state of an earlier cascade to continue (default: start
+            from the clean predictions).
+    """
+    model = as_logits_model(model)
+    check_batch(x, y)
+    threat.check_images(x)
+    if robust is None:
+        robust = predict(model, x, batch_size) == y
+        broken_by = [None if r else "clean" for r in robust.tolist()]
+        x_adv = x.clone()
+    robust, x_adv = robust.clone(), x_adv.clone()
+    broken_by = list(broken_by) if broken_by is not None else [None] * len(x)
+    report = []
+    for index, stage in enumerate(stages):
+        standing = torch.nonzero(robust).flatten()
+        before = len(standing)
+        attack = build_attack(
+            stage.attack,
+            model,
+            threat,
+            targeted=stage.targeted,
+            seed=seed * 1_000_003 + index,
+            **stage.options,
+        )
+        for start in range(0, len(standing), batch_size):
+            chunk = standing[start : start + batch_size]
+            xb, yb = x[chunk], y[chunk]
+            found = attack(xb, yb)
+            with torch.no_grad():
+                fooled = model(found).argmax(1) != yb
+            x_adv[chunk] = found
+            robust[chunk[fooled]] = False
+            for i in chunk[fooled].tolist():
+                broken_by[i] = stage.label
+        broke = before - int(robust.sum())
+        log.info("%s: attacked %d, broke %d", stage.label, before, broke)
+        report.append({"stage": stage.label, "attacked": before, "broken": broke})
+    return CascadeResult(x_adv, robust, broken_by, report)

@@ -1,0 +1,584 @@
+"""The robustness evaluation: clean accuracy, an epsilon sweep per attack, the per-example worst
+case (AutoAttack-style cascade), common corruptions, condition shifts and honesty checks.
+
+Work is cut into units (one per epsilon, the corruptions, the conditions, each check); a
+finished unit is saved under ``OUT/units/`` and a rerun with the same settings skips it, so an
+interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from workbench.adversarial.attacks import ATTACKS
+from workbench.adversarial.model import as_logits_model, check_batch
+from workbench.adversarial.threat import ThreatModel
+from workbench.errors import WorkbenchError
+from workbench.evaluation import checks
+from workbench.evaluation.cascade import CascadeResult, Stage, predict, run_cascade
+from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+
+log = logging.getLogger(__name__)
+
+# Attacks that need a threat model of their own (a perceptual bound) stay out of the sweep.
+NOT_IN_SWEEP = ("ssim-pgd",)
+DEFAULT_EPS = {
+    "quick": {"linf": [0.05, 0.1, 0.2], "l2": [0.5, 1.0, 2.0]},
+    "standard": {"linf": [0.025, 0.05, 0.1, 0.2, 0.3], "l2": [0.25, 0.5, 1.0, 2.0, 3.0]},
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How hard the evaluation tries.
+
+    Attributes:
+        n: examples evaluated.
+        steps: iterations of every iterative white-box attack.
+        restarts: random restarts of the attacks that have them.
+        queries: model queries of black-box attacks.
+        targets: target classes of the targeted APGD-DLR stage.
+        attacks: the sweep's attacks when none are named (None = all applicable).
+    """
+
+    n: int
+    steps: int
+    restarts: int
+    queries: int
+    targets: int
+    attacks: tuple[str, ...] | None = None
+
+
+BUDGETS = {
+    "quick": Budget(n=64, steps=10, restarts=1, queries=100, targets=3, attacks=("fgsm", "pgd")),
+    "standard": Budget(n=500, steps=50, restarts=1, queries=1000, targets=9),
+}
+# AutoAttack's standard stages, run after the sweep on the points it left standing.
+CASCADE = ("apgd-ce", "apgd-dlr", "square")
+
+
+@dataclass
+class Settings:
+    """Everything that decides the numbers of an evaluation (and so the resume key)."""
+
+    norm: str = "linf"
+    eps: list[float] = field(default_factory=list)
+    attacks: list[str] = field(default_factory=list)
+    budget: str = "standard"
+    n: int = 500
+    steps: int = 50
+    restarts: int = 1
+    queries: int = 1000
+    targets: int = 9
+    batch_size: int = 128
+    seed: int = 0
+    corruptions: list[str] = field(default_factory=lambda: sorted(CORRUPTIONS))
+    severities: list[int] = field(default_factory=lambda: list(SEVERITIES))
+
+    def key(self) -> str:
+        """Returns a short hash of the settings."""
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def applicable_attacks(norm: str) -> list[str]:
+    """Returns the registered attacks that support ``norm`` and fit a norm-ball sweep."""
+    return sorted(n for n, c in ATTACKS.items() if norm in c.norms and n not in NOT_IN_SWEEP)
+
+
+def make_settings(
+    norm: str = "linf",
+    eps: Sequence[float] | None = None,
+    attacks: Sequence[str] | None = None,
+    budget: str = "standard",
+    n: int | None = None,
+    steps: int | None = None,
+    restarts: int | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    corruptions: Sequence[str] | None = None,
+) -> Settings:
+    """Validates the user's choices and fills the rest from ``budget``.
+
+    Raises:
+        WorkbenchError: an unknown norm, budget, attack or corruption, an epsilon out of range,
+            or a count below one; each names the option.
+    """
+    if budget not in BUDGETS:
+        raise WorkbenchError(f"--budget: unknown {budget!r}; allowed: {', '.join(BUDGETS)}")
+    if norm not in ("linf", "l2"):
+        raise WorkbenchError(f"--norm: unknown {norm!r}; allowed: linf, l2")
+    plan = BUDGETS[budget]
+    eps = sorted(float(e) for e in (eps if eps else DEFAULT_EPS[budget][norm]))
+    for value in eps:
+        try:
+            ThreatModel(norm, value)
+        except WorkbenchError as error:
+            raise WorkbenchError(f"--eps {value:g}: {error}") from None
+    for name in attacks or ():
+        if name not in ATTACKS:
+            raise WorkbenchError(
+                f"--attacks: unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}"
+            )
+        if norm not in ATTACKS[name].norms:
+            raise WorkbenchError(
+                f"--attacks: {name} supports {', '.join(ATTACKS[name].norms)}, not --norm {norm}"
+            )
+    if attacks:
+        chosen = list(dict.fromkeys(attacks))
+    elif plan.attacks:
+        chosen = [a for a in plan.attacks if a in ATTACKS and norm in ATTACKS[a].norms]
+    else:
+        chosen = applicable_attacks(norm)
+    for name in corruptions or ():
+        if name not in CORRUPTIONS:
+            raise WorkbenchError(
+                f"--corruptions: unknown {name!r}; known: {', '.join(sorted(CORRUPTIONS))}"
+            )
+    values = {
+        "--n": n if n is not None else plan.n,
+        "--steps": steps if steps is not None else plan.steps,
+        "--restarts": restarts if restarts is not None else plan.restarts,
+        "--batch-size": batch_size,
+    }
+    for option, value in values.items():
+        if not (isinstance(value, int) and value >= 1):
+            raise WorkbenchError(f"{option}: must be a positive integer, got {value!r}")
+    return Settings(
+        norm=norm,
+        eps=eps,
+        attacks=chosen,
+        budget=budget,
+        n=values["--n"],
+        steps=values["--steps"],
+        restarts=values["--restarts"],
+        queries=plan.queries,
+        targets=plan.targets,
+        batch_size=batch_size,
+        seed=seed,
+        corruptions=list(corruptions) if corruptions is not None else sorted(CORRUPTIONS),
+    )
+
+
+def stage_for(name: str, settings: Settings, scale: int = 1) -> Stage:
+    """Returns the cascade stage of attack ``name`` under the settings' budget (``scale``
+    multiplies steps, queries and restarts)."""
+    cls = ATTACKS[name]
+    wanted = {
+        "steps": settings.steps * scale,
+        "restarts": settings.restarts * scale,
+        "queries": settings.queries * scale,
+    }
+    targeted = "target_classes" in cls.defaults and cls.target_optional
+    if targeted:
+        wanted["target_classes"] = settings.targets
+    options = {k: v for k, v in wanted.items() if k in cls.defaults}
+    return Stage(name, options, targeted)
+
+
+class UnitStore:
+    """Finished units of one evaluation, saved as ``OUT/units/<name>.pt`` (tensors and
+    JSON-ready values); cleared when the settings change."""
+
+    def __init__(self, out: Path | None, key: str):
+        self.folder = None if out is None else Path(out) / "units"
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = self.folder / "settings.key"
+        if not stamp.is_file() or stamp.read_text() != key:
+            for old in self.folder.glob("*.pt"):
+                old.unlink()
+            stamp.write_text(key)
+
+    def _path(self, name: str) -> Path:
+        return self.folder / (name.replace("/", "_") + ".pt")
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """Returns a saved unit, or None."""
+        if self.folder is None or not self._path(name).is_file():
+            return None
+        return torch.load(self._path(name), map_location="cpu", weights_only=True)
+
+    def put(self, name: str, value: dict[str, Any]) -> dict[str, Any]:
+        """Saves a unit atomically and returns it."""
+        if self.folder is not None:
+            partial = self._path(name).with_suffix(".partial")
+            torch.save(value, partial)
+            partial.replace(self._path(name))
+        return value
+
+
+@dataclass
+class Evaluation:
+    """The report (JSON-ready) and what the plots need beyond it."""
+
+    report: dict[str, Any]
+    examples: dict[str, Any]
+
+
+def _strongest_whitebox(attacks: Sequence[str]) -> str:
+    for name in ("apgd-ce", "pgd", *attacks):
+        if name in ATTACKS and not ATTACKS[name].black_box:
+            return name
+    raise WorkbenchError("--attacks: the checks need at least one white-box attack")
+
+
+def _large_eps(norm: str, x: Tensor) -> float:
+    """A radius that reaches a uniform grey image from any image in [0, 1]."""
+    return 0.5 if norm == "linf" else 0.5 * math.sqrt(x[0].numel())
+
+
+class Runner:
+    """Runs every unit of an evaluation with one progress bar.
+
+    Args:
+        model: the classifier (dict output with ``logits``, or logits).
+        x, y: evaluation images (float32 n x C x S x S in [0, 1]) and labels.
+        settings: from :func:`make_settings`.
+        class_names: names of the model's classes (for the example figure).
+        conditions: condition name -> images of the same samples (paired renders).
+        out: folder for resumable units, or None to keep nothing.
+        progress: show a tqdm bar.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        settings: Settings,
+        class_names: Sequence[str] | None = None,
+        conditions: dict[str, Tensor] | None = None,
+        out: Path | None = None,
+        progress: bool = True,
+    ):
+        self.model = as_logits_model(model)
+        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        check_batch(x, y)
+        self.x, self.y = x.to(device), y.to(device)
+        with torch.no_grad():
+            self.num_classes = int(self.model(self.x[:1]).shape[1])
+        check_batch(self.x, self.y, self.num_classes)
+        self.settings = settings
+        self.class_names = list(class_names or range(self.num_classes))
+        self.conditions = {k: v.to(device) for k, v in (conditions or {}).items()}
+        self.store = UnitStore(out, settings.key())
+        self.progress = progress
+        self.bar: tqdm | None = None
+
+    def _unit(self, name: str, compute) -> dict[str, Any]:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+        cached = self.store.get(name)
+        value = cached if cached is not None else self.store.put(name, compute())
+        if self.bar is not None:
+            self.bar.update(1)
+        return value
+
+    def _cascade(
+        self, eps: float, stages: Sequence[Stage], start: CascadeResult | None = None
+    ) -> CascadeResult:
+        s = self.settings
+        return run_cascade(
+            self.model,
+            self.x,
+            self.y,
+            ThreatModel(s.norm, eps),
+            stages,
+            seed=s.seed,
+            batch_size=s.batch_size,
+            robust=None if start is None else start.robust,
+            x_adv=None if start is None else start.x_adv,
+            broken_by=None if start is None else start.broken_by,
+        )
+
+    def _sweep_point(self, eps: float) -> dict[str, Any]:
+        """Every sweep attack on its own at ``eps``, then the cascade on the points none broke."""
+        s = self.settings
+        robust, per_attack, x_adv = {}, {}, self.x.clone()
+        broken_by: list[str | None] = [None] * len(self.x)
+        standing = None
+        for name in s.attacks:
+            result = self._cascade(eps, [stage_for(name, s)])
+            robust[name] = result.robust
+            per_attack[name] = result.accuracy
+            if standing is None:
+                standing = result.robust.clone()
+                broken_by = list(result.broken_by)
+                x_adv = result.x_adv.clone()
+            newly = standing & ~result.robust
+            x_adv[newly] = result.x_adv[newly]
+            for i in newly.nonzero().flatten().tolist():
+                broken_by[i] = name
+            standing &= result.robust
+        start = None
+        if standing is not None:
+            start = CascadeResult(x_adv, standing, broken_by, [])
+        stages = [
+            stage_for(name, s)
+            for name in CASCADE
+            if name in ATTACKS and name not in s.attacks and s.norm in ATTACKS[name].norms
+        ]
+        worst = self._cascade(eps, stages, start)
+        return {
+            "robust": robust,
+            "acc": per_attack,
+            "worst_robust": worst.robust,
+            "worst_acc": worst.accuracy,
+            "x_adv": worst.x_adv,
+            "broken_by": worst.broken_by,
+            "stages": worst.stages,
+        }
+
+    def _corruptions(self) -> dict[str, Any]:
+        s = self.settings
+        acc: dict[str, dict[int, float]] = {}
+        for index, name in enumerate(s.corruptions):
+            acc[name] = {}
+            for severity in s.severities:
+                images = corrupt(self.x, name, severity, seed=s.seed * 1000 + index * 10 + severity)
+                pred = predict(self.model, images, s.batch_size)
+                acc[name][severity] = float((pred == self.y).float().mean())
+        return {"acc": acc}
+
+    def _conditions(self) -> dict[str, Any]:
+        s = self.settings
+        preds = {k: predict(self.model, v, s.batch_size) for k, v in self.conditions.items()}
+        reference = next(iter(preds.values()))
+        out = {}
+        for name, pred in preds.items():
+            out[name] = {
+                "acc": float((pred == self.y).float().mean()),
+                "agreement": float((pred == reference).float().mean()),
+            }
+        return out
+
+    def run(self) -> Evaluation:
+        """Runs (or resumes) every unit and returns the evaluation."""
+        s = self.settings
+        units = 1 + len(s.eps) + 1 + bool(self.conditions) + 2
+        start = time.perf_counter()
+        with tqdm(total=units, desc="robustness", disable=not self.progress) as self.bar:
+            clean = self._unit(
+                "clean", lambda: {"robust": predict(self.model, self.x, s.batch_size) == self.y}
+            )
+            clean_acc = float(clean["robust"].float().mean())
+            points = {e: self._unit(f"eps_{e:g}", lambda e=e: self._sweep_point(e)) for e in s.eps}
+            corruption = self._unit("corruptions", self._corruptions)
+            condition = self._unit("conditions", self._conditions) if self.conditions else {}
+            found = self._checks(points)
+        self.bar = None
+        report = self._report(clean_acc, points, corruption, condition, found)
+        report["seconds"] = round(time.perf_counter() - start, 2)
+        return Evaluation(report, self._examples(points))
+
+    def _checks(self, points: dict[float, dict[str, Any]]) -> list[checks.Check]:
+        s = self.settings
+        strongest = _strongest_whitebox(s.attacks or list(CASCADE))
+        found = [self._gradient_check()]
+        curves = {name: [points[e]["acc"][name] for e in s.eps] for name in s.attacks}
+        curves["worst case"] = [points[e]["worst_acc"] for e in s.eps]
+        found.append(checks.sweep_monotone(s.eps, curves, len(self.x)))
+
+        large = _large_eps(s.norm, self.x)
+        large_unit = self._unit(
+            f"large_{strongest}",
+            lambda: {"acc": self._cascade(large, [stage_for(strongest, s)]).accuracy},
+        )
+        found.append(
+            checks.chance_at_large_eps(large_unit["acc"], large, self.num_classes, len(self.x))
+        )
+
+        middle = s.eps[len(s.eps) // 2]
+
+        def budget() -> dict[str, float]:
+            single = points[middle]["acc"].get(strongest)
+            if single is None:
+                single = self._cascade(middle, [stage_for(strongest, s)]).accuracy
+            doubled = self._cascade(middle, [stage_for(strongest, s, scale=2)]).accuracy
+            return {"single": single, "doubled": doubled}
+
+        stability = self._unit(f"budget_{strongest}", budget)
+        found.append(
+            checks.budget_stable(
+                stability["single"], stability["doubled"], strongest, middle, len(self.x)
+            )
+        )
+        found.append(self._blackbox_check(points))
+        found.append(self._reverify(points))
+        return found
+
+    def _gradient_check(self) -> checks.Check:
+        count = min(len(self.x), self.settings.batch_size)
+        return checks.gradients_finite(self.model, self.x[:count], self.y[:count])
+
+    def _blackbox_check(self, points: dict[float, dict[str, Any]]) -> checks.Check:
+        black = [a for a in self.settings.attacks if ATTACKS[a].black_box]
+        white = [a for a in self.settings.attacks if not ATTACKS[a].black_box]
+        worst: checks.Check | None = None
+        for eps, point in points.items():
+            if black and white:
+                white_robust = torch.stack([point["robust"][a] for a in white]).all(0)
+                black_robust = torch.stack([point["robust"][a] for a in black]).all(0)
+            else:
+                # the cascade's black-box stage ran only where every white-box attack failed:
+                # each point it broke is one the white-box attacks missed
+                stage = [
+                    st
+                    for st in point["stages"]
+                    if st["stage"] in ATTACKS and ATTACKS[st["stage"]].black_box
+                ]
+                if not stage:
+                    continue
+                white_robust = point["worst_robust"] | torch.tensor(
+                    [b == stage[0]["stage"] for b in point["broken_by"]], device=self.x.device
+                )
+                black_robust = point["worst_robust"]
+            check = checks.whitebox_beats_blackbox(white_robust, black_robust, eps)
+            if worst is None or check.value > worst.value:
+                worst = check
+        return worst or checks.skipped("whitebox_beats_blackbox", "no black-box attack ran")
+
+    def _reverify(self, points: dict[float, dict[str, Any]]) -> checks.Check:
+        s = self.settings
+        verdicts = []
+        for eps, point in points.items():
+            threat = ThreatModel(s.norm, eps)
+            verdicts.append(
+                checks.reverified(
+                    self.model,
+                    self.x,
+                    point["x_adv"].to(self.x.device),
+                    self.y,
+                    point["worst_robust"],
+                    threat.distance,
+                    eps,
+                    s.batch_size,
+                )
+            )
+        failed = [v for v in verdicts if not v.passed]
+        if failed:
+            return failed[0]
+        total = len(self.x) * len(verdicts)
+        return replace(
+            verdicts[-1],
+            detail=f"all {total} final examples ({len(verdicts)} epsilons) give the reported "
+            "outcome on a fresh forward pass and lie inside their ball",
+        )
+
+    def _report(self, clean_acc, points, corruption, condition, found) -> dict[str, Any]:
+        s = self.settings
+        mean_corruption = [v for per in corruption["acc"].values() for v in per.values()]
+        return {
+            "n_examples": len(self.x),
+            "norm": s.norm,
+            "eps": s.eps,
+            "clean_acc": clean_acc,
+            "robust_acc": {
+                name: {f"{e:g}": points[e]["acc"][name] for e in s.eps} for name in s.attacks
+            },
+            "worst_case_acc": {f"{e:g}": points[e]["worst_acc"] for e in s.eps},
+            "cascade": {f"{e:g}": points[e]["stages"] for e in s.eps},
+            "corruptions": {
+                name: {str(k): v for k, v in per.items()} for name, per in corruption["acc"].items()
+            },
+            "mean_corruption_acc": (
+                sum(mean_corruption) / len(mean_corruption) if mean_corruption else None
+            ),
+            "conditions": condition,
+            "checks": [c.to_dict() for c in found],
+            "checks_passed": all(c.passed is not False for c in found),
+            "settings": asdict(s),
+            "num_classes": self.num_classes,
+        }
+
+    def _examples(self, points: dict[float, dict[str, Any]], count: int = 8) -> dict[str, Any]:
+        """Up to ``count`` broken examples at the middle epsilon, with their predictions."""
+        s = self.settings
+        eps = s.eps[len(s.eps) // 2]
+        point = points[eps]
+        chosen = [i for i, b in enumerate(point["broken_by"]) if b not in (None, "clean")][:count]
+        if not chosen:
+            return {}
+        index = torch.tensor(chosen)
+        x, x_adv = self.x[index].cpu(), point["x_adv"][index].cpu()
+        pred = predict(self.model, x_adv.to(self.x.device), s.batch_size).cpu()
+        return {
+            "eps": eps,
+            "x": x,
+            "x_adv": x_adv,
+            "label": [self.class_names[int(i)] for i in self.y[index].cpu()],
+            "pred": [self.class_names[int(i)] for i in pred],
+            "attack": [point["broken_by"][i] for i in chosen],
+        }
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path,
+    data: str,
+    out: str | Path,
+    settings: Settings,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
+    """Evaluates a classifier checkpoint on ``data`` and writes the report into ``out``.
+
+    Args:
+        ckpt: a classifier checkpoint.
+        data: ``digits``, a rendered dataset, a paired-conditions folder or an ImageFolder tree.
+        out: report folder (also holds the resumable units).
+        settings: from :func:`make_settings`.
+        device: torch device of the model and images.
+        progress: show a progress bar.
+
+    Returns:
+        the path of ``report.html``.
+    """
+    from workbench.evaluation.data import load_eval_data
+    from workbench.evaluation.report import write_report
+    from workbench.models.checkpoint import load_module
+
+    model = load_module(ckpt, ["classifier"], map_location=device)
+    hparams = model.hparams
+    data_set = load_eval_data(
+        data, int(hparams.image_size), int(hparams.in_channels), settings.n, settings.seed
+    )
+    if len(data_set.classes) > int(hparams.num_classes):
+        raise WorkbenchError(
+            f"--data: {len(data_set.classes)} classes but the model knows {hparams.num_classes}; "
+            "evaluate on data with the model's classes"
+        )
+    class_names = list(getattr(model, "class_names", data_set.classes))
+    if class_names[: len(data_set.classes)] != data_set.classes:
+        log.warning(
+            "class names differ: model %s, data %s (labels are compared by index)",
+            class_names,
+            data_set.classes,
+        )
+    out = Path(out)
+    evaluation = Runner(
+        model,
+        data_set.x,
+        data_set.y,
+        settings,
+        class_names,
+        data_set.conditions,
+        out,
+        progress,
+    ).run()
+    report = {"model": str(ckpt), "data": data_set.source, **evaluation.report}
+    if data_set.reference:
+        report["reference_condition"] = data_set.reference
+    return write_report(report, evaluation.examples, out)
