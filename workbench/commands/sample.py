@@ -1,14 +1,47 @@
-"""``workbench sample``: not built yet (placeholder removed when its issue lands)."""
+"""``workbench sample``: write a generator's class-conditional samples as a labelled dataset."""
 
 import argparse
 
-HELP = "(in progress)"
+HELP = "write samples of a VAE/GAN checkpoint as a labelled dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds this command's options."""
+    parser.add_argument("--ckpt", required=True, help="VAE or GAN checkpoint (.ckpt)")
+    parser.add_argument("--num", type=int, required=True, help="number of samples")
+    parser.add_argument("--out", required=True, help="dataset folder (rerun to resume)")
+    parser.add_argument(
+        "--classes",
+        default=None,
+        help="comma-separated class names to sample, in turn (default: all)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    parser.add_argument("--shard-size", type=int, default=256, help="samples per shard")
+    parser.add_argument(
+        "--grid", action="store_true", help="also write OUT/samples.png, 8 samples per class"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the command."""
-    raise SystemExit("workbench sample: not available yet")
+    """Writes the samples and prints the dataset folder."""
+    from pathlib import Path
+
+    from workbench.generative.sampling import sample_checkpoint
+
+    classes = None
+    if args.classes is not None:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    dataset = sample_checkpoint(
+        args.ckpt, args.out, args.num, args.seed, classes, args.shard_size, not args.quiet
+    )
+    print(f"{len(dataset)} samples of {', '.join(dataset.manifest['sampled_classes'])}: {args.out}")
+    if args.grid:
+        from workbench.generative.grid import save_sample_grid
+        from workbench.models.checkpoint import load_module
+
+        generator = load_module(args.ckpt, ["vae", "gan"])
+        print(
+            f"grid: {save_sample_grid(generator, Path(args.out) / 'samples.png', seed=args.seed)}"
+        )
+    return 0

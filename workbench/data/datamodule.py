@@ -20,6 +20,7 @@ or validation image (content hash); a leak is an error. The split is written to
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,10 +120,17 @@ def _rendered(spec: SourceSpec) -> dict[str, Source]:
     return _by_role(spec, RenderedSource(_need_path(spec), spec.name))
 
 
+# kinds registered by later parts of the pipeline, imported only when a config names them
+# (data never imports them at load)
+_LATER_KINDS = {"generated": "workbench.generative.source"}
+
+
 def build_source(spec: SourceSpec) -> dict[str, Source]:
     """Builds the per-split sources of one spec."""
+    if spec.kind not in _BUILDERS and spec.kind in _LATER_KINDS:
+        importlib.import_module(_LATER_KINDS[spec.kind])
     if spec.kind not in _BUILDERS:
-        known = ", ".join(sorted(_BUILDERS))
+        known = ", ".join(dict.fromkeys([*_BUILDERS, *_LATER_KINDS]))
         raise WorkbenchError(f"data.sources: unknown kind {spec.kind!r}; known: {known}")
     return _BUILDERS[spec.kind](spec)
 

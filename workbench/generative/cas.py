@@ -1,0 +1,146 @@
+"""Classification Accuracy Score (Ravuri and Vinyals 2019) and the small classifier it trains.
+
+CAS trains a classifier on generated images only and tests it on the natural test split: a
+generator that captures every class's variation scores close to the same classifier trained on
+real data; one whose samples are sharp but narrow, or off-class, scores low. Overall and per
+class accuracy are reported; :func:`train_classifier` is shared with the augmentation study so
+both use one recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics.classification import MulticlassAccuracy
+
+from workbench.data.datamodule import MixedDataModule, harmonise
+from workbench.data.sources import DigitsSource
+from workbench.models.callbacks import EpochSeed
+from workbench.models.classifier import Classifier
+
+AUGMENT = {
+    "degrees": 12,
+    "translate": 0.08,
+    "scale": [0.85, 1.1],
+    "contrast": 0.3,
+    "brightness": 0.2,
+    "blur_sigma": [0.1, 1.0],
+}
+
+
+@dataclass
+class TrainBudget:
+    """The classifier recipe: input, network and training budget."""
+
+    image_size: int = 16
+    channels: int = 1
+    width: int = 16
+    depth: int = 3
+    epochs: int = 8
+    epoch_size: int = 2048
+    batch_size: int = 64
+    lr: float = 3e-3
+    augment: dict[str, Any] | None = field(default_factory=lambda: dict(AUGMENT))
+
+
+def natural(per_class: int | None = None, train: bool = True) -> dict[str, Any]:
+    """The natural digits source (``per_class`` labels per class; ``train=False`` keeps it for
+    validation and testing only)."""
+    source = {
+        "kind": "digits",
+        "name": "natural",
+        "weights": {"train": 1.0 if train else 0.0, "val": 1.0, "test": 1.0},
+    }
+    if per_class is not None:
+        source["per_class"] = per_class
+    return source
+
+
+def train_classifier(sources: list[dict[str, Any]], budget: TrainBudget, seed: int) -> Classifier:
+    """Trains the budget's classifier on a mix of sources; returns it in eval mode.
+
+    Training draws follow the sources' ``train`` weights, ``epoch_size`` draws per epoch; no
+    validation runs during training.
+    """
+    pl.seed_everything(seed, verbose=False)
+    data = MixedDataModule(
+        sources,
+        image_size=budget.image_size,
+        channels=budget.channels,
+        batch_size=budget.batch_size,
+        epoch_size=budget.epoch_size,
+        augment=budget.augment,
+        seed=seed,
+    )
+    model = Classifier(
+        num_classes=data.num_classes,
+        in_channels=budget.channels,
+        image_size=budget.image_size,
+        source_names=data.source_names,
+        class_names=data.classes,
+        backbone="resnet",
+        backbone_options={"width": budget.width, "depth": budget.depth},
+        lr=budget.lr,
+        label_smoothing=0.1,
+    )
+    trainer = pl.Trainer(
+        max_epochs=budget.epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[EpochSeed()],
+    )
+    trainer.fit(model, data)
+    return model.eval()
+
+
+def natural_images(split: str, budget: TrainBudget) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns a natural digits split harmonised to the budget's input: images N x C x S x S
+    in [0, 1] and labels N."""
+    source = DigitsSource(split)
+    items = [harmonise(source[i], budget.image_size, budget.channels) for i in range(len(source))]
+    return torch.stack([i["image"] for i in items]), torch.stack([i["label"] for i in items])
+
+
+def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Returns overall accuracy and accuracy per class name of ``model`` on a labelled set."""
+    num_classes = len(model.class_names)
+    with torch.no_grad():
+        logits = torch.cat(
+            [model(images[i : i + 512])["logits"] for i in range(0, len(images), 512)]
+        )
+    overall = MulticlassAccuracy(num_classes, average="micro")(logits, labels)
+    per_class = MulticlassAccuracy(num_classes, average=None)(logits, labels)
+    return {
+        "accuracy": float(overall),
+        "per_class": dict(zip(model.class_names, map(float, per_class), strict=True)),
+    }
+
+
+def classification_accuracy_score(
+    generator: str | Path, budget: TrainBudget, seed: int, num: int = 2000
+) -> dict[str, Any]:
+    """Trains the budget's classifier on ``num`` samples of a generator only and tests it on the
+    natural test split.
+
+    Args:
+        generator: a VAE or GAN checkpoint, or a folder written by ``workbench sample``.
+        budget: the classifier recipe (use the same for the real-data reference).
+        seed: training seed.
+        num: generated training samples (balanced over the classes).
+
+    Returns:
+        ``accuracy`` and ``per_class`` accuracy on the natural test split.
+    """
+    generated = {"kind": "generated", "path": str(generator), "num": num, "name": "generated"}
+    model = train_classifier([natural(train=False), generated], budget, seed)
+    return accuracy(model, *natural_images("test", budget))

@@ -1,0 +1,279 @@
+"""Writing class-conditional samples of a generator as a dataset in the standard contract.
+
+``workbench sample`` writes ``num`` samples of a VAE or GAN checkpoint as a dataset that
+:func:`workbench.data.reader.open_dataset` reads like a rendered one: sample ``i`` has label
+``classes[i % len(classes)]`` (balanced over the chosen classes), the label ids are the
+generator's own (so the dataset mixes with any source of the same classes), and its JSON holds
+``label``, ``label_name``, the generator's kind and the seed of its shard.
+
+Generated images carry no dense labels: ``depth``, ``seg`` and ``inst`` are written as zeros
+(what the format means by "no surface" and "background") and the manifest says
+``"dense_labels": false``; the ``generated`` source kind reads such a folder without them.
+
+Shards are written atomically (see :mod:`workbench.data.writer`); shard ``k`` is generated in one
+call with seed ``SeedSequence([seed, k])``, so a run killed at any moment and run again writes
+the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from workbench import __version__
+from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES, decode_file
+from workbench.data.reader import open_dataset
+from workbench.data.sources import ConditionalGenerator
+from workbench.data.writer import (
+    MANIFEST,
+    clear_partials,
+    finished_shards,
+    shard_dir,
+    write_json_atomic,
+    write_shard,
+)
+from workbench.errors import WorkbenchError
+from workbench.models.checkpoint import KINDS, load_module
+
+CONDITION = "generated"
+_IDENTITY = ("kind", "generator", "seed", "num_samples", "shard_size", "sampled_classes")
+
+
+@dataclass
+class GeneratedSample:
+    """One sample as :func:`~workbench.data.writer.write_shard` takes it."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Returns the sha256 of a file (for provenance in manifests)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def module_kind(module: object) -> str:
+    """Returns the checkpoint kind (a key of ``KINDS``) of a workbench module, else its class."""
+    path = f"{type(module).__module__}.{type(module).__qualname__}"
+    return next((kind for kind, cls in KINDS.items() if cls == path), type(module).__name__)
+
+
+def class_indices(classes: Sequence[str], wanted: Sequence[str] | None) -> list[int]:
+    """Returns the indices of ``wanted`` class names (all classes when None).
+
+    Raises:
+        WorkbenchError: a name the generator was not trained on, naming the known ones.
+    """
+    if wanted is None:
+        return list(range(len(classes)))
+    out = []
+    for name in wanted:
+        if name not in classes:
+            raise WorkbenchError(
+                f"--classes: {name!r} is not a class the generator was trained on; "
+                f"known: {', '.join(classes)}"
+            )
+        out.append(list(classes).index(name))
+    if not out:
+        raise WorkbenchError("--classes: name at least one class")
+    return list(dict.fromkeys(out))
+
+
+def shard_seed(seed: int, shard: int) -> int:
+    """Returns the generator seed of shard ``shard`` of a dataset with seed ``seed``."""
+    return int(np.random.SeedSequence([seed, shard]).generate_state(1)[0])
+
+
+def to_rgb8(images: np.ndarray) -> np.ndarray:
+    """Turns float N x H x W x C (C = 1 or 3) images in [0, 1] into uint8 N x H x W x 3."""
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"expected N x H x W x 1 or 3 images, got shape {images.shape}")
+    if not np.isfinite(images).all():
+        raise WorkbenchError("the generator produced non-finite pixels; check the checkpoint")
+    rgb = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb
+
+
+def _samples(
+    generator: ConditionalGenerator, kind: str, seed: int, start: int, labels: list[int]
+) -> list[GeneratedSample]:
+    images = to_rgb8(np.asarray(generator.generate(labels, seed)))
+    size = images.shape[1:3]
+    empty = {
+        "depth": np.zeros(size, np.float32),
+        "seg": np.zeros(size, np.uint8),
+        "inst": np.zeros(size, np.uint16),
+    }
+    return [
+        GeneratedSample(
+            {"rgb": image, **empty},
+            {
+                "index": start + offset,
+                "label": label,
+                "label_name": generator.classes[label],
+                "generator": kind,
+                "seed": seed,
+            },
+        )
+        for offset, (image, label) in enumerate(zip(images, labels, strict=True))
+    ]
+
+
+def prepare_dir(out: Path, fresh: dict[str, Any], identity: Sequence[str]) -> dict[str, Any]:
+    """Creates a dataset folder with the manifest ``fresh``, or reopens one whose manifest agrees
+    with ``fresh`` on the ``identity`` keys (to resume); returns the manifest to finish.
+
+    Raises:
+        WorkbenchError: ``out`` holds another dataset, something else, or an unreadable manifest.
+    """
+    path = out / MANIFEST
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            raise WorkbenchError(
+                f"{path}: unreadable manifest; delete {out} or choose another --out"
+            ) from None
+        diff = [k for k in identity if old.get(k) != fresh[k]]
+        if diff:
+            raise WorkbenchError(
+                f"{out} holds another dataset (differs in {', '.join(diff)}); "
+                "choose another --out or delete it"
+            )
+        return old
+    if out.exists() and any(p.name != "shards" for p in out.iterdir()):
+        raise WorkbenchError(
+            f"{out} is not empty and holds no workbench dataset; choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, fresh)
+    return fresh
+
+
+def finish(out: Path, manifest: dict[str, Any]) -> bool:
+    """Records the finished shards in the manifest; marks it complete when all are there."""
+    records = finished_shards(out)
+    size, num = manifest["shard_size"], manifest["num_samples"]
+    expected = {k: min(size, num - k * size) for k in range(manifest["num_shards"])}
+    manifest["shards"] = [records[k] for k in sorted(records)]
+    manifest["complete"] = all(
+        k in records and records[k]["count"] == n for k, n in expected.items()
+    )
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest["complete"]
+
+
+def write_samples(
+    generator: ConditionalGenerator,
+    out: str | Path,
+    num: int,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    provenance: dict[str, Any] | None = None,
+    shard_size: int = 256,
+    progress: bool = True,
+) -> Path:
+    """Writes (or resumes writing) ``num`` generated samples as a dataset in ``out``.
+
+    Args:
+        generator: a class-conditional generator (``classes``, ``generate(labels, seed)``).
+        out: dataset folder.
+        num: number of samples.
+        seed: dataset seed.
+        classes: names of the classes to sample (default: all), in turn.
+        provenance: where the generator came from (``kind``, ``checkpoint``, ``sha256``).
+        shard_size: samples per shard (and per ``generate`` call).
+        progress: show a progress bar.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        WorkbenchError: a bad count, an unknown class, or ``out`` holding something else.
+    """
+    if num < 1:
+        raise WorkbenchError(f"--num: must be a positive number of samples, got {num}")
+    if shard_size < 1:
+        raise WorkbenchError(f"--shard-size: must be at least 1, got {shard_size}")
+    out = Path(out)
+    chosen = class_indices(generator.classes, classes)
+    provenance = {"kind": module_kind(generator), **(provenance or {})}
+    kind = provenance["kind"]
+    num_shards = -(-num // shard_size)
+    manifest = prepare_dir(
+        out,
+        {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "kind": "generated",
+            "name": f"{kind}_samples",
+            "generator": provenance,
+            "seed": seed,
+            "num_samples": num,
+            "shard_size": shard_size,
+            "num_shards": num_shards,
+            "condition": CONDITION,
+            "resolution": None,
+            "classes": {str(i): c for i, c in enumerate(generator.classes)},
+            "sampled_classes": [generator.classes[i] for i in chosen],
+            "modalities": MODALITIES,
+            "dense_labels": False,
+            "versions": {"workbench": __version__},
+            "command": list(sys.argv),
+            "complete": False,
+            "shards": [],
+        },
+        _IDENTITY,
+    )
+    done = finished_shards(out)
+    todo = [k for k in range(num_shards) if k not in done]
+    clear_partials(out, todo)
+    total = sum(min(shard_size, num - k * shard_size) for k in todo)
+    with tqdm(total=total, unit="sample", desc=f"sample {kind}", disable=not progress) as bar:
+        for shard in todo:
+            start = shard * shard_size
+            labels = [chosen[i % len(chosen)] for i in range(start, min(start + shard_size, num))]
+            samples = _samples(generator, kind, shard_seed(seed, shard), start, labels)
+            write_shard(out, shard, start, samples)
+            bar.update(len(samples))
+    if manifest["resolution"] is None:
+        first = decode_file("rgb.png", (shard_dir(out, 0) / "000000.rgb.png").read_bytes())
+        manifest["resolution"] = int(first.shape[0])
+    finish(out, manifest)
+    return out
+
+
+def sample_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    num: int,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    shard_size: int = 256,
+    progress: bool = True,
+):
+    """Loads a VAE or GAN checkpoint and writes ``num`` of its samples to ``out``.
+
+    Returns:
+        the written dataset, opened.
+    """
+    generator = load_module(checkpoint, ["vae", "gan"])
+    provenance = {
+        "kind": module_kind(generator),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "sha256": file_sha256(checkpoint),
+    }
+    write_samples(generator, out, num, seed, classes, provenance, shard_size, progress)
+    return open_dataset(out, modalities=("rgb",))
