@@ -21,7 +21,7 @@ ROOT_ENV = "WORKBENCH_DATA_ROOT"
 def data_root() -> Path:
     """The data root: ``--data-root`` after ``--`` on the command line, else $WORKBENCH_DATA_ROOT,
     else the working directory."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--data-root", default=None)
     given = parser.parse_known_args(sys.argv[1:])[0].data_root
     return Path(given or os.environ.get(ROOT_ENV) or ".").resolve()

@@ -1,0 +1,97 @@
+"""Spec editing, the preview worker (same pixels as ``workbench render``), sample views, and
+dataset renders in the background with progress and cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from workbench.cli import SCENES_DIR
+from workbench.data.reader import open_dataset
+from workbench.errors import WorkbenchError
+from workbench.inspect.preview import (
+    PreviewRenderer,
+    apply_overrides,
+    colorize_depth,
+    range_fields,
+    sample_views,
+    start_render,
+)
+from workbench.scene.spec import load_spec, parse_spec
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    worker = PreviewRenderer()
+    yield worker
+    worker.close()
+
+
+def _wait(until, limit=300):
+    deadline = time.monotonic() + limit
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_ranges_are_listed_and_overrides_validated():
+    spec = load_spec(SCENES_DIR / "digits.yaml")
+    fields = {f.key: f for f in range_fields(spec)}
+    assert (fields["camera.distance"].low, fields["camera.distance"].high) == (2.3, 3.2)
+    assert fields["distractors"].integer and fields["distractors"].step == 1
+    for field in fields.values():
+        assert field.bounds[0] <= field.low <= field.high <= field.bounds[1]
+    edited = apply_overrides(spec, {"camera.distance": (2.0, 2.5), "resolution": 16})
+    assert edited.camera.distance == (2.0, 2.5) and edited.resolution == 16
+    assert spec.camera.distance == (2.3, 3.2)
+    with pytest.raises(WorkbenchError, match="camera.distance"):
+        apply_overrides(spec, {"camera.distance": (3.0, 2.0)})
+    with pytest.raises(WorkbenchError, match="no such field"):
+        apply_overrides(spec, {"camera.zoom": (1, 2)})
+
+
+def test_preview_matches_the_rendered_dataset(renderer, rendered_dir):
+    manifest = json.loads((rendered_dir / "manifest.json").read_text())
+    spec = parse_spec(manifest["spec"])
+    sample = renderer.render(spec, manifest["seed"], 3)
+    stored = open_dataset(rendered_dir)[3]
+    for name in ("rgb", "depth", "seg", "inst"):
+        np.testing.assert_array_equal(sample.arrays[name], stored[name])
+    assert sample.meta["label"] == stored["meta"]["label"]
+    views = sample_views(sample.arrays, sample.meta, size=64)
+    assert set(views) == {"rgb", "depth", "segmentation", "instances", "boxes"}
+    for image in views.values():
+        assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and image.std() > 0
+    with pytest.raises(WorkbenchError, match="condition"):
+        renderer.render(spec, 0, 0, "blizzard")
+
+
+def test_depth_colours_leave_misses_black():
+    depth = np.array([[0.0, 1.0], [2.0, 3.0]], np.float32)
+    colours = colorize_depth(depth)
+    assert (colours[0, 0] == 0).all() and (colours[1:, :] > 0).any(axis=-1).all()
+    assert not np.array_equal(colours[0, 1], colours[1, 1])
+
+
+def test_a_render_finishes_with_progress_one(tmp_path):
+    spec = apply_overrides(load_spec(SCENES_DIR / "digits.yaml"), {"resolution": 16})
+    task = start_render(tmp_path, spec, "data/tiny", num=6, seed=1)
+    _wait(lambda: task.job.returncode is not None)
+    assert task.job.status() == "finished", task.job.tail()
+    assert task.progress() == 1.0
+    assert len(open_dataset(tmp_path / "data" / "tiny")) == 6
+    with pytest.raises(WorkbenchError, match="outside the data root"):
+        start_render(tmp_path, spec, "../escape", num=1)
+
+
+def test_a_cancelled_render_keeps_its_finished_shards(tmp_path):
+    spec = apply_overrides(load_spec(SCENES_DIR / "digits.yaml"), {"resolution": 16})
+    task = start_render(tmp_path, spec, "big", num=2000)
+    _wait(lambda: task.done() > 0 or task.job.returncode is not None)
+    task.job.stop()
+    assert task.job.status() == "stopped"
+    assert 0 < task.done() < task.total
+    manifest = json.loads((tmp_path / "big" / "manifest.json").read_text())
+    assert not manifest["complete"]
