@@ -225,6 +225,11 @@ class _Evaluator:
         return margins
 
 
+def random_share(budget: int, population: int) -> int:
+    """Returns how many of ``budget`` evaluations go to uniform random points first."""
+    return min(budget, max(population, budget // 4))
+
+
 def evolve(
     evaluate, dims: int, budget: int, rng: np.random.Generator, population: int = 8
 ) -> list[Candidate]:
@@ -245,8 +250,7 @@ def evolve(
         history.extend(Candidate(p, float(s)) for p, s in zip(points, scores))
         return scores
 
-    first = min(budget, max(population, budget // 4))
-    run(rng.random((first, dims)))
+    run(rng.random((random_share(budget, population), dims)))
     sigma, mu = 0.2, max(1, population // 2)
     while len(history) < budget:
         elite = sorted(history, key=lambda c: c.margin, reverse=True)[:mu]
@@ -379,7 +383,7 @@ def search_scenes(
         renderer.close()
 
     failures = sorted(evaluator.failures.values(), key=lambda c: c.margin, reverse=True)
-    first = min(budget, max(population, budget // 4))
+    first = random_share(budget, population)
     margins = np.array([c.margin for c in history])
     extra = {
         "checkpoint": str(ckpt),
@@ -387,10 +391,13 @@ def search_scenes(
         "population": population,
         "threshold": threshold,
         "found": len(failures),
-        "random_phase": {"evaluations": first, "found": int((margins[:first] > threshold).sum())},
+        "random_phase": {
+            "evaluations": first,
+            "misclassified": int((margins[:first] > 0).sum()),
+        },
         "evolution_phase": {
             "evaluations": len(margins) - first,
-            "found": int((margins[first:] > threshold).sum()),
+            "misclassified": int((margins[first:] > 0).sum()),
         },
         "best_margin": float(margins.max()) if math.isfinite(margins.max()) else None,
         "factors": [f.name for f in space.factors],

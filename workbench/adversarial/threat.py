@@ -60,20 +60,21 @@ class ThreatModel:
                 f"got {self.eps}"
             )
 
+    def clip_delta(self, delta: Tensor) -> Tensor:
+        """Returns the perturbations ``delta`` (B x ...) projected onto the eps-ball (no box)."""
+        if self.norm == "linf":
+            return delta.clamp(-self.eps, self.eps)
+        norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+        factor = (self.eps / norms).clamp(max=1.0)
+        return delta * factor.view(-1, *([1] * (delta.dim() - 1)))
+
     def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
         """Returns ``x_adv`` moved into the eps-ball around ``x`` and the pixel box.
 
         The L2 projection scales the perturbation down; clipping to the box afterwards moves
         every value towards ``x`` and so cannot leave the ball again.
         """
-        delta = x_adv - x
-        if self.norm == "linf":
-            delta = delta.clamp(-self.eps, self.eps)
-        else:
-            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
-            factor = (self.eps / norms).clamp(max=1.0)
-            delta = delta * factor.view(-1, *([1] * (delta.dim() - 1)))
-        return (x + delta).clamp(self.lower, self.upper)
+        return (x + self.clip_delta(x_adv - x)).clamp(self.lower, self.upper)
 
     def distance(self, x_adv: Tensor, x: Tensor) -> Tensor:
         """Returns the per-example distance (B) between ``x_adv`` and ``x`` in this norm."""

@@ -6,7 +6,16 @@ from typing import Any
 
 from torch import nn
 
-from workbench.adversarial.attacks import fgsm, pgd  # noqa: F401  (registers)
+from workbench.adversarial.attacks import (  # noqa: F401  (importing registers them)
+    apgd,
+    cw,
+    deepfool,
+    fgsm,
+    mifgsm,
+    pgd,
+    square,
+    ssim,
+)
 from workbench.adversarial.attacks.base import ATTACKS, Attack, register_attack
 from workbench.adversarial.threat import ThreatModel
 from workbench.errors import WorkbenchError

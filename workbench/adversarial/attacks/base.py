@@ -84,6 +84,24 @@ class BestIterate:
         self.success[chosen] = other.success[better]
 
 
+def restarted(
+    run: Callable[[Tensor, Tensor, Tensor | None], BestIterate],
+    x: Tensor,
+    y: Tensor,
+    target: Tensor | None,
+    restarts: int,
+) -> BestIterate:
+    """Calls ``run`` on the batch, then ``restarts - 1`` more times on the examples it has not
+    fooled yet, and returns every example's best iterate over all runs."""
+    best = run(x, y, target)
+    for _ in range(1, restarts):
+        index = (~best.success).nonzero()[:, 0]
+        if len(index) == 0:
+            break
+        best.merge(index, run(x[index], y[index], None if target is None else target[index]))
+    return best
+
+
 class Attack:
     """Base of every attack: checks the batch, runs under :func:`attack_mode`, projects.
 
@@ -163,12 +181,19 @@ class Attack:
         self.generator = torch.Generator(device=x.device)
         self.generator.manual_seed(self.seed)
         self.num_classes = None
+        for module in self.model.modules():  # models with random draws (EOTModel) restart them
+            if hasattr(module, "reseed"):
+                module.reseed(self.seed)
         x = x.detach()
         with attack_mode(self.model), torch.no_grad():
             x_adv = self.perturb(x, y, target)
         x_adv = self.threat.project(x_adv.detach(), x).to(torch.float32)
-        self.threat.assert_within(x_adv, x)
+        self.verify(x_adv, x)
         return x_adv
+
+    def verify(self, x_adv: Tensor, x: Tensor) -> None:
+        """Raises unless the returned examples satisfy the attack's bound (the threat model)."""
+        self.threat.assert_within(x_adv, x)
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         """Returns the adversarial images (projected again by the caller); runs under

@@ -6,7 +6,12 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from workbench.adversarial.attacks.base import Attack, BestIterate, register_attack
+from workbench.adversarial.attacks.base import (
+    Attack,
+    BestIterate,
+    register_attack,
+    restarted,
+)
 
 
 @register_attack("pgd")
@@ -33,35 +38,34 @@ class PGD(Attack):
         "loss": "ce",
     }
 
+    step_factor: ClassVar[float] = 2.5
+
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        best = self.run(x, y, target)
-        for _ in range(1, self.options["restarts"]):
-            index = (~best.success).nonzero()[:, 0]
-            if len(index) == 0:
-                break
-            sub_target = None if target is None else target[index]
-            best.merge(index, self.run(x[index], y[index], sub_target))
-        return best.x
+        return restarted(self.run, x, y, target, self.options["restarts"]).x
 
     def start(self, x: Tensor) -> Tensor:
         """Returns the first iterate: a random point of the ball or ``x`` itself."""
         if self.options["random_start"]:
-            return self.threat.random_start(x, self.generator)
+            return self.constrain(self.threat.random_start(x, self.generator), x)
         return x.clone()
 
     def run(self, x: Tensor, y: Tensor, target: Tensor | None) -> BestIterate:
         """One run of the attack; returns every example's best iterate."""
         steps = self.options["steps"]
-        size = self.step_size(steps)
+        size = self.step_size(steps, self.step_factor)
         best = BestIterate(x)
         x_adv = self.start(x)
         state: dict[str, Any] = {}
         for _ in range(steps):
             loss, logits, grad = self.loss_grad(x_adv, y, target)
             best.update(x_adv, loss, self.success(logits, y, target))
-            x_adv = self.threat.project(x_adv + size * self.direction(grad, state), x)
+            x_adv = self.constrain(x_adv + size * self.direction(grad, state), x)
         best.update(x_adv, *self.evaluate(x_adv, y, target))
         return best
+
+    def constrain(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """Returns ``x_adv`` moved into the allowed set (the threat model's ball and box)."""
+        return self.threat.project(x_adv, x)
 
     def direction(self, grad: Tensor, state: dict[str, Any]) -> Tensor:
         """Returns the update direction from the gradient (steepest ascent here)."""
