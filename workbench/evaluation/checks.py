@@ -8,7 +8,8 @@ Athalye et al. 2018 on gradient masking):
   of a smaller one);
 * ``chance_at_large_eps``: with a ball large enough to reach a grey image, accuracy falls to
   chance or below;
-* ``budget_stable``: doubling steps and restarts changes robust accuracy by little;
+* ``budget_stable``: another run of the strongest attack with twice the steps and restarts
+  lowers the reported robust accuracy by little;
 * ``whitebox_beats_blackbox``: no example is broken by the black-box attack but by no white-box
   attack;
 * ``gradients_finite``: input gradients of the loss are finite and non-zero;
@@ -115,14 +116,24 @@ def chance_at_large_eps(accuracy: float, eps: float, num_classes: int, n: int) -
 def budget_stable(
     accuracy: float, doubled: float, attack: str, eps: float, n: int, tolerance: float = 0.02
 ) -> Check:
-    """Doubling the attack's steps and restarts may lower robust accuracy only a little
-    (``tolerance`` plus one example)."""
+    """The reported robust accuracy may drop only a little (``tolerance`` plus one example) when
+    ``attack`` runs once more, with twice the steps and restarts, on the points left standing.
+
+    Args:
+        accuracy: the reported (worst-case) robust accuracy.
+        doubled: the robust accuracy after the doubled attack.
+        attack: the attack that was doubled.
+        eps: the epsilon of both.
+        n: examples.
+        tolerance: allowed change, as a fraction.
+    """
     change = abs(accuracy - doubled)
     limit = tolerance + 1.0 / max(n, 1)
     passed = change <= limit + 1e-12
     detail = (
-        f"{attack} at eps {eps:g}: {accuracy:.4f} -> {doubled:.4f} with twice the steps and "
-        "restarts" + ("" if passed else "; the attack has not converged, raise --steps")
+        f"at eps {eps:g}: {accuracy:.4f} -> {doubled:.4f} after {attack} with twice the steps "
+        "and restarts on the points left standing"
+        + ("" if passed else "; the evaluation has not converged, raise --steps")
     )
     return Check("budget_stable", passed, change, f"|change| <= {limit:.4g}", detail)
 

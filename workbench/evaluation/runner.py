@@ -404,11 +404,10 @@ class Runner:
         middle = s.eps[len(s.eps) // 2]
 
         def budget() -> dict[str, float]:
-            single = points[middle]["acc"].get(strongest)
-            if single is None:
-                single = self._cascade(middle, [stage_for(strongest, s)]).accuracy
-            doubled = self._cascade(middle, [stage_for(strongest, s, scale=2)]).accuracy
-            return {"single": single, "doubled": doubled}
+            point = points[middle]
+            standing = CascadeResult(point["x_adv"], point["worst_robust"], point["broken_by"], [])
+            doubled = self._cascade(middle, [stage_for(strongest, s, scale=2)], standing)
+            return {"single": point["worst_acc"], "doubled": doubled.accuracy}
 
         stability = self._unit(f"budget_{strongest}", budget)
         found.append(
