@@ -84,12 +84,16 @@ with preview:
 st.header("Render a dataset")
 if spec is not None and edited is not None:
     left, right = st.columns(2)
-    out = left.text_input("Output folder (under the data root)", f"datasets/{edited.name}")
-    num = left.number_input("Samples per condition", 1, 1_000_000, 100)
-    workers = right.number_input("Render processes", 1, 64, 1)
-    conditions = right.multiselect("Conditions", CONDITIONS, default=list(edited.conditions))
+    out = left.text_input(
+        "Output folder (under the data root)", f"datasets/{edited.name}", key="out"
+    )
+    num = left.number_input("Samples per condition", 1, 1_000_000, 100, key="num")
+    workers = right.number_input("Render processes", 1, 64, 1, key="workers")
+    conditions = right.multiselect(
+        "Conditions", CONDITIONS, default=list(edited.conditions), key="conditions"
+    )
     busy = "render" in st.session_state and st.session_state["render"].job.status() == "running"
-    if st.button("Render dataset", type="primary", disabled=busy):
+    if st.button("Render dataset", type="primary", disabled=busy, key="render_start"):
         with error_box():
             st.session_state["render"] = start_render(
                 root, edited, out, int(num), int(seed), conditions or None, int(workers)
@@ -104,7 +108,7 @@ def render_progress() -> None:
     status = task.job.status()
     st.progress(task.progress(), text=f"{task.done()} / {task.total} samples ({status})")
     if status == "running":
-        if st.button("Cancel render"):
+        if st.button("Cancel render", key="render_cancel"):
             task.job.stop()
             st.rerun()
     else:
@@ -114,7 +118,7 @@ def render_progress() -> None:
             st.warning("Cancelled; render the same folder again to resume where it stopped.")
         else:
             st.error(f"The render failed:\n\n```\n{task.job.tail(8)}\n```")
-        if st.button("Clear"):
+        if st.button("Clear", key="render_clear"):
             del st.session_state["render"]
             st.rerun()
 

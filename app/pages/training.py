@@ -75,7 +75,7 @@ else:
         help="e.g. --trainer.max_epochs 2 --model.init_args.lr 0.01",
     )
     busy = "fit" in st.session_state and st.session_state["fit"].status() == "running"
-    if st.button("Start fit", type="primary", disabled=busy):
+    if st.button("Start fit", type="primary", disabled=busy, key="fit_start"):
         with error_box():
             st.session_state["fit"] = start_fit(root, config, overrides)
 
@@ -90,10 +90,10 @@ def follow_fit() -> None:
     st.write(f"`{' '.join(job.command[2:])}`: **{status}** after {elapsed:.0f} s")
     st.code(job.tail(20) or "(no output yet)", language="text")
     if status == "running":
-        if st.button("Stop run"):
+        if st.button("Stop run", key="fit_stop"):
             job.stop()
             st.rerun()
-    elif st.button("Clear"):
+    elif st.button("Clear", key="fit_clear"):
         del st.session_state["fit"]
         st.rerun()
 
