@@ -1,3 +1,107 @@
-import streamlit as st
+"""Attack lab: a classifier, one image (natural digit, dataset sample or upload), an attack and
+its budget; the original, the amplified perturbation and the adversarial with predictions."""
 
-st.title("attack")
+import pandas as pd
+import streamlit as st
+from common import data_root, error_box, pick_path, show_images, to_uint8
+
+from workbench.inspect.attacklab import (
+    attack_budget,
+    attack_names,
+    class_names,
+    load_classifier,
+    model_input,
+    read_image,
+    run_attack,
+)
+from workbench.inspect.datasets import find_datasets, load_sample, open_under
+from workbench.inspect.preview import enlarge
+from workbench.inspect.runs import find_checkpoints
+
+root = data_root()
+st.title("Attack lab")
+
+
+@st.cache_resource(show_spinner="Loading the classifier...", max_entries=4)
+def classifier(path: str, stamp: float):
+    return load_classifier(root, path)
+
+
+@st.cache_resource(show_spinner=False)
+def natural_digits():
+    from workbench.data.sources import DigitsSource
+
+    return DigitsSource("test")
+
+
+chosen = pick_path("Classifier checkpoint", find_checkpoints(root), key="ckpt")
+model = None
+if chosen:
+    with error_box():
+        model = classifier(chosen, (root / chosen).stat().st_mtime)
+
+if model is not None:
+    names = class_names(model)
+    image, label = None, None
+    source = st.radio(
+        "Image", ["natural digit", "dataset sample", "upload"], horizontal=True, key="source"
+    )
+    if source == "natural digit":
+        digits = natural_digits()
+        index = st.number_input(f"Test digit (0-{len(digits) - 1})", 0, len(digits) - 1, 0)
+        item = digits[int(index)]
+        image, label = item["image"], item["label"]
+    elif source == "dataset sample":
+        folder = pick_path("Dataset", [d.path for d in find_datasets(root) if not d.problem], "ds")
+        if folder:
+            index = st.number_input("Sample", 0, 10**6, 0, key="ds_index")
+            with error_box():
+                sample = load_sample(open_under(root, folder, ("rgb",)), int(index))
+                image, label = sample["rgb"], sample["meta"]["label"]
+    else:
+        upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg"], key="upload")
+        if upload is not None:
+            with error_box():
+                image = read_image(upload.getvalue(), upload.name)
+            label = st.selectbox("True class", range(len(names)), format_func=names.__getitem__)
+
+    left, middle, right = st.columns(3)
+    norm = left.radio("Norm", ["linf", "l2"], horizontal=True, key="norm")
+    attack = middle.selectbox("Attack", attack_names(norm), key="attack")
+    eps = right.number_input(
+        "Epsilon", 0.0, 100.0, 8 / 255 if norm == "linf" else 0.5, format="%.4f", key="eps"
+    )
+    budget = attack_budget(attack)
+    steps = None
+    if budget:
+        steps = left.number_input(budget[0].capitalize(), 1, 10_000, budget[1], key="steps")
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+
+    if image is not None and st.button("Attack", type="primary", key="run_attack"):
+        with error_box(), st.spinner("Attacking..."):
+            x = model_input(model, image)
+            st.session_state["outcome"] = (
+                run_attack(model, x, int(label), attack, norm, eps, steps, int(seed)),
+                int(label),
+            )
+    if "outcome" in st.session_state:
+        outcome, label = st.session_state["outcome"]
+        clean, adv = outcome.clean_probs, outcome.adversarial_probs
+
+        def verdict(probs) -> str:
+            return f"{names[probs.argmax()]} ({probs.max():.0%})"
+
+        show_images(
+            {
+                f"original: {verdict(clean)} (true {names[label]})": enlarge(
+                    to_uint8(outcome.clean)
+                ),
+                "perturbation (amplified)": enlarge(to_uint8(outcome.perturbation)),
+                f"adversarial: {verdict(adv)}": enlarge(to_uint8(outcome.adversarial)),
+            },
+            columns=3,
+        )
+        cols = st.columns(4)
+        for col, key in zip(cols, ("ssim", "l0", "l2", "linf"), strict=True):
+            col.metric(key.upper() if key != "ssim" else "SSIM", f"{outcome.stats[key]:.4g}")
+        st.bar_chart(pd.DataFrame({"clean": clean, "adversarial": adv}, index=names))

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.inspect.tiny_models import make_checkpoints, make_report
+
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
@@ -31,3 +33,15 @@ def open_page(monkeypatch):
         return app
 
     return open_
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory, rendered_dir) -> Path:
+    """A data root (shared, not to be changed) with tiny checkpoints in ``ckpt/``
+    (classifier, vae, gan), a robustness report of the classifier in ``report/`` and the
+    rendered digits in ``digits/``."""
+    root = tmp_path_factory.mktemp("models_root")
+    checkpoints = make_checkpoints(root / "ckpt")
+    make_report(checkpoints["classifier"], root / "report")
+    shutil.copytree(rendered_dir, root / "digits")
+    return root

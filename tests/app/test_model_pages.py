@@ -1,0 +1,77 @@
+"""Augmenters, Attack lab and Robustness pages on tiny checkpoints and a real tiny report;
+wrong, corrupt or outside files give error boxes, never an exception."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+from PIL import Image
+
+
+def _texts(elements) -> str:
+    return " | ".join(str(e.value) for e in elements)
+
+
+def test_augmenters_sample_interpolate_and_refuse_bad_files(models_root, tmp_path, open_page):
+    app = open_page(models_root, "pages/augmenters.py")
+    app.selectbox(key="ckpt").select("ckpt/vae.ckpt").run()
+    assert not app.exception and not app.error
+    assert len(app.image) == 2  # the class grid and the interpolation
+    app.selectbox(key="ckpt").select("ckpt/gan.ckpt").run()
+    assert not app.exception and len(app.image) == 1
+    assert "offers no latent interpolation" in _texts(app.error)
+    app.selectbox(key="ckpt").select("ckpt/classifier.ckpt").run()
+    assert "needs a vae or gan or refiner checkpoint" in _texts(app.error)
+    app.text_input(key="ckpt_typed").input("../../elsewhere.ckpt").run()
+    assert not app.exception and "outside the data root" in _texts(app.error)
+
+    (tmp_path / "bad.ckpt").write_bytes(b"PK\x03\x04 truncated")
+    app = open_page(tmp_path, "pages/augmenters.py")
+    assert not app.exception and "not a readable checkpoint" in _texts(app.error)
+
+
+def test_attack_lab_shows_what_the_attack_did(models_root, open_page):
+    app = open_page(models_root, "pages/attack.py")
+    app.selectbox(key="ckpt").select("ckpt/classifier.ckpt").run()
+    assert not app.exception and not app.error
+    app.selectbox(key="attack").select("pgd")
+    app.number_input(key="eps").set_value(0.1)
+    app.number_input(key="steps").set_value(3)
+    app.button(key="run_attack").click().run()
+    assert not app.exception and not app.error
+    captions = [c for image in app.image for c in image.captions]
+    assert captions[1] == "perturbation (amplified)"
+    assert captions[0].startswith("original:") and captions[2].startswith("adversarial:")
+    metrics = {m.label: float(m.value) for m in app.metric}
+    assert 0 < metrics["SSIM"] <= 1 and 0 < metrics["LINF"] <= 0.1 + 1e-6
+
+    app.radio(key="source").set_value("upload").run()
+    buffer = io.BytesIO()
+    Image.fromarray(np.tile(np.arange(16, dtype=np.uint8)[None] * 16, (16, 1))).save(buffer, "PNG")
+    app.file_uploader(key="upload").upload("ramp.png", buffer.getvalue(), "image/png").run()
+    app.selectbox(key="attack").select("fgsm")
+    app.button(key="run_attack").click().run()
+    assert not app.exception and not app.error
+    assert app.image[0].captions[0].endswith("(true 0)")
+    app.file_uploader(key="upload").upload("junk.png", b"not an image", "image/png").run()
+    assert not app.exception and "not a readable image" in _texts(app.error)
+
+
+def test_robustness_page_shows_curves_tables_and_checks(models_root, tmp_path, open_page):
+    app = open_page(models_root, "pages/robustness.py")
+    app.selectbox(key="report").select("report").run()
+    assert not app.exception and not app.error
+    labels = [m.label for m in app.metric]
+    assert labels[0] == "Clean accuracy" and "Honesty checks" in labels
+    assert [c for i in app.image for c in i.captions] == [
+        "accuracy against epsilon",
+        "accuracy against corruption severity",
+    ]
+    assert len(app.dataframe) == 3  # checks, accuracy, corruptions
+
+    shutil.copytree(models_root / "report", tmp_path / "report")
+    (tmp_path / "report" / "report.json").write_text('{"clean_acc": 0.5')
+    app = open_page(tmp_path, "pages/robustness.py")
+    assert not app.exception and "unreadable report" in _texts(app.error)
