@@ -22,6 +22,9 @@ def test_augmenters_sample_interpolate_and_refuse_bad_files(models_root, tmp_pat
     app.selectbox(key="ckpt").select("ckpt/gan.ckpt").run()
     assert not app.exception and len(app.image) == 1
     assert "offers no latent interpolation" in _texts(app.error)
+    app.selectbox(key="ckpt").select("ckpt/refiner.ckpt").run()
+    assert not app.exception and not app.error
+    assert [c for i in app.image for c in i.captions] == ["rendered", "refined"]
     app.selectbox(key="ckpt").select("ckpt/classifier.ckpt").run()
     assert "needs a vae or gan or refiner checkpoint" in _texts(app.error)
     app.text_input(key="ckpt_typed").input("../../elsewhere.ckpt").run()

@@ -23,8 +23,10 @@ def save_module(module: torch.nn.Module, kind: str, path: Path) -> Path:
 
 
 def make_checkpoints(folder: Path) -> dict[str, Path]:
-    """Writes an untrained classifier (10 digits, grey 8 px), VAE and GAN (3 classes, 8 px)."""
+    """Writes an untrained classifier (10 digits, grey 8 px), VAE and GAN (3 classes, 8 px) and
+    a refiner (grey 8 px, identity at initialisation)."""
     from workbench.generative.gan import ConditionalGAN
+    from workbench.generative.refiner import Refiner
     from workbench.generative.vae import ConditionalVAE
     from workbench.models.classifier import Classifier
 
@@ -37,6 +39,7 @@ def make_checkpoints(folder: Path) -> dict[str, Path]:
         ),
         "vae": ConditionalVAE(**small, latent_dim=2, width=4),
         "gan": ConditionalGAN(**small, latent_dim=2, width=4),
+        "refiner": Refiner(in_channels=1, image_size=8, width=4, blocks=1, disc_width=4),
     }  # fmt: skip
     return {kind: save_module(m, kind, folder / f"{kind}.ckpt") for kind, m in modules.items()}
 
