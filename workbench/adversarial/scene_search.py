@@ -160,9 +160,19 @@ class FactorSpace:
     def decode(self, point: np.ndarray) -> tuple[BaseModel, int, str, dict[str, Any]]:
         """Returns the pinned spec, sample index, condition and pinned values of a point."""
         values = {f.name: f.value(float(u)) for f, u in zip(self.factors, point)}
-        spec = pin_spec(self.spec, {f.path: f.pin(values[f.name]) for f in self.factors})
+        spec = self._pinned(values)
         index = min(int(float(point[-1]) * INDEX_RANGE), INDEX_RANGE - 1)
         return spec, index, spec.conditions[0], values
+
+    def replay(self, search: dict[str, Any]) -> tuple[BaseModel, int, str]:
+        """Returns the pinned spec, sample index and condition of a found scene from the
+        ``search`` entry of its JSON: ``render_sample(renderer, spec, seed, index, condition)``
+        with the dataset's seed renders it again."""
+        spec = self._pinned(search["pins"])
+        return spec, int(search["index"]), spec.conditions[0]
+
+    def _pinned(self, values: dict[str, Any]) -> BaseModel:
+        return pin_spec(self.spec, {f.path: f.pin(values[f.name]) for f in self.factors})
 
 
 @dataclass
