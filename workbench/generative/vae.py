@@ -60,7 +60,7 @@ class ConditionalVAE(pl.LightningModule):
         latent_dim: int = 16,
         beta: float = 1.0,
         width: int = 32,
-        sigma: float = 0.1,
+        sigma: float = 0.3,
         lr: float = 1e-3,
         grid_per_class: int = 8,
     ):
