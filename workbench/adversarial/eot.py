@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.adversarial.attacks.base import margin_loss
 from workbench.adversarial.model import as_logits_model, attack_mode, check_batch, check_logits
 from workbench.adversarial.threat import ThreatModel
 from workbench.data.reader import Dataset
@@ -103,13 +104,14 @@ def condition_eot_attack(
     step_size: float | None = None,
     random_start: bool = True,
     seed: int = 0,
+    loss: str = "margin",
 ) -> ConditionAttack:
     """Finds one perturbation per sample that fools the model under every render condition.
 
     PGD on a perturbation shared by the paired images of each sample (the same scene rendered
-    under fog, night, ...): every step ascends the cross-entropy averaged over conditions, with
-    one forward and backward pass over all conditions at once. Each sample keeps the iterate
-    that fools the most conditions, then the one with the highest mean loss.
+    under fog, night, ...): every step ascends the loss averaged over conditions, with one
+    forward and backward pass over all conditions at once. Each sample keeps the iterate that
+    fools the most conditions, then the one with the highest mean loss.
 
     Args:
         model: the classifier.
@@ -121,21 +123,27 @@ def condition_eot_attack(
         step_size: step length (default ``2.5 * eps / steps``).
         random_start: start from a random perturbation in the ball.
         seed: seeds the random start.
+        loss: ``margin`` (default): the C&W margin ``max_{i != y} z_i - z_y`` capped at 0, so a
+            condition already fooled stops pulling and the steps go to the others (on a digits
+            CNN under four conditions it fooled more conditions than ``ce``); or ``ce``, the
+            cross-entropy (the plain expectation over conditions).
 
     Raises:
-        WorkbenchError: no conditions, mismatched shapes, or a bad batch.
+        WorkbenchError: no conditions, mismatched shapes, an unknown loss, or a bad batch.
     """
     if not images:
         raise WorkbenchError("images: give at least one condition")
     names = list(images)
     first = images[names[0]]
     for name in names:
-        check_batch(images[name], y)
         if images[name].shape != first.shape:
             raise WorkbenchError(
                 f"images: condition {name!r} has shape {tuple(images[name].shape)}, "
                 f"{names[0]!r} has {tuple(first.shape)}; conditions must pair the same samples"
             )
+        check_batch(images[name], y)
+    if loss not in ("margin", "ce"):
+        raise WorkbenchError(f"loss: unknown {loss!r}; allowed: margin, ce")
     if not (isinstance(steps, int) and steps >= 1):
         raise WorkbenchError(f"steps: must be a positive integer, got {steps!r}")
     size = 2.5 * threat.eps / steps if step_size is None else float(step_size)
@@ -161,22 +169,25 @@ def condition_eot_attack(
             delta = delta.detach().requires_grad_(grad)
             adv = (clean + delta.repeat(count, 1, 1, 1)).clamp(threat.lower, threat.upper)
             logits = logits_model(adv)
-            losses = F.cross_entropy(logits, labels, reduction="none").view(count, -1)
-            loss = losses.mean(dim=0)
-            direction = torch.autograd.grad(loss.sum(), delta)[0] if grad else None
+            if loss == "ce":
+                losses = F.cross_entropy(logits, labels, reduction="none")
+            else:
+                losses = margin_loss(logits, labels).clamp(max=0.0)
+            mean = losses.view(count, -1).mean(dim=0)
+            direction = torch.autograd.grad(mean.sum(), delta)[0] if grad else None
         wrong = (logits.detach().argmax(dim=1) != labels).view(count, -1).sum(dim=0)
-        return loss.detach(), wrong, logits.detach(), direction
+        return mean.detach(), wrong, logits.detach(), direction
 
     with attack_mode(logits_model):
         for step in range(steps + 1):
-            loss, wrong, logits, grad = evaluate(delta, grad=step < steps)
+            value, wrong, logits, grad = evaluate(delta, grad=step < steps)
             if step == 0:
                 check_logits(logits)
                 check_batch(first, y, logits.shape[1])
-            better = (wrong > best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
+            better = (wrong > best_wrong) | ((wrong == best_wrong) & (value > best_loss))
             best_delta = torch.where(better.view(-1, 1, 1, 1), delta, best_delta)
             best_wrong = torch.where(better, wrong, best_wrong)
-            best_loss = torch.where(better, loss, best_loss)
+            best_loss = torch.where(better, value, best_loss)
             if grad is not None:
                 delta = threat.clip_delta(delta + size * _steepest(grad, threat.norm))
         delta = best_delta
