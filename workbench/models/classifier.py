@@ -267,7 +267,7 @@ class Classifier(pl.LightningModule):
         )
         return losses["total"]
 
-    def _eval_step(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0) -> None:
         out = self(batch["image"])
         losses = self._losses(out, batch)
         self.log(
@@ -296,10 +296,10 @@ class Classifier(pl.LightningModule):
                 self.metrics[f"{prefix}_{sid}"].update(probs[members], batch["label"][members])
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "val")
+        self._eval_step(batch, "val", batch_idx)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "test")
+        self._eval_step(batch, "test", batch_idx)
 
     def predict_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int
