@@ -120,6 +120,7 @@ def test_checks_catch_gradient_masking(tiny_ckpt):
         (["--n", "0"], "--n: must be a positive integer, got 0"),
         (["--attacks", "cw"], "--attacks: cw supports l2, not --norm linf"),
         (["--data", "/no/such/folder"], "--data: '/no/such/folder' is neither 'digits'"),
+        (["--device", "nonsense"], "--device nonsense: not usable here"),
     ],
 )
 def test_bad_cli_input_is_one_line(tiny_ckpt, tmp_path, capsys, extra, message):

@@ -148,7 +148,9 @@ def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
         _img(eps_plot(report), "accuracy against epsilon"),
         (
             "<p>Worst case: per example over every attack; AutoAttack's stages (APGD-CE, "
-            "targeted APGD-DLR, Square) then attack only the points still standing.</p>"
+            "targeted APGD-DLR, Square) not already in the sweep then attack only the points "
+            "still standing. APGD-DLR always runs targeted (APGD-T), against the "
+            f"{report['settings']['targets']} most likely wrong classes in turn.</p>"
         ),
     ]
     stage_rows = [

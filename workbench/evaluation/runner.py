@@ -549,6 +549,11 @@ def evaluate_checkpoint(
     from workbench.evaluation.report import write_report
     from workbench.models.checkpoint import load_module
 
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        first = str(error).strip().splitlines()[0][:120]
+        raise WorkbenchError(f"--device {device}: not usable here ({first}); use cpu") from None
     model = load_module(ckpt, ["classifier"], map_location=device)
     hparams = model.hparams
     data_set = load_eval_data(
