@@ -67,7 +67,10 @@ if model is not None:
 
     left, middle, right = st.columns(3)
     norm = left.radio("Norm", ["linf", "l2"], horizontal=True, key="norm")
-    attack = middle.selectbox("Attack", attack_names(norm), key="attack")
+    attacks = attack_names(norm)
+    attack = middle.selectbox(
+        "Attack", attacks, index=attacks.index("pgd") if "pgd" in attacks else 0, key="attack"
+    )
     eps = right.number_input(
         "Epsilon", 0.0, 100.0, 8 / 255 if norm == "linf" else 0.5, format="%.4f", key="eps"
     )
@@ -104,4 +107,4 @@ if model is not None:
         cols = st.columns(4)
         for col, key in zip(cols, ("ssim", "l0", "l2", "linf"), strict=True):
             col.metric(key.upper() if key != "ssim" else "SSIM", f"{outcome.stats[key]:.4g}")
-        st.bar_chart(pd.DataFrame({"clean": clean, "adversarial": adv}, index=names))
+        st.bar_chart(pd.DataFrame({"clean": clean, "adversarial": adv}, index=names), stack=False)
