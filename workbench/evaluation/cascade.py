@@ -11,6 +11,7 @@ black-box Square attack.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +67,7 @@ class CascadeResult:
         robust: bool per example, True where the model still classifies correctly.
         broken_by: per example, the label of the stage that broke it (``clean`` when it was
             misclassified to begin with), or None while it stands.
-        stages: per stage, how many points it attacked and how many it broke.
+        stages: per stage, how many points it attacked, how many it broke, and its seconds.
     """
 
     x_adv: Tensor
@@ -126,7 +127,7 @@ def run_cascade(
     report = []
     for index, stage in enumerate(stages):
         standing = torch.nonzero(robust).flatten()
-        before = len(standing)
+        before, started = len(standing), time.perf_counter()
         attack = build_attack(
             stage.attack,
             model,
@@ -147,5 +148,8 @@ def run_cascade(
                 broken_by[i] = stage.label
         broke = before - int(robust.sum())
         log.info("%s: attacked %d, broke %d", stage.label, before, broke)
-        report.append({"stage": stage.label, "attacked": before, "broken": broke})
+        seconds = round(time.perf_counter() - started, 3)
+        report.append(
+            {"stage": stage.label, "attacked": before, "broken": broke, "seconds": seconds}
+        )
     return CascadeResult(x_adv, robust, broken_by, report)

@@ -154,12 +154,14 @@ def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
         ),
     ]
     stage_rows = [
-        [f"eps {e}", st["stage"], st["attacked"], st["broken"]]
+        [f"eps {e}", st["stage"], st["attacked"], st["broken"], f"{st['seconds']:.1f}"]
         for e, stages in report["cascade"].items()
         for st in stages
     ]
     if stage_rows:
-        parts.append(_table(["epsilon", "cascade stage", "attacked", "broken"], stage_rows))
+        parts.append(
+            _table(["epsilon", "cascade stage", "attacked", "broken", "seconds"], stage_rows)
+        )
     if examples:
         parts += ["<h2>Example adversarials</h2>", _img(examples_plot(examples), "examples")]
     if report["corruptions"]:

@@ -63,7 +63,7 @@ class Budget:
 
 BUDGETS = {
     "quick": Budget(n=64, steps=10, restarts=1, queries=100, targets=3, attacks=("fgsm", "pgd")),
-    "standard": Budget(n=500, steps=50, restarts=1, queries=1000, targets=9),
+    "standard": Budget(n=256, steps=50, restarts=1, queries=1000, targets=9),
 }
 # AutoAttack's standard stages, run after the sweep on the points it left standing.
 CASCADE = ("apgd-ce", "apgd-dlr", "square")
@@ -77,7 +77,7 @@ class Settings:
     eps: list[float] = field(default_factory=list)
     attacks: list[str] = field(default_factory=list)
     budget: str = "standard"
-    n: int = 500
+    n: int = 256
     steps: int = 50
     restarts: int = 1
     queries: int = 1000
