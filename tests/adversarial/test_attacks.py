@@ -352,3 +352,9 @@ def test_options_norms_and_targets_are_checked(digits_model, digits_batch):
         targeted(x, y, y)
     with pytest.raises(WorkbenchError, match="pass targeted=True"):
         build_attack("pgd", digits_model, ThreatModel("linf", 0.1))(x, y, (y + 1) % 10)
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_an_empty_batch_comes_back_empty(name, digits_model, digits_batch):
+    x, y = digits_batch
+    assert make(name, digits_model)(x[:0], y[:0]).shape == (0, 1, 8, 8)

@@ -121,17 +121,23 @@ class _APGD(Attack):
 
 @register_attack("apgd-ce")
 class APGDCE(_APGD):
-    __doc__ = "APGD on the cross-entropy loss. " + (_APGD.__doc__ or "")
+    """APGD on the cross-entropy loss (see :class:`_APGD` for the step-size rule and options)."""
 
 
 @register_attack("apgd-dlr")
 class APGDDLR(_APGD):
-    __doc__ = (
-        "APGD on the difference-of-logits-ratio loss; targeted, the targeted DLR loss "
-        "(APGD-T). With ``targeted=True`` and no ``target``, it tries the ``target_classes`` "
-        "most likely wrong classes one after another on the examples not yet misclassified "
-        "(as in AutoAttack), and success means any misclassification. " + (_APGD.__doc__ or "")
-    )
+    """APGD on the difference-of-logits-ratio loss, shift- and scale-invariant in the logits.
+
+    Untargeted it ascends the DLR loss; targeted, the targeted DLR loss (APGD-T). With
+    ``targeted=True`` and no ``target``, it tries the ``target_classes`` most likely wrong
+    classes (ranked on the clean image) one after another on the examples not misclassified
+    yet, as AutoAttack does, and success then means any misclassification.
+
+    Options:
+        target_classes: how many target classes to try without given targets (9).
+        steps, restarts, random_start, rho: as for :class:`_APGD`.
+    """
+
     defaults: ClassVar[dict[str, Any]] = {**_APGD.defaults, "target_classes": 9}
     loss_name: ClassVar[str] = "dlr"
     target_optional: ClassVar[bool] = True

@@ -114,7 +114,8 @@ class Attack:
         threat: the threat model (norm, eps, pixel box).
         targeted: steer towards a given target class instead of away from the true label.
         seed: seeds every random draw of the attack (random starts, squares), so a call is
-            deterministic.
+            deterministic; a wrapped module with a ``reseed(seed)`` method (such as
+            :class:`~workbench.adversarial.eot.EOTModel`) is reseeded with it at every call.
         **options: attack-specific options (see each class's ``defaults``).
     """
 
@@ -176,6 +177,8 @@ class Attack:
             raise WorkbenchError(
                 f"x: images are on {x.device} but the model is on {device}; move the images"
             )
+        if len(x) == 0:
+            return x.detach().clone()
         y = y.long()
         target = None if target is None else target.long()
         self.generator = torch.Generator(device=x.device)
