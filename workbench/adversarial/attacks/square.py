@@ -1,4 +1,4 @@
-"""Square attack (Andriushchenko et al. 2020), L-inf, black-box: logits only, no gradients."""
+"""Square attack (Andriushchenko et al. 2020), L-inf and L2, black-box: logits only."""
 
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ def square_fraction(p_init: float, query: int, budget: int) -> float:
 
 @register_attack("square")
 class Square(Attack):
-    """Random search over square-shaped L-inf updates at the vertices of the eps-ball.
+    """Random search over square-shaped updates, kept when the loss drops.
 
-    Starts from vertical stripes of ``+-eps``; every query redraws a random square of each
-    example still correctly classified to ``+-eps`` per channel and keeps it when the loss drops.
-    The square shrinks on the paper's schedule. Queries only the logits (no gradients, so it
+    L-inf: starts from vertical stripes of ``+-eps``; every query redraws a random square of
+    each example still correctly classified to ``+-eps`` per channel. L2: starts from a grid of
+    random-signed pseudo-Gaussian bumps at norm ``eps``; every query moves the perturbation's
+    mass from one random square into a new bump on another, keeping the norm at ``eps``. The
+    squares shrink on the paper's schedule. Queries only the logits (no gradients, so it
     also works when gradients are masked); deterministic given the seed. Untargeted it lowers
     the margin ``z_y - max_{i != y} z_i``, targeted the cross-entropy to the target.
     The queries each example used are in :attr:`last_queries`.
@@ -42,7 +44,7 @@ class Square(Attack):
         p_init: the initial fraction of pixels in a square (0.8).
     """
 
-    norms: ClassVar[tuple[str, ...]] = ("linf",)
+    norms: ClassVar[tuple[str, ...]] = ("linf", "l2")
     black_box: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"queries": 1000, "p_init": 0.8}
 
@@ -66,37 +68,27 @@ class Square(Attack):
 
     def _signs(self, shape: tuple[int, ...], device: torch.device) -> Tensor:
         draws = torch.randint(0, 2, shape, generator=self.generator, device=device)
-        return (2 * draws - 1).float() * self.threat.eps
+        return (2 * draws - 1).float()
+
+    def _draw(self, high: int) -> int:
+        return int(torch.randint(0, max(high, 1), (1,), generator=self.generator))
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        batch, channels, height, width = x.shape
-        low, high = self.threat.lower, self.threat.upper
         budget = self.options["queries"]
-        x_best = (x + self._signs((batch, channels, 1, width), x.device)).clamp(low, high)
+        linf = self.threat.norm == "linf"
+        x_best = self._start_linf(x) if linf else self._start_l2(x)
         loss_best, margin_best = self._scores(x_best, y, target)
-        queries = torch.ones(batch, dtype=torch.long, device=x.device)
-        rows = torch.arange(height, device=x.device)
-        cols = torch.arange(width, device=x.device)
+        queries = torch.ones(len(x), dtype=torch.long, device=x.device)
         for query in range(1, budget):
             index = (margin_best > 0).nonzero()[:, 0]
             if len(index) == 0:
                 break
-            count = len(index)
             fraction = square_fraction(self.options["p_init"], query, budget)
-            side = round(math.sqrt(fraction * height * width))
-            side = min(max(side, 1), min(height, width) - 1) if min(height, width) > 1 else 1
-            top = torch.randint(0, height - side + 1, (count, 1), generator=self.generator,
-                                device=x.device)  # fmt: skip
-            left = torch.randint(0, width - side + 1, (count, 1), generator=self.generator,
-                                 device=x.device)  # fmt: skip
-            inside_rows = (rows >= top) & (rows < top + side)
-            inside_cols = (cols >= left) & (cols < left + side)
-            square = inside_rows[:, None, :, None] & inside_cols[:, None, None, :]
             x_clean, current = x[index], x_best[index]
-            deltas = torch.where(
-                square, self._signs((count, channels, 1, 1), x.device), current - x_clean
-            )
-            candidate = (x_clean + deltas).clamp(low, high)
+            if linf:
+                candidate = self._propose_linf(x_clean, current, fraction)
+            else:
+                candidate = self._propose_l2(x_clean, current, fraction)
             loss, margin = self._scores(
                 candidate, y[index], None if target is None else target[index]
             )
@@ -107,3 +99,107 @@ class Square(Attack):
             queries[index] += 1
         self.last_queries = queries
         return x_best
+
+    def _start_linf(self, x: Tensor) -> Tensor:
+        """Vertical stripes of +-eps."""
+        batch, channels, _, width = x.shape
+        stripes = self._signs((batch, channels, 1, width), x.device) * self.threat.eps
+        return (x + stripes).clamp(self.threat.lower, self.threat.upper)
+
+    def _propose_linf(self, x: Tensor, current: Tensor, fraction: float) -> Tensor:
+        """Redraws one random square per example to +-eps per channel."""
+        count, channels, height, width = x.shape
+        side = round(math.sqrt(fraction * height * width))
+        side = min(max(side, 1), min(height, width) - 1) if min(height, width) > 1 else 1
+        top = torch.randint(0, height - side + 1, (count, 1), generator=self.generator,
+                            device=x.device)  # fmt: skip
+        left = torch.randint(0, width - side + 1, (count, 1), generator=self.generator,
+                             device=x.device)  # fmt: skip
+        rows = torch.arange(height, device=x.device)
+        cols = torch.arange(width, device=x.device)
+        inside_rows = (rows >= top) & (rows < top + side)
+        inside_cols = (cols >= left) & (cols < left + side)
+        square = inside_rows[:, None, :, None] & inside_cols[:, None, None, :]
+        signs = self._signs((count, channels, 1, 1), x.device) * self.threat.eps
+        deltas = torch.where(square, signs, current - x)
+        return (x + deltas).clamp(self.threat.lower, self.threat.upper)
+
+    def _bump(self, side: int, device: torch.device) -> Tensor:
+        """The paper's L2 update shape: two opposite-signed pseudo-Gaussian halves of a
+        ``side`` x ``side`` square (unit norm)."""
+        bump = torch.zeros(side, side, device=device)
+        half = side // 2
+        if half:
+            bump[:half] = _pseudo_gaussian(half, side, device)
+        bump[half:] = -_pseudo_gaussian(side - half, side, device)
+        return bump / bump.norm()
+
+    def _start_l2(self, x: Tensor) -> Tensor:
+        """A grid of random-signed bumps, scaled to L2 norm eps."""
+        batch, channels, height, width = x.shape
+        side = max(min(height, width) // 5, 1)
+        offset = max((height - side * 5) // 2, 0)
+        delta = torch.zeros_like(x)
+        for top in range(offset, height - side + 1, side):
+            for left in range(offset, width - side + 1, side):
+                signs = self._signs((batch, channels, 1, 1), x.device)
+                bump = self._bump(side, x.device)
+                bump = bump.T if self._draw(2) else bump
+                delta[..., top : top + side, left : left + side] += bump * signs
+        return self._rescale(x, delta)
+
+    def _rescale(self, x: Tensor, delta: Tensor) -> Tensor:
+        norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+        return (x + delta / norms * self.threat.eps).clamp(self.threat.lower, self.threat.upper)
+
+    def _window(self, count: int, side: int, height: int, width: int, device) -> Tensor:
+        """Returns ``count`` random square windows as (count, side^2) flat pixel indices."""
+        top = torch.randint(0, max(height - side, 1), (count, 1, 1), generator=self.generator,
+                            device=device)  # fmt: skip
+        left = torch.randint(0, max(width - side, 1), (count, 1, 1), generator=self.generator,
+                             device=device)  # fmt: skip
+        offsets = torch.arange(side, device=device)
+        rows = top + offsets[None, :, None]
+        cols = left + offsets[None, None, :]
+        return (rows * width + cols).flatten(1)
+
+    def _propose_l2(self, x: Tensor, current: Tensor, fraction: float) -> Tensor:
+        """Moves the perturbation's mass from a second random square into a new bump on a
+        first one (a random pair of squares per example), keeping the L2 norm at eps."""
+        count, channels, height, width = x.shape
+        side = max(round(math.sqrt(fraction * height * width)), 3)
+        side += 1 - side % 2  # odd
+        side = max(min(side, min(height, width) - 1), 1)
+        first = self._window(count, side, height, width, x.device)[:, None].expand(-1, channels, -1)
+        second = self._window(count, side, height, width, x.device)[:, None].expand(
+            -1, channels, -1
+        )
+        delta = (current - x).flatten(2)  # count x C x HW
+        in_first = delta.gather(2, first)
+        window_norm = in_first.pow(2).sum(dim=2, keepdim=True).sqrt()
+        image_norm = delta.pow(2).sum(dim=(1, 2), keepdim=True).sqrt()
+        both = torch.zeros_like(delta, dtype=torch.bool)
+        both.scatter_(2, first, True)
+        both.scatter_(2, second, True)
+        both_norm = (delta * both).pow(2).sum(dim=2, keepdim=True).sqrt()
+        bump = self._bump(side, x.device)
+        flip = torch.randint(0, 2, (count, 1, 1), generator=self.generator, device=x.device)
+        shapes = torch.where(flip.bool(), bump.T.flatten()[None, None], bump.flatten()[None, None])
+        signs = self._signs((count, channels, 1), x.device)
+        update = shapes * signs + in_first / (window_norm + 1e-10)
+        room = (self.threat.eps**2 - image_norm**2).clamp_min(0) / channels + both_norm**2
+        update = update / update.pow(2).sum(dim=2, keepdim=True).sqrt().clamp_min(1e-12)
+        delta = delta.scatter(2, second, 0.0).scatter(2, first, update * room.sqrt())
+        return self._rescale(x, delta.view_as(x))
+
+
+def _pseudo_gaussian(rows: int, cols: int, device: torch.device) -> Tensor:
+    """Nested rectangles weighted ``1 / (k + 1)^2`` around the centre, unit L2 norm."""
+    bump = torch.zeros(rows, cols, device=device)
+    top, left = rows // 2, cols // 2
+    for k in range(max(rows // 2 + 1, cols // 2 + 1)):
+        bump[
+            max(top, 0) : min(top + 2 * k + 1, rows), max(left, 0) : min(left + 2 * k + 1, cols)
+        ] += 1.0 / (k + 1) ** 2
+        top, left = top - 1, left - 1
+    return bump / bump.norm()
