@@ -341,6 +341,10 @@ def test_options_norms_and_targets_are_checked(digits_model, digits_batch):
     x, y = digits_batch
     with pytest.raises(WorkbenchError, match="unknown option 'stepz'; known: .*steps"):
         build_attack("pgd", digits_model, ThreatModel("linf", 0.1), stepz=3)
+    with pytest.raises(WorkbenchError, match="restarts: more than one run needs random_start"):
+        build_attack("pgd", digits_model, ThreatModel("linf", 0.1), restarts=2, random_start=False)
+    with pytest.raises(WorkbenchError, match="steps: must be a positive integer"):
+        build_attack("apgd-ce", digits_model, ThreatModel("linf", 0.1), steps=0)
     with pytest.raises(WorkbenchError, match="supports l2"):
         build_attack("cw", digits_model, ThreatModel("linf", 0.1))
     with pytest.raises(WorkbenchError, match="untargeted only"):

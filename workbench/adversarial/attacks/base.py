@@ -179,8 +179,8 @@ class Attack:
             )
         if len(x) == 0:
             return x.detach().clone()
-        y = y.long()
-        target = None if target is None else target.long()
+        y = y.to(x.device).long()
+        target = None if target is None else target.to(x.device).long()
         self.generator = torch.Generator(device=x.device)
         self.generator.manual_seed(self.seed)
         self.num_classes = None

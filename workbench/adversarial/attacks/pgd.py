@@ -12,6 +12,7 @@ from workbench.adversarial.attacks.base import (
     register_attack,
     restarted,
 )
+from workbench.errors import WorkbenchError
 
 
 @register_attack("pgd")
@@ -39,6 +40,13 @@ class PGD(Attack):
     }
 
     step_factor: ClassVar[float] = 2.5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.options["restarts"] > 1 and not self.options["random_start"]:
+            raise WorkbenchError(
+                "restarts: more than one run needs random_start=True (each would repeat the first)"
+            )
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         return restarted(self.run, x, y, target, self.options["restarts"]).x
