@@ -49,8 +49,10 @@ def test_ssim_attack_keeps_every_example_above_the_bound(
     assert (perturbation_stats(x, plain)["ssim"] < 0.9).any()  # the norm alone allows more
     results = {}
     for bound in (0.8, 0.9):
-        x_adv = build_attack("ssim-pgd", digits_model, threat, steps=5, min_ssim=bound)(x, y)
+        attack = build_attack("ssim-pgd", digits_model, threat, steps=5, min_ssim=bound)
+        x_adv = attack(x, y)
         stats = perturbation_stats(x, x_adv)
+        assert all(torch.equal(stats[k], attack.last_stats[k]) for k in stats)
         assert (stats["ssim"] >= bound - 1e-4).all()
         assert (threat.distance(x_adv, x) <= eps + 1e-5).all()
         results[bound] = accuracy(digits_model, x_adv, y)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from workbench.adversarial.attacks.base import register_attack
 from workbench.adversarial.attacks.pgd import PGD
-from workbench.adversarial.perceptual import ssim
+from workbench.adversarial.perceptual import perturbation_stats, ssim
 from workbench.errors import WorkbenchError
 
 
@@ -21,9 +21,9 @@ class SSIMPGD(PGD):
     the same L-inf budget is hardly seen in busy texture and plainly seen on a flat background.
     After each projection onto the threat model, an example below ``min_ssim`` has its
     perturbation scaled by the largest factor in ``[0, 1]`` that meets the bound, found by
-    bisection per example (scaling keeps it inside the ball and the box). Reports of SSIM and
-    L0 / L2 / L-inf per example come from
-    :func:`~workbench.adversarial.perceptual.perturbation_stats`.
+    bisection per example (scaling keeps it inside the ball and the box). After each call,
+    :attr:`last_stats` holds SSIM and L0 / L2 / L-inf of every returned example
+    (:func:`~workbench.adversarial.perceptual.perturbation_stats`).
 
     Options:
         min_ssim: the least SSIM to the clean image (0.95).
@@ -47,6 +47,7 @@ class SSIMPGD(PGD):
             raise WorkbenchError(
                 f"bisection: must be a positive integer, got {self.options['bisection']!r}"
             )
+        self.last_stats: dict[str, Tensor] = {}
 
     def _ssim(self, x: Tensor, x_adv: Tensor) -> Tensor:
         return ssim(x, x_adv, self.options["window"])
@@ -73,7 +74,8 @@ class SSIMPGD(PGD):
 
     def verify(self, x_adv: Tensor, x: Tensor) -> None:
         super().verify(x_adv, x)
-        similarity = self._ssim(x, x_adv)
+        self.last_stats = perturbation_stats(x, x_adv, self.options["window"])
+        similarity = self.last_stats["ssim"]
         below = similarity < self.options["min_ssim"] - 1e-4
         if below.any():
             raise WorkbenchError(
