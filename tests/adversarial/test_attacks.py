@@ -362,3 +362,12 @@ def test_options_norms_and_targets_are_checked(digits_model, digits_batch):
 def test_an_empty_batch_comes_back_empty(name, digits_model, digits_batch):
     x, y = digits_batch
     assert make(name, digits_model)(x[:0], y[:0]).shape == (0, 1, 8, 8)
+
+
+def test_dlr_needs_enough_classes():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    build_attack("apgd-dlr", model, ThreatModel("linf", 0.1), steps=2)(x, y)  # 3 classes: fine
+    targeted = build_attack("apgd-dlr", model, ThreatModel("linf", 0.1), steps=2, targeted=True)
+    with pytest.raises(WorkbenchError, match="needs at least 4 classes.*use apgd-ce"):
+        targeted(x, y, (y + 1) % 3)
