@@ -44,4 +44,5 @@ def test_render_refuses_escapes_and_renders_under_the_root(tmp_path, open_page):
     app.run()
     assert not app.exception
     assert "Done" in _texts(app.success), task.job.tail()
+    assert task.progress() == 1.0 and task.done() == task.total == 4
     assert len(open_dataset(tmp_path / "made" / "tiny")) == 4

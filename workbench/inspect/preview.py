@@ -1,8 +1,9 @@
 """Live previews of a scene spec and dataset renders started from the app.
 
 pyrender is not thread-safe and wants one renderer per process, while Streamlit runs scripts in
-threads; so :class:`PreviewRenderer` keeps one renderer in a dedicated worker process and every
-preview goes through it. Whole datasets are rendered by the ``workbench render`` command in a
+threads; so :class:`PreviewRenderer` keeps one renderer in a dedicated worker process (a plain
+subprocess, so nothing depends on how the app's main module was started) and every preview goes
+through it. Whole datasets are rendered by the ``workbench render`` command in a
 subprocess (:func:`start_render`): progress is read from its finished shards, and cancelling
 loses nothing because rerunning the same render resumes it.
 
@@ -11,8 +12,9 @@ This module imports neither torch nor pyrender in the calling process.
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from workbench.data.writer import finished_shards
 from workbench.errors import WorkbenchError
 from workbench.inspect.jobs import Job, new_log, workbench_command
 from workbench.inspect.paths import resolve_under, state_dir
+from workbench.inspect.preview_worker import receive, send
 from workbench.scene.spec import parse_spec
 
 SCENES_DIR = Path(__file__).resolve().parent.parent.parent / "scenes"
@@ -187,40 +190,27 @@ def sample_views(
 
 # --- the preview worker -------------------------------------------------------------------
 
-_RENDERER = None
-
-
-def _init_worker() -> None:
-    from workbench.render import gl
-
-    gl.choose("auto")
-
-
-def _render_in_worker(spec_data: dict, seed: int, index: int, condition: str):
-    global _RENDERER
-    from workbench.render.sample import render_sample
-    from workbench.render.view import Renderer
-
-    spec = parse_spec(spec_data, "preview spec")
-    if _RENDERER is None or _RENDERER.size != (spec.resolution, spec.resolution):
-        if _RENDERER is not None:
-            _RENDERER.close()
-        _RENDERER = Renderer(spec.resolution, spec.resolution)
-    return render_sample(_RENDERER, spec, seed, index, condition)
-
 
 class PreviewRenderer:
-    """One renderer in its own worker process; safe to call from any thread.
+    """One renderer in its own worker process (``workbench.inspect.preview_worker``); safe to
+    call from any thread.
 
-    Calls are served one at a time by the worker, which keeps its renderer between calls.
+    Calls are served one at a time by the worker, which keeps its renderer between calls; a
+    worker that died is started again on the next call.
     """
 
     def __init__(self) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-        )
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+
+    def _worker(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "workbench.inspect.preview_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        return self._proc
 
     def render(self, spec, seed: int = 0, index: int = 0, condition: str = "clone"):
         """Renders sample ``index`` of ``(spec, seed)`` under ``condition``.
@@ -229,7 +219,8 @@ class PreviewRenderer:
             a :class:`~workbench.render.sample.Sample` (arrays and metadata).
 
         Raises:
-            WorkbenchError: unknown condition, unloadable assets, or no OpenGL backend.
+            WorkbenchError: unknown condition, unloadable assets, no OpenGL backend, or a worker
+                that stopped.
         """
         from workbench.render.conditions import CONDITIONS
         from workbench.scene.kinds import preflight
@@ -239,12 +230,36 @@ class PreviewRenderer:
                 f"condition: unknown {condition!r}; allowed: {', '.join(CONDITIONS)}"
             )
         preflight(spec)
-        data = spec.model_dump(mode="json")
-        return self._pool.submit(_render_in_worker, data, seed, index, condition).result()
+        request = (spec.model_dump(mode="json"), int(seed), int(index), condition)
+        with self._lock:
+            worker = self._worker()
+            try:
+                send(worker.stdin, request)
+                status, payload = receive(worker.stdout)
+            except (EOFError, BrokenPipeError):
+                worker.kill()
+                worker.wait()
+                raise WorkbenchError(
+                    f"the preview renderer stopped (exit {worker.returncode}); "
+                    "preview again to restart it"
+                ) from None
+        if status == "error":
+            raise WorkbenchError(payload)
+        if status == "crash":
+            raise RuntimeError(f"preview worker failed:\n{payload}")
+        return payload
 
     def close(self) -> None:
         """Stops the worker process."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.stdin.close()
+                try:
+                    self._proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
 
 
 # --- dataset renders ----------------------------------------------------------------------
