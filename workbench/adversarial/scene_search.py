@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from workbench import __version__
+from workbench.adversarial.attacks.base import margin_loss
 from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES
 from workbench.data.writer import MANIFEST, write_json_atomic, write_shard
 from workbench.errors import WorkbenchError
@@ -216,10 +217,7 @@ class _Evaluator:
             images.append(self.harmonise(item, self.size, self.channels)["image"])
             labels.append(label)
         logits = self.model(torch.stack(images))["logits"].float()
-        target = torch.tensor(labels).clamp(min=0)
-        true = logits.gather(1, target[:, None])[:, 0]
-        others = logits.scatter(1, target[:, None], float("-inf")).amax(dim=1)
-        margins = (others - true).numpy().astype(np.float64)
+        margins = margin_loss(logits, torch.tensor(labels).clamp(min=0)).numpy().astype(np.float64)
         margins[np.array(labels) < 0] = -np.inf  # no labelled object in view: nothing to fool
         predictions = logits.argmax(dim=1).tolist()
         for point, sample, margin, predicted in zip(points, samples, margins, predictions):
