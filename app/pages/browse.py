@@ -10,6 +10,7 @@ from workbench.inspect.datasets import (
     find_datasets,
     find_paired,
     load_sample,
+    manifest_stamp,
     open_under,
     paired_rgb,
     sample_rows,
@@ -23,8 +24,8 @@ root = data_root()
 st.title("Browse")
 
 
-@st.cache_data(show_spinner="Indexing samples...")
-def index(paths: tuple[str, ...]) -> list[dict]:
+@st.cache_data(show_spinner="Indexing samples...", max_entries=16)
+def index(paths: tuple[str, ...], stamps: tuple[float, ...]) -> list[dict]:
     return sample_rows(root, paths)
 
 
@@ -45,7 +46,7 @@ if not found and not typed:
 rows = None
 if chosen:
     with error_box():
-        rows = index(tuple(chosen))
+        rows = index(tuple(chosen), tuple(manifest_stamp(root, p) for p in chosen))
 
 if rows:
     with st.sidebar:

@@ -4,6 +4,7 @@ errors for corrupt files, on the session's rendered digits."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -17,6 +18,7 @@ from workbench.inspect.datasets import (
     find_datasets,
     find_paired,
     load_sample,
+    manifest_stamp,
     open_under,
     paired_rgb,
     sample_rows,
@@ -97,3 +99,12 @@ def test_corrupt_files_give_one_line_errors(root):
         open_under(root, "pairs/fog")
     with pytest.raises(WorkbenchError, match="outside the data root"):
         open_under(root / "digits", "../pairs/clone")
+
+
+def test_the_manifest_stamp_changes_when_a_dataset_is_rewritten(root):
+    before = manifest_stamp(root, "digits")
+    manifest = root / "digits" / "manifest.json"
+    manifest.write_text(manifest.read_text())
+    os.utime(manifest, (before + 5, before + 5))
+    assert manifest_stamp(root, "digits") == before + 5
+    assert manifest_stamp(root, "nothing") == 0.0 and manifest_stamp(root, "../..") == 0.0

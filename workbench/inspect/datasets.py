@@ -76,6 +76,15 @@ def find_datasets(root: str | Path, max_depth: int = 6) -> list[DatasetInfo]:
     return sorted(found, key=lambda d: d.path)
 
 
+def manifest_stamp(root: str | Path, relative: str) -> float:
+    """Returns the modification time of a dataset's manifest (0 when it has none): a cache key
+    that changes whenever the dataset is rewritten."""
+    try:
+        return (resolve_under(root, relative) / MANIFEST).stat().st_mtime
+    except (OSError, WorkbenchError):
+        return 0.0
+
+
 def find_paired(root: str | Path) -> list[str]:
     """Lists the folders of paired condition sets (relative to ``root``)."""
     groups = {d.group for d in find_datasets(root) if d.group}
