@@ -212,8 +212,9 @@ class Refiner(pl.LightningModule):
             batch_size=len(batch["image"]),
             sync_dist=True,
         )
-        count = self.hparams.grid_count
-        self._examples = (rendered[:count].detach(), natural[:count].detach())
+        if batch_idx == 0:  # the epoch's grid shows its first batch
+            count = self.hparams.grid_count
+            self._examples = (rendered[:count].detach(), natural[:count].detach())
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         rendered, natural = self._split(batch)
