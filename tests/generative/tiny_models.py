@@ -11,7 +11,9 @@ from workbench.data.datamodule import MixedDataModule
 from workbench.models.checkpoint import KINDS
 
 OPTIONS = {
-    "vae": {"latent_dim": 4, "width": 4, "grid_per_class": 0},
+    "vae": {"latent_dim": 4, "width": 4},
+    "gan": {"latent_dim": 4, "width": 4},
+    "refiner": {"width": 4, "blocks": 1, "disc_width": 4, "history_size": 8},
 }
 
 

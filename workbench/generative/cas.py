@@ -64,7 +64,7 @@ def train_classifier(sources: list[dict[str, Any]], budget: TrainBudget, seed: i
     """Trains the budget's classifier on a mix of sources; returns it in eval mode.
 
     Training draws follow the sources' ``train`` weights, ``epoch_size`` draws per epoch; no
-    validation runs during training.
+    validation runs during training, so no training pool is split for it.
     """
     pl.seed_everything(seed, verbose=False)
     data = MixedDataModule(
@@ -73,6 +73,7 @@ def train_classifier(sources: list[dict[str, Any]], budget: TrainBudget, seed: i
         channels=budget.channels,
         batch_size=budget.batch_size,
         epoch_size=budget.epoch_size,
+        val_fraction=0.0,
         augment=budget.augment,
         seed=seed,
     )

@@ -16,6 +16,8 @@ The numbers are comparable only between sets embedded by the same classifier.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -91,7 +93,9 @@ def fid_kid(
         )
     fid = FrechetInceptionDistance(feature=extractor, normalize=True)
     size = min(subset_size, len(real), len(fake))
-    kid = KernelInceptionDistance(feature=extractor, subsets=subsets, subset_size=size)
+    with warnings.catch_warnings():  # "will save all extracted features": a few thousand here
+        warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance`")
+        kid = KernelInceptionDistance(feature=extractor, subsets=subsets, subset_size=size)
     for images, is_real in ((real, True), (fake, False)):
         for i in range(0, len(images), batch_size):
             fid.update(images[i : i + batch_size].float(), real=is_real)

@@ -1,0 +1,35 @@
+"""The augmentation study's machinery on a reduced budget (the numbers come from the full run)."""
+
+import json
+
+from tests.conftest import run_cli
+
+
+def test_quick_study_writes_tables_json_and_plot_and_resumes(tmp_path):
+    out = tmp_path / "study"
+    done = run_cli("experiment", "augment", "--quick", "--out", str(out), timeout=600)
+    summary = json.loads((out / "results.json").read_text())
+    assert list(summary["arms"]) == ["natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN"]
+    for per_k in summary["arms"].values():
+        assert set(per_k) == {"1"} and 0.0 <= per_k["1"]["mean"] <= 1.0
+    cas = summary["cas"]
+    assert set(cas) == {"real", "vae", "gan"} and len(cas["vae"]["per_class"]) == 10
+    assert cas["vae"]["ratio_to_real"]["mean"] > 0
+    assert set(summary["quality"]) == {
+        "rendered", "refined", "vae (all labels)", "gan (all labels)", "vae (k=1)", "gan (k=1)",
+    }  # fmt: skip
+    assert set(summary["quality"]["refined"]) == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert summary["elbo_natural_test"]["vae (all labels)"]["mean"] < 0
+    assert set(summary["targets"]) == {"cas_at_least_80_percent_of_real", "augmenters_improving_k1"}
+    table = (out / "results.md").read_text()
+    assert "| k labels per class | natural only |" in table and table in done.stdout
+    assert (out / "results.png").stat().st_size > 10_000
+    # the augmenters are datasets in the contract, with their provenance
+    samples = json.loads((out / "samples" / "gan_k1_seed0" / "manifest.json").read_text())
+    assert samples["complete"] and samples["generator"]["kind"] == "gan"
+    refined = json.loads((out / "refined" / "seed0" / "manifest.json").read_text())
+    assert refined["complete"] and refined["refined"]["source"].endswith("rendered")
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    assert len([p for p in stamps if p.suffix == ".ckpt"]) == 1 + 1 + 2 + 2  # real, refiner, 2x2
+    run_cli("experiment", "augment", "--quick", "--out", str(out), timeout=600)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs are not redone

@@ -1,0 +1,513 @@
+"""``workbench experiment augment``: what learned generators add to a few natural labels.
+
+Protocol (all classifiers the same network, input and number of training draws; grey 16 px):
+
+* render ``scenes/digits_sim2real.yaml`` once at the study's image size (resumable);
+* at k natural labels per class (k in 1, 10), the classifier and every generator see only those
+  k labelled natural training images per class, plus the rendered digits (labelled for free):
+
+  - natural only;
+  - + rendered: natural and raw rendered draws 1:1;
+  - + refined: natural and refined rendered draws 1:1; the refiner (SimGAN-style) learns from
+    rendered images and *unlabelled* natural training images (its discriminator needs no
+    labels), so it is trained once per seed, not per k;
+  - + VAE / + GAN: natural and generated draws 1:1; the conditional VAE and GAN are trained on
+    the k-shot natural images and the rendered digits with the class as condition (half the
+    draws each), so they learn natural-looking variation from few shots plus rendered shapes,
+    and their samples are written once as datasets (``workbench sample``);
+
+* Classification Accuracy Score: a VAE and a GAN trained on *all* natural training labels;
+  a classifier trained only on their samples, tested on the natural test split, overall and per
+  class, against the same classifier trained on the real images;
+* sample quality of every augmenter set against the natural test split: FID, KID, precision and
+  recall in the feature space of that real-data classifier; the VAEs' ELBO on the natural test
+  split (nats per image);
+* every arm over several seeds; mean and standard deviation of natural test accuracy.
+
+Every model and result is written as soon as it is made, so an interrupted study resumes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from tqdm import tqdm
+
+from workbench.data.datamodule import MixedDataModule, harmonise
+from workbench.generative.cas import (
+    TrainBudget,
+    accuracy,
+    natural,
+    natural_images,
+    train_classifier,
+)
+from workbench.generative.metrics import ClassifierFeatures, sample_quality
+from workbench.generative.refine_dataset import refine_dataset
+from workbench.generative.sampling import write_samples
+from workbench.generative.source import SampledSource
+from workbench.models.checkpoint import KINDS, load_module
+from workbench.render.job import RenderJob, run
+from workbench.scene.spec import load_spec
+
+SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
+ARMS = ("natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN")
+GENERATORS = ("vae", "gan")
+
+
+@dataclass
+class StudyConfig:
+    """Budget of the study; ``quick`` is the reduced machinery check used by the tests."""
+
+    rendered: int = 2000
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    ks: list[int] = field(default_factory=lambda: [1, 10])
+    image_size: int = 16
+    samples: int = 2000
+    classifier: TrainBudget = field(default_factory=lambda: TrainBudget(epochs=8))
+    generator_epoch_size: int = 2048
+    epochs: dict[str, int] = field(default_factory=lambda: {"vae": 20, "gan": 30, "refiner": 10})
+    options: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "vae": {"latent_dim": 16, "width": 32},
+            "gan": {"latent_dim": 32, "width": 32},
+            "refiner": {},
+        }
+    )
+
+    @classmethod
+    def quick(cls) -> StudyConfig:
+        return cls(
+            rendered=40,
+            seeds=[0],
+            ks=[1],
+            samples=40,
+            classifier=TrainBudget(width=4, epochs=1, epoch_size=64, batch_size=32),
+            generator_epoch_size=64,
+            epochs={"vae": 1, "gan": 1, "refiner": 1},
+            options={
+                "vae": {"latent_dim": 4, "width": 4},
+                "gan": {"latent_dim": 4, "width": 4},
+                "refiner": {"width": 4},
+            },
+        )
+
+
+class Study:
+    """Runs the study into ``out``; see the module docstring."""
+
+    def __init__(self, out: str | Path, config: StudyConfig):
+        self.out, self.config = Path(out), config
+        self.rendered_dir = self.out / "rendered"
+        self.runs = self.out / "runs"
+        self.runs.mkdir(parents=True, exist_ok=True)
+        budget = config.classifier
+        budget.image_size = config.image_size
+        self.test_images, self.test_labels = natural_images("test", budget)
+
+    # --- data and models ------------------------------------------------------------------------
+
+    def render(self) -> None:
+        spec = load_spec(SCENE).model_copy(update={"resolution": self.config.image_size})
+        run(
+            RenderJob(
+                spec=spec,
+                out=self.rendered_dir,
+                num=self.config.rendered,
+                seed=0,
+                source=str(SCENE),
+                progress=False,
+            )
+        )
+
+    def _rendered(self, path: Path | None = None, name: str = "rendered") -> dict[str, Any]:
+        return {"kind": "rendered", "path": str(path or self.rendered_dir), "name": name}
+
+    def _generator_sources(self, k: int | None) -> list[dict[str, Any]]:
+        """The k-shot natural labels plus the rendered digits (``k=None``: all natural labels,
+        nothing rendered)."""
+        if k is None:
+            return [natural()]
+        return [natural(k), self._rendered()]
+
+    def _fit_module(self, kind: str, name: str, sources: list[dict], seed: int) -> Path:
+        """Trains (or finds) a generative module of ``kind``; returns its checkpoint."""
+        path = self.runs / f"{name}.ckpt"
+        if path.is_file():
+            return path
+        c = self.config
+        pl.seed_everything(seed, verbose=False)
+        data = MixedDataModule(
+            sources,
+            image_size=c.image_size,
+            channels=1,
+            batch_size=64,
+            epoch_size=c.generator_epoch_size,
+            val_fraction=0.0,
+            seed=seed,
+        )
+        module_name, _, class_name = KINDS[kind].rpartition(".")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        model = cls(
+            num_classes=data.num_classes,
+            in_channels=1,
+            image_size=c.image_size,
+            source_names=data.source_names,
+            class_names=data.classes,
+            **c.options[kind],
+        )
+        trainer = pl.Trainer(
+            max_epochs=c.epochs[kind],
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(model, data)
+        partial = path.with_suffix(".partial")
+        trainer.save_checkpoint(partial)
+        os.replace(partial, path)
+        return path
+
+    def generator(self, kind: str, k: int | None, seed: int) -> Path:
+        """Trains (or finds) a VAE or GAN at ``k`` labels and writes its samples; returns the
+        samples' folder."""
+        tag = f"{kind}_k{'all' if k is None else k}_seed{seed}"
+        checkpoint = self._fit_module(kind, tag, self._generator_sources(k), seed)
+        folder = self.out / "samples" / tag
+        if not (folder / "manifest.json").is_file() or not _complete(folder):
+            write_samples(
+                load_module(checkpoint, [kind]),
+                folder,
+                self.config.samples,
+                seed=seed,
+                provenance={"kind": kind, "checkpoint": str(checkpoint)},
+                progress=False,
+            )
+        return folder
+
+    def refined(self, seed: int) -> Path:
+        """Trains (or finds) the refiner of ``seed`` and writes the refined rendered digits."""
+        sources = [
+            self._rendered(),
+            {"kind": "digits", "name": "natural", "weights": {"train": 1.0, "val": 0.0}},
+        ]
+        checkpoint = self._fit_module("refiner", f"refiner_seed{seed}", sources, seed)
+        folder = self.out / "refined" / f"seed{seed}"
+        if not _complete(folder):
+            refine_dataset(
+                load_module(checkpoint, ["refiner"]),
+                self.rendered_dir,
+                folder,
+                {"checkpoint": str(checkpoint)},
+                progress=False,
+            )
+        return folder
+
+    def real_classifier(self, seed: int) -> tuple[dict[str, Any], Path]:
+        """The classifier trained on all natural training labels: CAS reference and feature
+        network; returns its natural test result and checkpoint."""
+        checkpoint = self.runs / f"real_seed{seed}.ckpt"
+        result = self._classify(f"real_seed{seed}", [natural()], seed, checkpoint)
+        return result, checkpoint
+
+    def _classify(
+        self, name: str, sources: list[dict], seed: int, save: Path | None = None
+    ) -> dict[str, Any]:
+        path = self.runs / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        model = train_classifier(sources, self.config.classifier, seed)
+        result = accuracy(model, self.test_images, self.test_labels)
+        if save is not None:
+            model.trainer.save_checkpoint(save)
+        path.write_text(json.dumps(result))
+        return result
+
+    def arm(self, arm: str, k: int, seed: int, augmenter: Path | None) -> dict[str, Any]:
+        """Trains (or reads) one arm at ``k`` labels and ``seed``; ``augmenter`` is the dataset
+        mixed 1:1 with the natural labels (None for natural only)."""
+        sources = [natural(k)]
+        if arm == "+ rendered" or arm == "+ refined":
+            sources.append(self._rendered(augmenter, "augmenter"))
+        elif augmenter is not None:
+            sources.append({"kind": "generated", "path": str(augmenter), "name": "augmenter"})
+        return self._classify(f"{_slug(arm)}_k{k}_seed{seed}", sources, seed)
+
+    def cas(self, kind: str, seed: int, samples: Path) -> dict[str, Any]:
+        """Classification Accuracy Score of the samples of a generator trained on all labels."""
+        generated = {"kind": "generated", "path": str(samples), "name": "generated"}
+        return self._classify(f"cas_{kind}_seed{seed}", [natural(train=False), generated], seed)
+
+    def quality(self, name: str, folder: Path, features: Path, seed: int) -> dict[str, float]:
+        """FID, KID, precision and recall of a dataset against the natural test split."""
+        path = self.runs / f"quality_{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        source = SampledSource(folder)
+        size = self.config.image_size
+        fake = torch.stack([harmonise(source[i], size, 1)["image"] for i in range(len(source))])
+        extractor = ClassifierFeatures(load_module(features, ["classifier"]))
+        result = sample_quality(extractor, self.test_images, fake, seed=seed)
+        path.write_text(json.dumps(result))
+        return result
+
+    def elbo(self, name: str, seed: int) -> float:
+        """Mean ELBO (nats per image) of a VAE on the natural test split."""
+        path = self.runs / f"elbo_{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())["elbo"]
+        vae = load_module(self.runs / f"{name}.ckpt", ["vae"])
+        value = float(vae.elbo(self.test_images, self.test_labels, seed=seed).mean())
+        path.write_text(json.dumps({"elbo": value}))
+        return value
+
+    # --- the study ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        c, started = self.config, time.perf_counter()
+        steps = len(c.seeds) * (7 + len(c.ks) * (len(GENERATORS) + len(ARMS)))
+        bar = tqdm(total=steps + 1, desc="augment", unit="step")
+        self.render()
+        bar.update()
+        arms: dict[str, dict[str, list[float]]] = {a: {} for a in ARMS}
+        cas: dict[str, list[dict[str, Any]]] = {kind: [] for kind in (*GENERATORS, "real")}
+        quality: dict[str, dict[str, list[dict[str, float]]]] = {}
+        elbo: dict[str, list[float]] = {}
+        for seed in c.seeds:
+            real, features = self.real_classifier(seed)
+            cas["real"].append(real)
+            bar.update()
+            refined = self.refined(seed)
+            bar.update()
+            sets = {"rendered": ("rendered", self.rendered_dir), "refined": ("refined", refined)}
+            for kind in GENERATORS:
+                samples = self.generator(kind, None, seed)
+                cas[kind].append(self.cas(kind, seed, samples))
+                sets[f"{kind} (all labels)"] = (f"{kind}_kall", samples)
+                bar.update(2)
+            elbo.setdefault("vae (all labels)", []).append(self.elbo(f"vae_kall_seed{seed}", seed))
+            for k in c.ks:
+                augmenters = {"+ rendered": self.rendered_dir, "+ refined": refined}
+                for kind in GENERATORS:
+                    augmenters[f"+ {kind.upper()}"] = self.generator(kind, k, seed)
+                    sets[f"{kind} (k={k})"] = (f"{kind}_k{k}", augmenters[f"+ {kind.upper()}"])
+                    bar.update()
+                elbo.setdefault(f"vae (k={k})", []).append(self.elbo(f"vae_k{k}_seed{seed}", seed))
+                for arm in ARMS:
+                    result = self.arm(arm, k, seed, augmenters.get(arm))
+                    arms[arm].setdefault(str(k), []).append(result["accuracy"])
+                    bar.update()
+            for label, (tag, folder) in sets.items():
+                scores = self.quality(f"{tag}_seed{seed}", folder, features, seed)
+                quality.setdefault(label, []).append(scores)
+            bar.update()
+        bar.close()
+        summary = self._summary(arms, cas, quality, elbo)
+        summary["minutes"] = round((time.perf_counter() - started) / 60, 1)
+        self._write(summary)
+        return summary
+
+    def _summary(self, arms, cas, quality, elbo) -> dict[str, Any]:
+        real = [r["accuracy"] for r in cas["real"]]
+        classes = list(cas["real"][0]["per_class"])
+        cas_summary = {
+            "real": {
+                "accuracy": _stats(real),
+                "per_class": {
+                    c: statistics.fmean(r["per_class"][c] for r in cas["real"]) for c in classes
+                },
+            }
+        }
+        for kind in GENERATORS:
+            values = [r["accuracy"] for r in cas[kind]]
+            cas_summary[kind] = {
+                "accuracy": _stats(values),
+                "ratio_to_real": _stats([v / r for v, r in zip(values, real, strict=True)]),
+                "per_class": {
+                    c: statistics.fmean(r["per_class"][c] for r in cas[kind]) for c in classes
+                },
+            }
+        k1 = str(min(self.config.ks))
+        natural_k1 = statistics.fmean(arms["natural only"][k1])
+        return {
+            "config": asdict(self.config),
+            "arms": {arm: {k: _stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
+            "cas": cas_summary,
+            "quality": {
+                name: {m: _stats([s[m] for s in scores]) for m in scores[0]}
+                for name, scores in quality.items()
+            },
+            "elbo_natural_test": {name: _stats(v) for name, v in elbo.items()},
+            "targets": {
+                "cas_at_least_80_percent_of_real": {
+                    kind: cas_summary[kind]["ratio_to_real"]["mean"] >= 0.8 for kind in GENERATORS
+                },
+                f"augmenters_improving_k{k1}": [
+                    arm for arm in ARMS[1:] if statistics.fmean(arms[arm][k1]) > natural_k1
+                ],
+            },
+        }
+
+    def _write(self, summary: dict[str, Any]) -> None:
+        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
+        (self.out / "results.md").write_text(
+            _tables(summary, len(self.config.seeds), self.config.samples)
+        )
+        _plot(summary, self.out / "results.png")
+
+
+def _complete(folder: Path) -> bool:
+    manifest = folder / "manifest.json"
+    return manifest.is_file() and bool(json.loads(manifest.read_text()).get("complete"))
+
+
+def _pct(stats: dict[str, float]) -> str:
+    return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
+
+
+def _tables(summary: dict[str, Any], seeds: int, samples: int) -> str:
+    arms, ks = summary["arms"], list(next(iter(summary["arms"].values())))
+    lines = [
+        f"Natural test accuracy (%, mean ± std over {seeds} seeds) at k natural labels per class.",
+        "",
+        "| k labels per class | " + " | ".join(arms) + " |",
+        "|---|" + "---|" * len(arms),
+    ]
+    lines += [f"| {k} | " + " | ".join(_pct(v[k]) for v in arms.values()) + " |" for k in ks]
+    cas = summary["cas"]
+    lines += [
+        "",
+        (
+            f"Classification Accuracy Score: trained on {samples} samples of a generator trained "
+            "on all natural labels, tested on the natural test split (%); sample quality against "
+            "the natural test split in the real-data classifier's features."
+        ),
+        "",
+        "| generator | CAS | CAS / real | FID | KID x 1000 | precision | recall |",
+        "|---|---|---|---|---|---|---|",
+        f"| real data | {_pct(cas['real']['accuracy'])} | 1.00 | | | | |",
+    ]
+    quality = summary["quality"]
+    for kind in GENERATORS:
+        q = quality[f"{kind} (all labels)"]
+        lines.append(
+            f"| {kind.upper()} | {_pct(cas[kind]['accuracy'])} | "
+            f"{cas[kind]['ratio_to_real']['mean']:.2f} | {q['fid']['mean']:.1f} | "
+            f"{1000 * q['kid']['mean']:.1f} | {q['precision']['mean']:.2f} | "
+            f"{q['recall']['mean']:.2f} |"
+        )
+    classes = list(cas["real"]["per_class"])
+    lines += [
+        "",
+        "CAS per class (%, mean over seeds).",
+        "",
+        "| | " + " | ".join(classes) + " |",
+        "|---|" + "---|" * len(classes),
+    ]
+    for kind in ("real", *GENERATORS):
+        name = "real data" if kind == "real" else kind.upper()
+        per_class = cas[kind]["per_class"]
+        lines.append(
+            f"| {name} | " + " | ".join(f"{100 * per_class[c]:.0f}" for c in classes) + " |"
+        )
+    lines += [
+        "",
+        "Sample quality of every augmenter set against the natural test split (mean over seeds).",
+        "",
+        "| set | FID | KID x 1000 | precision | recall |",
+        "|---|---|---|---|---|",
+    ]
+    for name, q in quality.items():
+        lines.append(
+            f"| {name} | {q['fid']['mean']:.1f} | {1000 * q['kid']['mean']:.1f} | "
+            f"{q['precision']['mean']:.2f} | {q['recall']['mean']:.2f} |"
+        )
+    elbo = summary["elbo_natural_test"]
+    lines += [
+        "",
+        "VAE ELBO on the natural test split (nats per image, higher is better): "
+        + "; ".join(f"{name} {v['mean']:.0f} ± {v['std']:.0f}" for name, v in elbo.items())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(summary: dict[str, Any], path: Path) -> None:
+    arms = summary["arms"]
+    ks = list(next(iter(arms.values())))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(arms)
+    for i, (arm, per_k) in enumerate(arms.items()):
+        positions = np.arange(len(ks)) + (i - (len(arms) - 1) / 2) * width
+        left.bar(
+            positions,
+            [100 * per_k[k]["mean"] for k in ks],
+            width,
+            yerr=[100 * per_k[k]["std"] for k in ks],
+            capsize=2,
+            label=arm,
+        )
+    low = min(100 * per_k[k]["mean"] for per_k in arms.values() for k in ks)
+    left.set_ylim(max(0.0, low - 10), 100)
+    left.set_xticks(range(len(ks)), [f"k = {k}" for k in ks])
+    left.set_ylabel("natural test accuracy (%)")
+    left.set_title("natural labels per class + augmenter", fontsize=10)
+    left.legend(fontsize=8)
+    left.grid(axis="y", alpha=0.3)
+    cas = summary["cas"]
+    classes = list(cas["real"]["per_class"])
+    kinds = ("real", *GENERATORS)
+    for i, kind in enumerate(kinds):
+        positions = np.arange(len(classes)) + (i - 1) * 0.27
+        label = "real data" if kind == "real" else f"{kind.upper()} samples only"
+        right.bar(positions, [100 * cas[kind]["per_class"][c] for c in classes], 0.27, label=label)
+    right.set_xticks(range(len(classes)), classes)
+    right.set_xlabel("class")
+    right.set_ylabel("natural test accuracy (%)")
+    right.set_title("Classification Accuracy Score per class", fontsize=10)
+    right.legend(fontsize=8)
+    right.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
+
+
+def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
+    """Runs the study into ``out`` (``workbench experiment augment``); prints the tables."""
+    config = StudyConfig.quick() if quick else StudyConfig()
+    if seeds is not None:
+        config.seeds = list(range(seeds))
+    Study(out, config).run()
+    print((out / "results.md").read_text())
+    print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
+    return 0
