@@ -1,10 +1,10 @@
-"""Spec editing, the preview worker (same pixels as ``workbench render``), sample views, and
-dataset renders in the background with progress and cancel."""
+"""Spec editing, the preview worker (same pixels as ``workbench render``), sample views, and the
+checks before a background render (its progress and cancel are driven through the app in
+tests/app/test_generate_page.py)."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -28,12 +28,6 @@ def renderer():
     worker = PreviewRenderer()
     yield worker
     worker.close()
-
-
-def _wait(until, limit=300):
-    deadline = time.monotonic() + limit
-    while not until() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def test_ranges_are_listed_and_overrides_validated():
@@ -82,14 +76,3 @@ def test_a_render_refuses_escapes_and_bad_counts(tmp_path):
     with pytest.raises(WorkbenchError, match="at least 1"):
         start_render(tmp_path, spec, "data", num=0)
     assert not (tmp_path / "data").exists()
-
-
-def test_a_cancelled_render_keeps_its_finished_shards(tmp_path):
-    spec = apply_overrides(load_spec(SCENES_DIR / "digits.yaml"), {"resolution": 16})
-    task = start_render(tmp_path, spec, "big", num=400)
-    _wait(lambda: task.done() > 0 or task.job.returncode is not None)
-    task.job.stop()
-    assert task.job.status() == "stopped"
-    assert 0 < task.done() < task.total
-    manifest = json.loads((tmp_path / "big" / "manifest.json").read_text())
-    assert not manifest["complete"]
