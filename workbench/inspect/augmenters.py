@@ -72,5 +72,5 @@ def refine_image(refiner, rgb: np.ndarray) -> np.ndarray:
 
     size = int(refiner.hparams["image_size"])
     if rgb.shape[:2] != (size, size):
-        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
-    return refine_rgb(refiner, rgb[None])[0]
+        rgb = np.array(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
+    return refine_rgb(refiner, np.array(rgb, np.uint8)[None])[0]  # a writable copy for torch
