@@ -43,10 +43,11 @@ with controls:
         index = st.number_input("Sample index", 0, 10**6, 0, key="index")
         condition = st.selectbox("Condition", CONDITIONS, key="condition")
         resolution = st.select_slider(
-            "Resolution", [16, 32, 48, 64, 96, 128, 192, 256], spec.resolution
-            if spec.resolution in (16, 32, 48, 64, 96, 128, 192, 256) else 64,
+            "Resolution",
+            sorted({16, 32, 48, 64, 96, 128, 192, 256, spec.resolution}),
+            spec.resolution,
             key=f"{label}:resolution",
-        )  # fmt: skip
+        )
         overrides: dict = {"resolution": resolution}
         with st.expander("Randomization ranges"):
             for field in range_fields(spec):

@@ -28,6 +28,15 @@ def test_preview_shows_every_view_and_follows_edits(tmp_path, open_page):
     assert "difficulty" in _texts(app.caption)
 
 
+def test_a_broken_spec_under_the_root_is_an_error_box(tmp_path, open_page):
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "bad.yaml").write_text("kind: digits\ncamera: {distance: [3, 1]}\n")
+    app = open_page(tmp_path)
+    app.selectbox(key="spec").select("scenes/bad.yaml").run()
+    assert not app.exception and not app.image
+    assert "camera.distance" in _texts(app.error)
+
+
 def _wait(until, limit: float = 300) -> None:
     deadline = time.monotonic() + limit
     while not until() and time.monotonic() < deadline:
