@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--ckpt", default=None, help="classifier checkpoint (default: train one)")
     parser.add_argument("--n", type=int, default=256, help="examples of the digits test split")
     parser.add_argument("--steps", type=int, default=20, help="PGD steps")
-    parser.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
+    parser.add_argument("--repeats", type=int, default=11, help="timing repeats (median)")
     parser.add_argument("--eps", default="0.05,0.1", help="L-inf radii of the accuracy rows")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of both sides (1: steadiest timing)"

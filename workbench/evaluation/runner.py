@@ -244,7 +244,7 @@ class Runner:
     """Runs every unit of an evaluation with one progress bar.
 
     Args:
-        model: the classifier (dict output with ``logits``, or logits).
+        model: the classifier (dict output with ``logits``, or logits); put in eval mode.
         x, y: evaluation images (float32 n x C x S x S in [0, 1]) and labels.
         settings: from :func:`make_settings`.
         class_names: names of the model's classes (for the example figure).
@@ -264,7 +264,7 @@ class Runner:
         out: Path | None = None,
         progress: bool = True,
     ):
-        self.model = as_logits_model(model)
+        self.model = as_logits_model(model).eval()
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         check_batch(x, y)
         self.x, self.y = x.to(device), y.to(device)
