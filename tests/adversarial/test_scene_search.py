@@ -10,7 +10,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from workbench.adversarial.scene_search import FactorSpace, evolve, pin_spec, search_scenes
+from workbench.adversarial.scene_search import (
+    Candidate,
+    FactorSpace,
+    elite,
+    evolve,
+    pin_spec,
+    search_scenes,
+)
 from workbench.data.datamodule import MixedDataModule
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
@@ -65,10 +72,17 @@ def test_evolution_beats_random_search_at_the_same_budget():
     def score(points: np.ndarray) -> np.ndarray:
         return -((points - target) ** 2).sum(axis=1)
 
-    history = evolve(score, 12, 240, np.random.default_rng(0))
+    history = evolve(lambda p: (score(p), [0] * len(p)), 12, 240, np.random.default_rng(0))
     assert len(history) == 240
     random_best = score(np.random.default_rng(1).random((240, 12))).max()
     assert max(c.margin for c in history) > random_best + 0.1
+
+
+def test_elite_takes_the_best_of_each_niche_before_seconds():
+    point = np.zeros(2)
+    history = [Candidate(point, m, n) for m, n in ((3.0, "a"), (2.0, "a"), (1.0, "b"), (0.5, "c"))]
+    assert [c.margin for c in elite(history, 2)] == [3.0, 1.0]
+    assert [c.margin for c in elite(history, 4)] == [3.0, 1.0, 0.5, 2.0]
 
 
 def test_search_finds_failures_of_a_weak_model_and_writes_a_dataset(weak_ckpt, tmp_path):

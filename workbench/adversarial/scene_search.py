@@ -17,7 +17,8 @@ it, so a found scene stays inside the spec's distribution and reproduces exactly
 recorded in its JSON. The objective is the classifier's margin ``max_{j != y} z_j - z_y`` on
 the harmonised image (positive = misclassified). The search spends a quarter of the budget on
 random points, then runs a (mu + lambda) evolution strategy: children are Gaussian
-perturbations of the elite (the best ``mu`` points so far), each coordinate also redrawn
+perturbations of the elite (the best point of each of the ``mu`` labels that come closest to
+being misclassified, so the search does not collapse onto one class), each coordinate also redrawn
 uniformly with probability ``1 / D`` so that choices can jump, with the step size adapted by
 the 1/5 success rule. Every misclassified scene found on the way is written, hardest first, as
 a dataset in the standard contract; ``{kind: rendered, path: OUT}`` feeds them back as hard
@@ -178,10 +179,12 @@ class FactorSpace:
 
 @dataclass
 class Candidate:
-    """One evaluated point: its margin and, when it is a failure, its rendered sample."""
+    """One evaluated point: its score (the margin), its niche (the rendered label) and, when it
+    is a failure, its rendered sample."""
 
     point: np.ndarray
     margin: float
+    niche: Any = None
     sample: Any = None
 
 
@@ -200,7 +203,7 @@ class _Evaluator:
         self.evaluations = 0
 
     @torch.no_grad()
-    def __call__(self, points: np.ndarray) -> np.ndarray:
+    def __call__(self, points: np.ndarray) -> tuple[np.ndarray, list[int]]:
         from workbench.render.sample import render_sample
 
         samples, images, labels = [], [], []
@@ -220,7 +223,9 @@ class _Evaluator:
         margins = margin_loss(logits, torch.tensor(labels).clamp(min=0)).numpy().astype(np.float64)
         margins[np.array(labels) < 0] = -np.inf  # no labelled object in view: nothing to fool
         predictions = logits.argmax(dim=1).tolist()
-        for point, sample, margin, predicted in zip(points, samples, margins, predictions):
+        for point, sample, margin, predicted, label in zip(
+            points, samples, margins, predictions, labels
+        ):
             self.evaluations += 1
             key = (sample.meta["search"]["index"], *sorted(sample.meta["search"]["pins"].items()))
             if margin > self.threshold and key not in self.failures:
@@ -229,8 +234,8 @@ class _Evaluator:
                     predicted=int(predicted),
                     evaluation=self.evaluations,
                 )
-                self.failures[key] = Candidate(point, float(margin), sample)
-        return margins
+                self.failures[key] = Candidate(point, float(margin), label, sample)
+        return margins, labels
 
 
 def random_share(budget: int, population: int) -> int:
@@ -238,14 +243,26 @@ def random_share(budget: int, population: int) -> int:
     return min(budget, max(population, budget // 4))
 
 
+def elite(history: list[Candidate], mu: int) -> list[Candidate]:
+    """Returns the parents of the next generation: the best candidate of each of the ``mu``
+    niches with the highest best scores, topped up with the next best candidates when there are
+    fewer niches. Niches (the rendered label) keep the search from collapsing onto one class."""
+    ranked = sorted(history, key=lambda c: c.margin, reverse=True)
+    best: dict[Any, Candidate] = {}
+    for candidate in ranked:
+        best.setdefault(candidate.niche, candidate)
+    chosen = list(best.values())[:mu]
+    return chosen + [c for c in ranked if all(c is not e for e in chosen)][: mu - len(chosen)]
+
+
 def evolve(
     evaluate, dims: int, budget: int, rng: np.random.Generator, population: int = 8
 ) -> list[Candidate]:
-    """Maximizes ``evaluate(points) -> scores`` over the unit cube ``[0, 1)^dims``.
+    """Maximizes ``evaluate(points) -> (scores, niches)`` over the unit cube ``[0, 1)^dims``.
 
     A quarter of ``budget`` (at least one batch) goes to uniform random points; the rest to a
-    (mu + lambda) evolution strategy with ``lambda = population`` children per generation and
-    ``mu = population // 2`` elites.
+    (mu + lambda) evolution strategy with ``lambda = population`` children per generation of
+    ``mu = population // 2`` parents chosen by :func:`elite`.
 
     Returns:
         every evaluated candidate (without samples), in evaluation order.
@@ -254,16 +271,16 @@ def evolve(
     history: list[Candidate] = []
 
     def run(points: np.ndarray) -> np.ndarray:
-        scores = evaluate(points)
-        history.extend(Candidate(p, float(s)) for p, s in zip(points, scores))
+        scores, niches = evaluate(points)
+        history.extend(Candidate(p, float(s), n) for p, s, n in zip(points, scores, niches))
         return scores
 
     run(rng.random((random_share(budget, population), dims)))
     sigma, mu = 0.2, max(1, population // 2)
     while len(history) < budget:
-        elite = sorted(history, key=lambda c: c.margin, reverse=True)[:mu]
+        parents = elite(history, mu)
         count = min(population, budget - len(history))
-        parents = [elite[k % len(elite)] for k in range(count)]
+        parents = [parents[k % len(parents)] for k in range(count)]
         children = np.stack([p.point for p in parents]) + sigma * rng.standard_normal((count, dims))
         redraw = rng.random((count, dims)) < 1.0 / dims
         children = np.where(redraw, rng.random((count, dims)), children).clip(0.0, top)
@@ -380,11 +397,11 @@ def search_scenes(
         evaluator = _Evaluator(model, space, renderer, seed, threshold)
         with tqdm(total=budget, desc="scene search", unit="scene", disable=not progress) as bar:
 
-            def evaluate(points: np.ndarray) -> np.ndarray:
-                scores = evaluator(points)
+            def evaluate(points: np.ndarray) -> tuple[np.ndarray, list[int]]:
+                scores, labels = evaluator(points)
                 bar.update(len(points))
                 bar.set_postfix(found=len(evaluator.failures))
-                return scores
+                return scores, labels
 
             history = evolve(evaluate, space.dims, budget, np.random.default_rng(seed), population)
     finally:
