@@ -69,6 +69,17 @@ def test_rerun_resumes_from_saved_units(quick_report, tiny_ckpt, capsys):
     assert after["checks"] == before["checks"]
 
 
+def test_other_weights_in_the_same_folder_start_afresh(tiny_ckpt, tmp_path):
+    model = load_module(tiny_ckpt, ["classifier"])
+    data = load_eval_data("digits", image_size=8, channels=1, n=16)
+    settings = make_settings(budget="quick", attacks=["fgsm"], eps=[0.1], corruptions=[])
+    first = Runner(model, data.x, data.y, settings, out=tmp_path, progress=False).run()
+    with torch.no_grad():
+        model.head.weight.mul_(-1.0)  # a different model, saved to the same checkpoint path
+    second = Runner(model, data.x, data.y, settings, out=tmp_path, progress=False).run()
+    assert second.report["clean_acc"] != first.report["clean_acc"]
+
+
 def test_paired_conditions_shift(tiny_ckpt, tmp_path):
     paired = tmp_path / "paired"
     run_cli("render", "digits", "--num", "6", "--resolution", "16", "--conditions", "clone,fog",

@@ -92,6 +92,18 @@ class Settings:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _fingerprint(
+    settings: Settings, model: nn.Module, x: Tensor, y: Tensor, conditions: dict | None
+) -> str:
+    """Returns a hash of the settings, the model's weights and the data: saved units are reused
+    only for the same evaluation (a retrained checkpoint in the same folder starts afresh)."""
+    digest = hashlib.sha1(settings.key().encode())
+    tensors = [*model.state_dict().values(), x, y, *(conditions or {}).values()]
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def applicable_attacks(norm: str) -> list[str]:
     """Returns the registered attacks that support ``norm`` and fit a norm-ball sweep."""
     return sorted(n for n, c in ATTACKS.items() if norm in c.norms and n not in NOT_IN_SWEEP)
@@ -274,7 +286,7 @@ class Runner:
         self.settings = settings
         self.class_names = list(class_names or range(self.num_classes))
         self.conditions = {k: v.to(device) for k, v in (conditions or {}).items()}
-        self.store = UnitStore(out, settings.key())
+        self.store = UnitStore(out, _fingerprint(settings, self.model, self.x, self.y, conditions))
         self.progress = progress
         self.bar: tqdm | None = None
 
