@@ -76,6 +76,18 @@ def test_generate_is_deterministic_and_checks_labels():
         model.generate([2], seed=0)
 
 
+def test_interpolation_decodes_a_line_between_two_latents_with_the_averaged_generator():
+    model = _gan(num_classes=2, class_names=["even", "odd"])
+    frames = model.interpolate(1, steps=5, seed=0)
+    assert frames.shape == (5, 8, 8, 1)
+    ends = latents(2, model.hparams.latent_dim, seed=0)
+    with torch.no_grad():
+        first = model.eval().generator_ema(ends[:1], torch.tensor([1]))  # the averaged generator
+    np.testing.assert_allclose(frames[0], first[0].permute(1, 2, 0).numpy(), atol=1e-6)
+    with pytest.raises(WorkbenchError, match="label 2"):
+        model.interpolate(2, steps=3, seed=0)
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [({"objective": "vanilla"}, "model.objective"), ({"n_critic": 0}, "model.n_critic"),

@@ -76,11 +76,12 @@ def test_augmenters_sample_interpolate_and_refine(root):
     assert (kind_of(vae), kind_of(gan)) == ("vae", "gan")
     assert isinstance(sample_grid(gan, 2, seed=1), Figure)
     assert isinstance(interpolation(vae, 1, steps=4), Figure)
-    with pytest.raises(WorkbenchError, match="no latent interpolation"):
-        interpolation(gan, 1)
+    assert isinstance(interpolation(gan, 1, steps=4), Figure)
+    refiner = load_augmenter(root, "ckpt/refiner.ckpt")
+    with pytest.raises(WorkbenchError, match="refiner checkpoint offers no latent interpolation"):
+        interpolation(refiner, 0)
     with pytest.raises(WorkbenchError, match="samples per class"):
         sample_grid(vae, 0)
-    refiner = load_augmenter(root, "ckpt/refiner.ckpt")
     rgb = np.full((32, 32, 3), (200, 100, 50), np.uint8)
     refined = refine_image(refiner, rgb)
     assert refined.shape == (8, 8, 3)

@@ -23,7 +23,13 @@ from torch.optim.swa_utils import AveragedModel
 
 from workbench.errors import WorkbenchError
 from workbench.generative.grid import class_rows, log_grid, run_dir
-from workbench.generative.nets import DownStack, UpStack, generate_images, num_stages
+from workbench.generative.nets import (
+    DownStack,
+    UpStack,
+    generate_images,
+    interpolate_images,
+    num_stages,
+)
 from workbench.models.checkpoint import mark_kind
 
 OBJECTIVES = ("hinge", "wgan-gp")
@@ -185,6 +191,13 @@ class ConditionalGAN(pl.LightningModule):
         """
         return generate_images(
             self, self.generator_ema, labels, seed, self.hparams.latent_dim, self.classes
+        )
+
+    def interpolate(self, label: int, steps: int, seed: int) -> np.ndarray:
+        """Returns ``steps`` images of class ``label`` from the averaged generator along the
+        straight line between two latents drawn from ``seed``: float32 steps x H x W x C."""
+        return interpolate_images(
+            self, self.generator_ema, label, steps, seed, self.hparams.latent_dim, self.classes
         )
 
     def on_train_epoch_end(self) -> None:

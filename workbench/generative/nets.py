@@ -243,3 +243,27 @@ def generate_images(
             for zs, ys in zip(z.split(chunk), labels.split(chunk))
         ]
     return to_numpy(torch.cat(parts))
+
+
+def interpolate_images(
+    module: nn.Module,
+    decode: Callable[[Tensor, Tensor], Tensor],
+    label: int,
+    steps: int,
+    seed: int,
+    latent_dim: int,
+    classes: Sequence[str],
+) -> np.ndarray:
+    """Decodes ``steps`` latents on the straight line between two prior samples drawn from
+    ``seed``, all of class ``label``: float32 steps x H x W x C in [0, 1].
+
+    Raises:
+        WorkbenchError: a label the model was not trained on.
+    """
+    labels = check_labels([label] * steps, classes)
+    device = next(module.parameters()).device
+    ends = latents(2, latent_dim, seed)
+    t = torch.linspace(0, 1, steps)[:, None]
+    z = (1 - t) * ends[0] + t * ends[1]
+    with evaluating(module):
+        return to_numpy(decode(z.to(device), labels.to(device)))

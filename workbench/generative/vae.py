@@ -27,8 +27,8 @@ from workbench.generative.nets import (
     check_labels,
     evaluating,
     generate_images,
+    interpolate_images,
     latents,
-    to_numpy,
 )
 from workbench.models.checkpoint import mark_kind
 
@@ -151,12 +151,9 @@ class ConditionalVAE(pl.LightningModule):
     def interpolate(self, label: int, steps: int, seed: int) -> np.ndarray:
         """Returns ``steps`` images of class ``label`` decoded along the straight line between
         two prior samples drawn from ``seed``: float32 steps x H x W x C in [0, 1]."""
-        labels = check_labels([label] * steps, self.classes)
-        ends = latents(2, self.hparams.latent_dim, seed)
-        t = torch.linspace(0, 1, steps)[:, None]
-        z = (1 - t) * ends[0] + t * ends[1]
-        with evaluating(self):
-            return to_numpy(self.decode(z.to(self.device), labels.to(self.device)))
+        return interpolate_images(
+            self, self.decode, label, steps, seed, self.hparams.latent_dim, self.classes
+        )
 
     def elbo(
         self,

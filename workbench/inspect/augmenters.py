@@ -52,7 +52,7 @@ def interpolation(generator, label: int, steps: int = 8, seed: int = 0) -> Figur
 
     if not hasattr(generator, "interpolate"):
         raise WorkbenchError(
-            f"a {kind_of(generator)} checkpoint offers no latent interpolation; load a VAE"
+            f"a {kind_of(generator)} checkpoint offers no latent interpolation; load a VAE or GAN"
         )
     if not 2 <= steps <= 32:
         raise WorkbenchError(f"steps: must lie in [2, 32], got {steps}")
