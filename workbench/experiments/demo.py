@@ -2,8 +2,11 @@
 
 1. render a digits dataset and paired conditions, with contact sheets;
 2. train the digits classifier on natural plus rendered digits, and on natural digits alone,
-   for a short budget, and compare their accuracy on the natural test split.
-Later stages (evaluation, the report) build on these folders.
+   for a short budget, and compare their accuracy on the natural test split;
+3. train a small conditional VAE on the natural digits and write a sample grid per class;
+4. evaluate the natural-only classifier's robustness (attacks, corruptions, honesty checks) with
+   a reduced budget into ``robustness/report.html``.
+Rendering and the robustness evaluation resume what an earlier run left; training starts anew.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def render_stage(out: Path, num: int = 600, paired: int = 48, workers: int = 2) 
     }
 
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classifier_digits.yaml"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIG = CONFIGS / "classifier_digits.yaml"
 
 
 def train_stage(out: Path, rendered: Path, epochs: int = 8) -> dict[str, float]:
@@ -89,6 +93,37 @@ def train_stage(out: Path, rendered: Path, epochs: int = 8) -> dict[str, float]:
     return results
 
 
+def generator_stage(out: Path, epochs: int = 40) -> Path:
+    """Trains ``configs/vae_digits.yaml`` for ``epochs`` and writes a sample grid per class."""
+    from workbench.generative.grid import save_sample_grid
+    from workbench.models.lightning_cli import build
+
+    cli = build(
+        [
+            "-c",
+            str(CONFIGS / "vae_digits.yaml"),
+            "--trainer.max_epochs",
+            str(epochs),
+            "--trainer.default_root_dir",
+            str(out / "runs"),
+        ],
+        run_name="demo_vae",
+    )
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return save_sample_grid(cli.model.eval(), out / "vae_samples.png", per_class=10)
+
+
+def robustness_stage(out: Path) -> Path:
+    """Evaluates the natural-only classifier on the natural test digits with the quick budget;
+    returns the path of ``report.html``."""
+    from workbench.evaluation.runner import evaluate_checkpoint, make_settings
+
+    checkpoint = out / "runs" / "demo_natural_only" / "checkpoints" / "last.ckpt"
+    return evaluate_checkpoint(
+        checkpoint, "digits", out / "robustness", make_settings(budget="quick")
+    )
+
+
 def run_demo(out: str | Path) -> dict[str, object]:
     """Runs every demo stage into ``out`` and returns what each wrote."""
     out = Path(out)
@@ -97,4 +132,6 @@ def run_demo(out: str | Path) -> dict[str, object]:
     for name, value in accuracy.items():
         written[f"natural test accuracy, {name}"] = f"{value:.4f}"
     written["runs"] = out / "runs"
+    written["vae samples"] = generator_stage(out)
+    written["robustness report"] = robustness_stage(out)
     return written
