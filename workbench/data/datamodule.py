@@ -50,8 +50,9 @@ class SourceSpec:
     """One source of a mix, as written in a config.
 
     Attributes:
-        kind: ``digits``, ``imagefolder``, ``rendered`` or a kind registered by another part.
-        path: folder (ImageFolder tree, rendered dataset) or checkpoint (generators).
+        kind: ``digits``, ``imagefolder``, ``rendered``, ``generated`` (see
+            :mod:`workbench.generative.source`) or a kind registered by another part.
+        path: folder (ImageFolder tree, rendered or sampled dataset) or checkpoint (generators).
         name: tag carried into every batch and used in metric names (default: the kind).
         weights: per split; ``train`` is the source's share of training draws, 0 leaves the
             source out of that split (evaluation splits are never subsampled).

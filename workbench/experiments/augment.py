@@ -22,7 +22,9 @@ Protocol (all classifiers the same network, input and number of training draws; 
 * sample quality of every augmenter set against the natural test split: FID, KID, precision and
   recall in the feature space of that real-data classifier; the VAEs' ELBO on the natural test
   split (nats per image);
-* every arm over several seeds; mean and standard deviation of natural test accuracy.
+* every arm over several seeds; mean and standard deviation of natural test accuracy;
+* grids of the first seed's generators (``samples_<kind>_k<k>.png``) and of rendered digits
+  above their refined versions (``refined.png``).
 
 Every model and result is written as soon as it is made, so an interrupted study resumes.
 """
@@ -33,7 +35,6 @@ import importlib
 import json
 import os
 import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ import torch
 from tqdm import tqdm
 
 from workbench.data.datamodule import MixedDataModule, harmonise
+from workbench.data.reader import open_dataset
 from workbench.generative.cas import (
     TrainBudget,
     accuracy,
@@ -55,6 +57,7 @@ from workbench.generative.cas import (
     natural_images,
     train_classifier,
 )
+from workbench.generative.grid import grid_figure, save_sample_grid
 from workbench.generative.metrics import ClassifierFeatures, sample_quality
 from workbench.generative.refine_dataset import refine_dataset
 from workbench.generative.sampling import write_samples
@@ -77,9 +80,9 @@ class StudyConfig:
     ks: list[int] = field(default_factory=lambda: [1, 10])
     image_size: int = 16
     samples: int = 2000
-    classifier: TrainBudget = field(default_factory=lambda: TrainBudget(epochs=8))
+    classifier: TrainBudget = field(default_factory=lambda: TrainBudget(epochs=6, epoch_size=1536))
     generator_epoch_size: int = 2048
-    epochs: dict[str, int] = field(default_factory=lambda: {"vae": 20, "gan": 30, "refiner": 10})
+    epochs: dict[str, int] = field(default_factory=lambda: {"vae": 15, "gan": 20, "refiner": 6})
     options: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
             "vae": {"latent_dim": 16, "width": 32},
@@ -282,7 +285,7 @@ class Study:
     # --- the study ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        c, started = self.config, time.perf_counter()
+        c = self.config
         steps = len(c.seeds) * (7 + len(c.ks) * (len(GENERATORS) + len(ARMS)))
         bar = tqdm(total=steps + 1, desc="augment", unit="step")
         self.render()
@@ -320,10 +323,23 @@ class Study:
                 quality.setdefault(label, []).append(scores)
             bar.update()
         bar.close()
+        self.grids(c.seeds[0])
         summary = self._summary(arms, cas, quality, elbo)
-        summary["minutes"] = round((time.perf_counter() - started) / 60, 1)
         self._write(summary)
         return summary
+
+    def grids(self, seed: int) -> None:
+        """Writes sample grids of the generators of ``seed`` (all labels and the smallest k)
+        and rendered digits above their refined versions."""
+        for k in ("all", min(self.config.ks)):
+            for kind in GENERATORS:
+                generator = load_module(self.runs / f"{kind}_k{k}_seed{seed}.ckpt", [kind])
+                save_sample_grid(generator, self.out / f"samples_{kind}_k{k}.png", 10, seed)
+        pair = [open_dataset(self.rendered_dir), open_dataset(self.out / "refined" / f"seed{seed}")]
+        rows = np.stack([[d[i]["rgb"] for i in range(12)] for d in pair]).astype(np.float32) / 255
+        fig = grid_figure(rows, ["rendered", "refined"])
+        fig.savefig(self.out / "refined.png", dpi=100)
+        plt.close(fig)
 
     def _summary(self, arms, cas, quality, elbo) -> dict[str, Any]:
         real = [r["accuracy"] for r in cas["real"]]
@@ -444,7 +460,7 @@ def _tables(summary: dict[str, Any], seeds: int, samples: int) -> str:
     lines += [
         "",
         "VAE ELBO on the natural test split (nats per image, higher is better): "
-        + "; ".join(f"{name} {v['mean']:.0f} ± {v['std']:.0f}" for name, v in elbo.items())
+        + "; ".join(f"{name} {v['mean']:.1f} ± {v['std']:.1f}" for name, v in elbo.items())
         + ".",
     ]
     return "\n".join(lines) + "\n"

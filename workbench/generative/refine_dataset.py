@@ -28,7 +28,7 @@ from tqdm import tqdm
 from workbench.data.reader import Dataset, open_dataset
 from workbench.data.writer import clear_partials, finished_shards, write_shard
 from workbench.errors import WorkbenchError
-from workbench.generative.sampling import GeneratedSample, file_sha256, finish, prepare_dir
+from workbench.generative.sampling import SampleRecord, file_sha256, finish, prepare_dir
 from workbench.models.checkpoint import load_module
 
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
@@ -64,11 +64,11 @@ def refine_rgb(refiner: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
     return np.repeat(out, 3, axis=-1) if out.shape[-1] == 1 else out
 
 
-def _refined_shard(refiner, dataset: Dataset, start: int, count: int) -> list[GeneratedSample]:
+def _refined_shard(refiner, dataset: Dataset, start: int, count: int) -> list[SampleRecord]:
     samples = [dataset[i] for i in range(start, start + count)]
     refined = refine_rgb(refiner, np.stack([s["rgb"] for s in samples]))
     return [
-        GeneratedSample(
+        SampleRecord(
             {"rgb": rgb, "depth": s["depth"], "seg": s["seg"], "inst": s["inst"]}, s["meta"]
         )
         for rgb, s in zip(refined, samples, strict=True)

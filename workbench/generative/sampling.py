@@ -48,8 +48,8 @@ _IDENTITY = ("kind", "generator", "seed", "num_samples", "shard_size", "sampled_
 
 
 @dataclass
-class GeneratedSample:
-    """One sample as :func:`~workbench.data.writer.write_shard` takes it."""
+class SampleRecord:
+    """One sample (arrays and JSON) as :func:`~workbench.data.writer.write_shard` takes it."""
 
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +108,7 @@ def to_rgb8(images: np.ndarray) -> np.ndarray:
 
 def _samples(
     generator: ConditionalGenerator, kind: str, seed: int, start: int, labels: list[int]
-) -> list[GeneratedSample]:
+) -> list[SampleRecord]:
     images = to_rgb8(np.asarray(generator.generate(labels, seed)))
     size = images.shape[1:3]
     empty = {
@@ -117,7 +117,7 @@ def _samples(
         "inst": np.zeros(size, np.uint16),
     }
     return [
-        GeneratedSample(
+        SampleRecord(
             {"rgb": image, **empty},
             {
                 "index": start + offset,
