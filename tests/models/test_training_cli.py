@@ -52,6 +52,12 @@ def _last(rows: list[dict[str, str]], key: str) -> float:
     return float([r[key] for r in rows if r.get(key)][-1])
 
 
+def test_fast_dev_run_fits_without_a_log_folder(tmp_path):
+    done = run_cli("fit", "-c", str(_config(tmp_path)), "--trainer.fast_dev_run", "true")
+    assert done.returncode == 0
+    assert not list((tmp_path / "runs").glob("*/version_*/split.json"))
+
+
 def test_print_config_shows_the_resolved_config():
     done = run_cli("fit", "--print_config", "-c", "configs/classifier_digits.yaml")
     config = yaml.safe_load(done.stdout)

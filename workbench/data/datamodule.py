@@ -436,9 +436,11 @@ class MixedDataModule(pl.LightningDataModule):
 
             self._augment = build_augment(**hp.augment)
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.is_global_zero and trainer.loggers:
-            # the logger's own folder: trainer.log_dir is a collective under DDP
-            path = Path(trainer.loggers[0].log_dir) / "split.json"
+        # the logger's own folder: trainer.log_dir is a collective under DDP; none under
+        # fast_dev_run, whose dummy logger writes nothing
+        log_dir = trainer.loggers[0].log_dir if trainer is not None and trainer.loggers else None
+        if log_dir and trainer.is_global_zero:
+            path = Path(log_dir) / "split.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(
                 json.dumps({"sources": self.source_names, **self.split_report}, indent=1)
