@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import sample_hashes
 from workbench.data.reader import open_dataset
+from workbench.data.sources import RenderedSource
 from workbench.errors import WorkbenchError
 from workbench.generative.sampling import class_indices, shard_seed, write_samples
 
@@ -45,6 +46,9 @@ def test_samples_are_a_dataset_with_balanced_labels_and_provenance(tmp_path):
     assert 0.4 <= sample["rgb"].mean() / 255 <= 0.5  # label 1: brightness 0.4 + noise
     assert not sample["seg"].any() and not sample["depth"].any() and not sample["inst"].any()
     assert sample["meta"]["label_name"] == "b" and sample["meta"]["seed"] == shard_seed(5, 1)
+    # read as a rendered source, the zero maps are no labels (not "all background")
+    item = RenderedSource(out)[4]
+    assert item["label"] == 1 and item["seg"] is None and item["depth"] is None
 
 
 def test_class_subset_and_unknown_class(tmp_path):

@@ -180,10 +180,12 @@ class ImageFolderSource:
 
 
 class RenderedSource:
-    """A dataset written by ``workbench render``, with its segmentation and depth as dense labels."""
+    """A dataset written by ``workbench render``, with its segmentation and depth as dense labels
+    (none for datasets whose manifest says ``"dense_labels": false``, such as sampled ones)."""
 
     def __init__(self, path: str | Path, name: str | None = None):
         self.dataset = open_dataset(path, modalities=("rgb", "seg", "depth"))
+        self.dense = self.dataset.manifest.get("dense_labels", True)
         self.classes = list(self.dataset.classes)
         self.name = name or Path(path).name
         self._labels = np.array(self.dataset.labels(), np.int64)
@@ -201,8 +203,8 @@ class RenderedSource:
         return {
             "image": sample["rgb"].astype(np.float32) / 255.0,
             "label": int(sample["meta"]["label"]),
-            "seg": sample["seg"].astype(np.int64),
-            "depth": sample["depth"],
+            "seg": sample["seg"].astype(np.int64) if self.dense else None,
+            "depth": sample["depth"] if self.dense else None,
         }
 
     def labels(self) -> np.ndarray:
