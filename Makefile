@@ -53,6 +53,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_render.py --out bench_out
 	$(BIN)/python benchmarks/bench_training.py --out bench_out
 	$(BIN)/workbench experiment sim2real --out bench_out/sim2real
+	$(BIN)/workbench experiment augment --out bench_out/augment
+	$(BIN)/python benchmarks/bench_attacks.py --out bench_out
+	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out
 
 clean:
 	rm -rf demo_out bench_out
