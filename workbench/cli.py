@@ -118,6 +118,7 @@ COMMANDS = {
     "sample": "workbench.commands.sample",
     "refine": "workbench.commands.refine",
     "robustness": "workbench.commands.robustness",
+    "attack-scenes": "workbench.commands.attack_scenes",
     "app": "workbench.commands.app",
 }
 
