@@ -7,6 +7,17 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
+# The augmentation the digits studies train with (options of :func:`build_augment`): small
+# affine changes, contrast, brightness and blur, as handwriting and scanning vary.
+DIGITS_AUGMENT = {
+    "degrees": 12,
+    "translate": 0.08,
+    "scale": [0.85, 1.1],
+    "contrast": 0.3,
+    "brightness": 0.2,
+    "blur_sigma": [0.1, 1.0],
+}
+
 
 class BatchAugment(nn.Module):
     """Augments a batch dict (``image``, ``seg``, ``depth``) in place of the DataModule's batch.

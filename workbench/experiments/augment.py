@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from workbench.data.datamodule import MixedDataModule, harmonise
 from workbench.data.reader import open_dataset
+from workbench.experiments.common import run_study, slug, stats
 from workbench.generative.cas import (
     TrainBudget,
     accuracy,
@@ -252,7 +253,7 @@ class Study:
             sources.append(self._rendered(augmenter, "augmenter"))
         elif augmenter is not None:
             sources.append({"kind": "generated", "path": str(augmenter), "name": "augmenter"})
-        return self._classify(f"{_slug(arm)}_k{k}_seed{seed}", sources, seed)
+        return self._classify(f"{slug(arm)}_k{k}_seed{seed}", sources, seed)
 
     def cas(self, kind: str, seed: int, samples: Path) -> dict[str, Any]:
         """Classification Accuracy Score of the samples of a generator trained on all labels."""
@@ -346,7 +347,7 @@ class Study:
         classes = list(cas["real"][0]["per_class"])
         cas_summary = {
             "real": {
-                "accuracy": _stats(real),
+                "accuracy": stats(real),
                 "per_class": {
                     c: statistics.fmean(r["per_class"][c] for r in cas["real"]) for c in classes
                 },
@@ -355,8 +356,8 @@ class Study:
         for kind in GENERATORS:
             values = [r["accuracy"] for r in cas[kind]]
             cas_summary[kind] = {
-                "accuracy": _stats(values),
-                "ratio_to_real": _stats([v / r for v, r in zip(values, real, strict=True)]),
+                "accuracy": stats(values),
+                "ratio_to_real": stats([v / r for v, r in zip(values, real, strict=True)]),
                 "per_class": {
                     c: statistics.fmean(r["per_class"][c] for r in cas[kind]) for c in classes
                 },
@@ -365,13 +366,13 @@ class Study:
         natural_k1 = statistics.fmean(arms["natural only"][k1])
         return {
             "config": asdict(self.config),
-            "arms": {arm: {k: _stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
+            "arms": {arm: {k: stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
             "cas": cas_summary,
             "quality": {
-                name: {m: _stats([s[m] for s in scores]) for m in scores[0]}
+                name: {m: stats([s[m] for s in scores]) for m in scores[0]}
                 for name, scores in quality.items()
             },
-            "elbo_natural_test": {name: _stats(v) for name, v in elbo.items()},
+            "elbo_natural_test": {name: stats(v) for name, v in elbo.items()},
             "targets": {
                 "cas_at_least_80_percent_of_real": {
                     kind: cas_summary[kind]["ratio_to_real"]["mean"] >= 0.8 for kind in GENERATORS
@@ -506,24 +507,6 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
-
-
-def _stats(values: list[float]) -> dict[str, Any]:
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
-        "values": values,
-    }
-
-
 def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
-    """Runs the study into ``out`` (``workbench experiment augment``); prints the tables."""
-    config = StudyConfig.quick() if quick else StudyConfig()
-    if seeds is not None:
-        config.seeds = list(range(seeds))
-    Study(out, config).run()
-    print((out / "results.md").read_text())
-    print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
-    return 0
+    """Runs the study into ``out`` (``workbench experiment augment``); prints its tables."""
+    return run_study(Study, StudyConfig, out, quick, seeds)

@@ -17,7 +17,6 @@ Every run's result is written as soon as it ends, so an interrupted study resume
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 from tqdm import tqdm
 
+from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
+from workbench.experiments.common import run_study, slug, stats
 from workbench.models.callbacks import EpochSeed
 from workbench.models.classifier import Classifier
 from workbench.render.job import RenderJob, run
@@ -79,16 +80,6 @@ class StudyConfig:
             width=8,
             curricula={"domain, linear": CURRICULA["domain, linear"]},
         )
-
-
-AUGMENT = {
-    "degrees": 12,
-    "translate": 0.08,
-    "scale": [0.85, 1.1],
-    "contrast": 0.3,
-    "brightness": 0.2,
-    "blur_sigma": [0.1, 1.0],
-}
 
 
 class Study:
@@ -155,7 +146,7 @@ class Study:
             channels=1,
             batch_size=c.batch_size,
             epoch_size=c.epoch_size,
-            augment=AUGMENT,
+            augment=DIGITS_AUGMENT,
             seed=seed,
             curriculum=curriculum,
         )
@@ -209,7 +200,7 @@ class Study:
         k = 10 if 10 in self.config.ks else self.config.ks[0]
         scores = {
             name: self._fit(
-                f"choose_{_slug(name)}_k{k}",
+                f"choose_{slug(name)}_k{k}",
                 self._sources(k, True),
                 0,
                 self.config.epochs,
@@ -240,7 +231,7 @@ class Study:
                 init_checkpoint=str(checkpoint),
             )
         return self._fit(
-            f"curriculum_{_slug(curriculum)}_{tag}",
+            f"curriculum_{slug(curriculum)}_{tag}",
             self._sources(k, True),
             seed,
             c.epochs,
@@ -271,9 +262,9 @@ class Study:
         bar.close()
         summary = {
             "config": asdict(c),
-            "zero_shot": _stats(zero_shot),
+            "zero_shot": stats(zero_shot),
             "best_curriculum": best,
-            "arms": {arm: {k: _stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
+            "arms": {arm: {k: stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
         }
         self._write(summary)
         return summary
@@ -321,24 +312,6 @@ class Study:
         plt.close(fig)
 
 
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
-        "values": values,
-    }
-
-
 def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
-    """Runs the study into ``out`` (``workbench experiment sim2real``); prints the table."""
-    config = StudyConfig.quick() if quick else StudyConfig()
-    if seeds is not None:
-        config.seeds = list(range(seeds))
-    summary = Study(out, config).run()
-    print((out / "results.md").read_text())
-    print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
-    return 0 if summary else 1
+    """Runs the study into ``out`` (``workbench experiment sim2real``); prints its tables."""
+    return run_study(Study, StudyConfig, out, quick, seeds)

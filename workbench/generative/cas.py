@@ -17,19 +17,11 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics.classification import MulticlassAccuracy
 
+from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule, harmonise
 from workbench.data.sources import DigitsSource
 from workbench.models.callbacks import EpochSeed
 from workbench.models.classifier import Classifier
-
-AUGMENT = {
-    "degrees": 12,
-    "translate": 0.08,
-    "scale": [0.85, 1.1],
-    "contrast": 0.3,
-    "brightness": 0.2,
-    "blur_sigma": [0.1, 1.0],
-}
 
 
 @dataclass
@@ -44,7 +36,7 @@ class TrainBudget:
     epoch_size: int = 2048
     batch_size: int = 64
     lr: float = 3e-3
-    augment: dict[str, Any] | None = field(default_factory=lambda: dict(AUGMENT))
+    augment: dict[str, Any] | None = field(default_factory=lambda: dict(DIGITS_AUGMENT))
 
 
 def natural(per_class: int | None = None, train: bool = True) -> dict[str, Any]:
