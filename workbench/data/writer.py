@@ -13,12 +13,13 @@ import os
 import shutil
 import socket
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from workbench.data.format import MODALITIES, encode_sample
+from workbench.errors import WorkbenchError
 
 SHARD_INDEX = "_shard.json"
 MANIFEST = "manifest.json"
@@ -118,3 +119,47 @@ def finished_shards(root: Path) -> dict[int, dict[str, Any]]:
                 record = json.loads(index_file.read_text())
                 out[record["index"]] = {k: record[k] for k in ("index", "start", "count", "sha256")}
     return out
+
+
+def open_dataset_dir(out: Path, fresh: dict[str, Any], identity: Sequence[str]) -> dict[str, Any]:
+    """Creates a dataset folder with the manifest ``fresh``, or reopens one whose manifest agrees
+    with ``fresh`` on the ``identity`` keys (to resume); returns the manifest to finish.
+
+    Raises:
+        WorkbenchError: ``out`` holds another dataset, something else, or an unreadable manifest.
+    """
+    path = out / MANIFEST
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            raise WorkbenchError(
+                f"{path}: unreadable manifest; delete {out} or choose another --out"
+            ) from None
+        diff = [k for k in identity if old.get(k) != fresh[k]]
+        if diff:
+            raise WorkbenchError(
+                f"{out} holds another dataset (differs in {', '.join(diff)}); "
+                "choose another --out or delete it"
+            )
+        return old
+    if out.exists() and any(p.name != "shards" for p in out.iterdir()):
+        raise WorkbenchError(
+            f"{out} is not empty and holds no workbench dataset; choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, fresh)
+    return fresh
+
+
+def finish_manifest(out: Path, manifest: dict[str, Any]) -> bool:
+    """Records the finished shards in the manifest; marks it complete when all are there."""
+    records = finished_shards(out)
+    size, num = manifest["shard_size"], manifest["num_samples"]
+    expected = {k: min(size, num - k * size) for k in range(manifest["num_shards"])}
+    manifest["shards"] = [records[k] for k in sorted(records)]
+    manifest["complete"] = all(
+        k in records and records[k]["count"] == n for k, n in expected.items()
+    )
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest["complete"]

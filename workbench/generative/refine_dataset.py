@@ -26,9 +26,15 @@ import torch
 from tqdm import tqdm
 
 from workbench.data.reader import Dataset, open_dataset
-from workbench.data.writer import clear_partials, finished_shards, write_shard
+from workbench.data.writer import (
+    clear_partials,
+    finish_manifest,
+    finished_shards,
+    open_dataset_dir,
+    write_shard,
+)
 from workbench.errors import WorkbenchError
-from workbench.generative.sampling import SampleRecord, file_sha256, finish, prepare_dir
+from workbench.generative.sampling import SampleRecord, file_sha256
 from workbench.models.checkpoint import load_module
 
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
@@ -105,7 +111,7 @@ def refine_dataset(
     if out.resolve() == dataset.root.resolve():
         raise WorkbenchError(f"--out: {out} is the input dataset; choose another folder")
     source = dataset.manifest
-    manifest = prepare_dir(
+    manifest = open_dataset_dir(
         out,
         {
             **source,
@@ -132,7 +138,7 @@ def refine_dataset(
             samples = _refined_shard(refiner, dataset, record["start"], record["count"])
             write_shard(out, record["index"], record["start"], samples)
             bar.update(record["count"])
-    finish(out, manifest)
+    finish_manifest(out, manifest)
     return out
 
 

@@ -18,7 +18,6 @@ the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,11 +32,11 @@ from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES, decod
 from workbench.data.reader import open_dataset
 from workbench.data.sources import ConditionalGenerator
 from workbench.data.writer import (
-    MANIFEST,
     clear_partials,
+    finish_manifest,
     finished_shards,
+    open_dataset_dir,
     shard_dir,
-    write_json_atomic,
     write_shard,
 )
 from workbench.errors import WorkbenchError
@@ -131,50 +130,6 @@ def _samples(
     ]
 
 
-def prepare_dir(out: Path, fresh: dict[str, Any], identity: Sequence[str]) -> dict[str, Any]:
-    """Creates a dataset folder with the manifest ``fresh``, or reopens one whose manifest agrees
-    with ``fresh`` on the ``identity`` keys (to resume); returns the manifest to finish.
-
-    Raises:
-        WorkbenchError: ``out`` holds another dataset, something else, or an unreadable manifest.
-    """
-    path = out / MANIFEST
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except ValueError:
-            raise WorkbenchError(
-                f"{path}: unreadable manifest; delete {out} or choose another --out"
-            ) from None
-        diff = [k for k in identity if old.get(k) != fresh[k]]
-        if diff:
-            raise WorkbenchError(
-                f"{out} holds another dataset (differs in {', '.join(diff)}); "
-                "choose another --out or delete it"
-            )
-        return old
-    if out.exists() and any(p.name != "shards" for p in out.iterdir()):
-        raise WorkbenchError(
-            f"{out} is not empty and holds no workbench dataset; choose another --out"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, fresh)
-    return fresh
-
-
-def finish(out: Path, manifest: dict[str, Any]) -> bool:
-    """Records the finished shards in the manifest; marks it complete when all are there."""
-    records = finished_shards(out)
-    size, num = manifest["shard_size"], manifest["num_samples"]
-    expected = {k: min(size, num - k * size) for k in range(manifest["num_shards"])}
-    manifest["shards"] = [records[k] for k in sorted(records)]
-    manifest["complete"] = all(
-        k in records and records[k]["count"] == n for k, n in expected.items()
-    )
-    write_json_atomic(out / MANIFEST, manifest)
-    return manifest["complete"]
-
-
 def write_samples(
     generator: ConditionalGenerator,
     out: str | Path,
@@ -212,7 +167,7 @@ def write_samples(
     provenance = {"kind": module_kind(generator), **(provenance or {})}
     kind = provenance["kind"]
     num_shards = -(-num // shard_size)
-    manifest = prepare_dir(
+    manifest = open_dataset_dir(
         out,
         {
             "format": FORMAT_NAME,
@@ -251,7 +206,7 @@ def write_samples(
     if manifest["resolution"] is None:
         first = decode_file("rgb.png", (shard_dir(out, 0) / "000000.rgb.png").read_bytes())
         manifest["resolution"] = int(first.shape[0])
-    finish(out, manifest)
+    finish_manifest(out, manifest)
     return out
 
 

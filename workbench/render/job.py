@@ -10,7 +10,6 @@ an uninterrupted run whatever the worker count, shard split, backend or resume p
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import multiprocessing
 import os
@@ -28,9 +27,10 @@ from workbench import __version__
 from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES
 from workbench.data.reader import PAIRS
 from workbench.data.writer import (
-    MANIFEST,
     clear_partials,
+    finish_manifest,
     finished_shards,
+    open_dataset_dir,
     write_json_atomic,
     write_shard,
 )
@@ -155,46 +155,6 @@ def _manifest(job: RenderJob, condition: str, info: gl.GLInfo) -> dict[str, Any]
     }
 
 
-def _prepare_dir(folder: Path, fresh: dict[str, Any]) -> dict[str, Any]:
-    """Creates or reopens a dataset folder; refuses one that holds anything else."""
-    path = folder / MANIFEST
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except ValueError:
-            raise WorkbenchError(
-                f"{path}: unreadable manifest; delete {folder} or choose another --out"
-            ) from None
-        diff = [k for k in _IDENTITY if old.get(k) != fresh[k]]
-        if diff:
-            raise WorkbenchError(
-                f"{folder} holds another dataset (differs in {', '.join(diff)}); "
-                "choose another --out or delete it"
-            )
-        return old
-    if folder.exists() and any(p.name != "shards" for p in folder.iterdir()):
-        raise WorkbenchError(
-            f"{folder} is not empty and holds no workbench dataset; choose another --out"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, fresh)
-    return fresh
-
-
-def _finish(folder: Path, manifest: dict[str, Any]) -> bool:
-    records = finished_shards(folder)
-    expected = {
-        k: min(manifest["shard_size"], manifest["num_samples"] - k * manifest["shard_size"])
-        for k in range(manifest["num_shards"])
-    }
-    manifest["shards"] = [records[k] for k in sorted(records)]
-    manifest["complete"] = all(
-        k in records and records[k]["count"] == n for k, n in expected.items()
-    )
-    write_json_atomic(folder / MANIFEST, manifest)
-    return manifest["complete"]
-
-
 _RENDERER = None
 
 
@@ -293,7 +253,10 @@ def run(job: RenderJob) -> dict[str, Path]:
     preflight(job.spec)
     info = gl.choose(job.gl)
     dirs = job.dataset_dirs()
-    manifests = {c: _prepare_dir(folder, _manifest(job, c, info)) for c, folder in dirs.items()}
+    manifests = {
+        c: open_dataset_dir(folder, _manifest(job, c, info), _IDENTITY)
+        for c, folder in dirs.items()
+    }
     if len(dirs) > 1:
         write_json_atomic(
             Path(job.out) / PAIRS,
@@ -325,5 +288,5 @@ def run(job: RenderJob) -> dict[str, Path]:
         if units:
             (_run_ray if job.backend == "ray" else _run_local)(job, units, info, bar)
     for condition, folder in dirs.items():
-        _finish(folder, manifests[condition])
+        finish_manifest(folder, manifests[condition])
     return dirs
