@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from workbench.data.datamodule import MixedDataModule, harmonise
 from workbench.data.reader import open_dataset
-from workbench.experiments.common import run_study, slug, stats
+from workbench.experiments.common import render_scene, run_study, slug, stats
 from workbench.generative.cas import (
     TrainBudget,
     accuracy,
@@ -64,8 +64,6 @@ from workbench.generative.refine_dataset import refine_dataset
 from workbench.generative.sampling import write_samples
 from workbench.generative.source import SampledSource
 from workbench.models.checkpoint import KINDS, load_module
-from workbench.render.job import RenderJob, run
-from workbench.scene.spec import load_spec
 
 SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
 ARMS = ("natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN")
@@ -125,17 +123,7 @@ class Study:
     # --- data and models ------------------------------------------------------------------------
 
     def render(self) -> None:
-        spec = load_spec(SCENE).model_copy(update={"resolution": self.config.image_size})
-        run(
-            RenderJob(
-                spec=spec,
-                out=self.rendered_dir,
-                num=self.config.rendered,
-                seed=0,
-                source=str(SCENE),
-                progress=False,
-            )
-        )
+        render_scene(SCENE, self.rendered_dir, self.config.rendered, self.config.image_size)
 
     def _rendered(self, path: Path | None = None, name: str = "rendered") -> dict[str, Any]:
         return {"kind": "rendered", "path": str(path or self.rendered_dir), "name": name}

@@ -6,6 +6,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from workbench.render.job import RenderJob, run
+from workbench.scene.spec import load_spec
+
 
 def slug(name: str) -> str:
     """Returns ``name`` with every run of non-alphanumerics as ``_`` (for run and file names)."""
@@ -19,6 +22,15 @@ def stats(values: list[float]) -> dict[str, Any]:
         "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
         "values": values,
     }
+
+
+def render_scene(scene: Path, out: Path, num: int, resolution: int | None = None) -> None:
+    """Renders (or finishes rendering) ``num`` samples of ``scene`` with seed 0 into ``out``,
+    at ``resolution`` when given, without a progress bar (the study has its own)."""
+    spec = load_spec(scene)
+    if resolution is not None:
+        spec = spec.model_copy(update={"resolution": resolution})
+    run(RenderJob(spec=spec, out=out, num=num, seed=0, source=str(scene), progress=False))
 
 
 def run_study(study: type, config_type: type, out: Path, quick: bool, seeds: int | None) -> int:

@@ -30,11 +30,9 @@ from tqdm import tqdm
 
 from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
-from workbench.experiments.common import run_study, slug, stats
+from workbench.experiments.common import render_scene, run_study, slug, stats
 from workbench.models.callbacks import EpochSeed
 from workbench.models.classifier import Classifier
-from workbench.render.job import RenderJob, run
-from workbench.scene.spec import load_spec
 
 SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
 ALL = "all"
@@ -91,17 +89,7 @@ class Study:
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
 
     def render(self) -> None:
-        spec = load_spec(SCENE)
-        run(
-            RenderJob(
-                spec=spec,
-                out=self.rendered_dir,
-                num=self.config.rendered,
-                seed=0,
-                source=str(SCENE),
-                progress=False,
-            )
-        )
+        render_scene(SCENE, self.rendered_dir, self.config.rendered)
 
     def _sources(
         self, k: int | str | None, rendered: bool, natural_train: bool = True
