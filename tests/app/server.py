@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 
 from tests.conftest import ROOT
+
+
+@dataclass
+class AppServer:
+    """A running ``workbench app``: its process, port, access token and the URL that opens it."""
+
+    proc: subprocess.Popen
+    port: int
+    token: str
+    url: str
 
 
 def free_port() -> int:
@@ -20,29 +32,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(root, port: int, *extra: str) -> subprocess.Popen:
-    """Starts ``workbench app`` and returns once its health endpoint answers."""
+def start_app(root, port: int, *extra: str, env: dict[str, str] | None = None,
+              cwd=ROOT) -> AppServer:  # fmt: skip
+    """Starts ``workbench app`` with a fresh token (passed as $WORKBENCH_APP_TOKEN) and returns
+    once its health endpoint answers.
+
+    Args:
+        root: the data root.
+        port: the port to serve on.
+        *extra: more ``workbench app`` options.
+        env: the environment (default: this one's), to which the token is added.
+        cwd: the working folder to start from.
+    """
+    token = secrets.token_urlsafe(16)
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "app", "--data-root", str(root), "--port",
          str(port), *extra],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**(os.environ if env is None else env), "WORKBENCH_APP_TOKEN": token},
     )  # fmt: skip
+    server = AppServer(proc, port, token, f"http://127.0.0.1:{port}/?token={token}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return proc
+                return server
         except OSError:
             time.sleep(0.2)
-    stop_app(proc)
+    stop_app(server)
     raise AssertionError("workbench app did not answer within 120 s")
 
 
-def stop_app(proc: subprocess.Popen) -> None:
+def stop_app(server: AppServer) -> None:
     """Stops the server: SIGTERM to its process group, SIGKILL after 20 s."""
-    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        server.proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass  # the whole group has exited already
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.killpg(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()

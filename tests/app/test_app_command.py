@@ -11,7 +11,8 @@ from tests.conftest import run_cli
 
 def test_app_listens_on_localhost_only(tmp_path):
     port = free_port()
-    proc = start_app(tmp_path, port)
+    app = start_app(tmp_path, port)
+    proc = app.proc
     try:
         family = {
             p.pid for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
@@ -25,7 +26,7 @@ def test_app_listens_on_localhost_only(tmp_path):
         owners = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port}
         assert owners & family
     finally:
-        stop_app(proc)
+        stop_app(app)
 
 
 def test_bad_options_are_one_line(tmp_path):

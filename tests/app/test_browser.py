@@ -33,7 +33,7 @@ def test_generate_page_makes_a_preview_in_chromium(tmp_path):
             )  # fmt: skip
             try:
                 page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+                page.goto(app.url, timeout=120_000)
                 page.get_by_text("Generate").first.wait_for(timeout=120_000)
                 images = page.locator('[data-testid="stImage"] img')
                 images.nth(4).wait_for(timeout=180_000)  # rgb, depth, segmentation, ids, boxes
