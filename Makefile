@@ -7,7 +7,7 @@ MESA_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 # Debian's Chromium drives the app's end-to-end test (Playwright uses it; nothing is downloaded).
 BROWSER_PACKAGES := chromium
 
-.PHONY: install system-deps browser demo test bench app clean
+.PHONY: install system-deps browser demo test bench app constraints clean
 
 install: system-deps $(STAMP)
 
@@ -22,12 +22,18 @@ system-deps:
 	fi
 
 # torch first (the CPU build on this disk), so the package's requirements do not pull a CUDA build.
-$(STAMP): pyproject.toml
+# Everything else within constraints.txt, the versions the tests last ran with.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,distributed,app]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,distributed,app]"
 	@touch $(STAMP)
+
+# Rewrites constraints.txt from the venv (after a deliberate upgrade and a green `make test`).
+constraints: install
+	@{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
 
 demo: install
 	$(BIN)/workbench demo --out demo_out
