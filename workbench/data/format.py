@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from workbench.errors import WorkbenchError
+from workbench.imageio import PNG, decode_image
+
 FORMAT_NAME = "workbench-dataset"
 FORMAT_VERSION = 1
 MODALITIES = {
@@ -78,11 +81,42 @@ def encode_sample(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[s
     }
 
 
-def decode_file(suffix: str, data: bytes):
-    """Decodes one file of a sample (by its suffix) to an array or, for ``json``, a dict."""
+# The image mode each contract PNG must decode to (16-bit grey reads as "I" in older Pillow).
+IMAGE_MODES = {"rgb.png": ("RGB",), "seg.png": ("L",), "inst.png": ("I;16", "I")}
+
+
+def decode_file(suffix: str, data: bytes, name: str | None = None):
+    """Decodes one file of a sample (by its suffix) to an array or, for ``json``, a dict.
+
+    Args:
+        suffix: the file's suffix in the contract (``rgb.png``, ``depth.npy``, ``json``, ...).
+        data: the file's content.
+        name: what to call the file in an error (its path); defaults to ``suffix``.
+
+    Raises:
+        WorkbenchError: one line naming the file: corrupt JSON or ``.npy``, not a PNG, a PNG of
+            the wrong mode, too many pixels, or truncated.
+    """
+    name = name or suffix
     if suffix == "json":
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WorkbenchError(f"{name}: corrupt sample JSON ({exc})") from None
     if suffix == "depth.npy":
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    image = np.asarray(Image.open(io.BytesIO(data)))
-    return image.astype(np.uint16) if suffix == "inst.png" else image
+        try:
+            depth = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise WorkbenchError(f"{name}: corrupt .npy file ({exc})") from None
+        if depth.dtype != np.float32 or depth.ndim != 2:
+            raise WorkbenchError(
+                f"{name}: {depth.dtype} {depth.shape} where the dataset contract has float32 H x W"
+            )
+        return depth
+    image = decode_image(data, name, PNG)
+    if image.mode not in IMAGE_MODES[suffix]:
+        raise WorkbenchError(
+            f"{name}: a {image.mode} PNG where the dataset contract has {IMAGE_MODES[suffix][0]}"
+        )
+    array = np.asarray(image)
+    return array.astype(np.uint16) if suffix == "inst.png" else array

@@ -73,15 +73,24 @@ class Dataset:
             raise IndexError(f"sample {index} out of range [0, {len(self)})")
         return shard_dir(self.root, index // self.shard_size) / f"{index:06d}.{suffix}"
 
+    def _load(self, index: int, suffix: str):
+        path = self._path(index, suffix)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise WorkbenchError(
+                f"{path}: unreadable sample file ({exc.strerror or exc})"
+            ) from None
+        return decode_file(suffix, data, str(path))
+
     def meta(self, index: int) -> dict[str, Any]:
         """Returns the sample JSON of ``index`` without loading any image."""
-        return decode_file("json", self._path(index, "json").read_bytes())
+        return self._load(index, "json")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = {"meta": self.meta(index)}
         for name in self.modalities:
-            suffix = MODALITIES[name]["file"]
-            sample[name] = decode_file(suffix, self._path(index, suffix).read_bytes())
+            sample[name] = self._load(index, MODALITIES[name]["file"])
         return sample
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
