@@ -622,6 +622,19 @@ def test_validate_logs_per_source_accuracy_and_calibration(mixed):
     assert metrics["val/acc/all"].item() == pytest.approx(expected_all, abs=1e-6)
 
 
+def test_validation_over_a_few_batches_logs_only_the_sources_it_saw(mixed):
+    # --trainer.limit_val_batches 2: the scans (last in the validation order) are never seen;
+    # their metrics were once computed on nothing ("No samples to concatenate").
+    model = _mixed_model(mixed)
+    seen = {int(s) for b, _ in zip(mixed.val_dataloader(), range(2)) for s in b["source"]}
+    assert seen == {0}
+    trainer = _trainer(limit_val_batches=2)
+    trainer.validate(model, mixed)
+    metrics = trainer.callback_metrics
+    assert 0 <= metrics["val/acc/natural"].item() <= 1 and "val/acc/all" in metrics
+    assert not any(key.endswith("/scans") for key in metrics)
+
+
 def test_test_writes_the_confusion_matrix_and_leaves_out_absent_sources(tmp_path, mixed):
     model = _mixed_model(mixed)
     logger = CSVLogger(tmp_path, name="run")
@@ -645,10 +658,14 @@ def test_test_writes_the_confusion_matrix_and_leaves_out_absent_sources(tmp_path
 def test_source_names_with_dots_are_allowed():
     # An ImageFolder source is named after its folder by default ("scans_v1.2"); the metric
     # ModuleDict keys contain the name and torch rejects keys with a dot (KeyError).
-    model = _model(source_names=["natural", "scans_v1.2"])
+    model = _model(source_names=["natural", "scans_v1.2"]).eval()
     batch = _batch(4)
     batch["source"][2:] = 1
-    model._eval_step(batch, "val")
+    with torch.no_grad():
+        model._eval_step(batch, "val")
+        hits = model(batch["image"])["logits"].argmax(1) == batch["label"]
+    accuracy = model.metrics["val_1"]["acc"].compute().item()
+    assert accuracy == pytest.approx(hits[2:].float().mean().item())
 
 
 # ----------------------------------------------------------------------------- misc

@@ -313,15 +313,21 @@ class Classifier(pl.LightningModule):
         }
 
     def _present_sources(self, stage: str) -> list[int]:
-        """Source indices in this split; the same on every rank, so metric syncs line up."""
-        datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
-        if datasets and stage in datasets:
-            return [sid for sid, _ in datasets[stage].parts]
-        return [
-            sid
-            for sid in range(len(self.source_names))
-            if self.metrics[f"{stage}_{sid}"]["acc"].update_called
-        ]
+        """Source indices that had examples in this epoch's batches on any rank.
+
+        The list is the same on every rank, so metric syncs line up; a run limited to a few
+        batches (``limit_val_batches``) may see no example of a source, which then has no metric.
+        """
+        seen = torch.tensor(
+            [
+                float(self.metrics[f"{stage}_{sid}"]["acc"].update_called)
+                for sid in range(len(self.source_names))
+            ],
+            device=self.device,
+        )
+        if self._trainer is not None and self._trainer.world_size > 1:
+            seen = self._trainer.strategy.reduce(seen, reduce_op="sum")
+        return [sid for sid in range(len(self.source_names)) if seen[sid] > 0]
 
     def _log_metrics(self, stage: str) -> None:
         if self.trainer is not None and self.trainer.sanity_checking:  # a few batches: no metrics
