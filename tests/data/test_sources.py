@@ -11,6 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from tests.conftest import RENDERED_DIGITS
+from tests.test_imageio import bomb_png
 from workbench.data.format import decode_file
 from workbench.data.sources import (
     DIGIT_CLASSES,
@@ -168,37 +169,70 @@ def tree_with_corrupt_files(tmp_path):
     data = big.read_bytes()
     big.unlink()
     truncated.write_bytes(data[: len(data) // 2])
+    # a few kilobytes declaring 5000 x 5000 pixels (75 MB decoded)
+    bomb = tmp_path / "dog" / "1c_bomb.jpg"
+    bomb.write_bytes(bomb_png(5000, 5000))
+    # a GIF named .png: Pillow reads it, the ImageFolder contract (PNG or JPEG) does not
+    gif = tmp_path / "cat" / "0c_gif.png"
+    Image.fromarray(rng.integers(0, 256, (5, 5, 3), np.uint8)).save(gif, format="GIF")
+    # other suffixes are not listed at all
+    Image.fromarray(rng.integers(0, 256, (5, 5, 3), np.uint8)).save(tmp_path / "cat" / "x.bmp")
     assert whole.is_file()
-    return tmp_path, garbage, truncated
+    return tmp_path, {
+        garbage: "not a readable PNG or JPEG image",
+        truncated: "truncated or corrupt PNG",
+        bomb: "too many pixels (5000 x 5000 > 16,777,216 allowed)",
+        gif: "not a readable PNG or JPEG image",
+    }
 
 
 def test_imagefolder_corrupt_file_is_named_on_access(tree_with_corrupt_files):
-    root, garbage, truncated = tree_with_corrupt_files
+    root, bad = tree_with_corrupt_files
     source = ImageFolderSource(root, corrupt="error")
-    assert len(source) == 6  # nothing is opened up front
-    named, loaded = [], 0
+    assert len(source) == 8  # nothing is opened up front; the .bmp is not listed
+    named, loaded = {}, 0
     for i in range(len(source)):
         try:
             item = source[i]
         except WorkbenchError as exc:
-            assert "corrupt or unreadable" in str(exc)
-            named.append(str(exc).split(":")[0])
+            message = str(exc)
+            assert "\n" not in message and message.endswith(
+                "set corrupt: skip to leave such files out"
+            )
+            path, _, reason = message.partition(": ")
+            named[path] = reason
         else:
             assert item["image"].shape == (5, 5, 3)  # the good ones still load
             loaded += 1
     assert loaded == 4
-    assert sorted(named) == sorted([str(garbage), str(truncated)])
+    assert sorted(named) == sorted(str(p) for p in bad)
+    for path, expected in bad.items():
+        assert expected in named[str(path)]
 
 
-def test_imagefolder_corrupt_files_are_skipped_and_listed(tree_with_corrupt_files):
-    root, garbage, truncated = tree_with_corrupt_files
-    source = ImageFolderSource(root, corrupt="skip")
-    assert sorted(source.skipped) == sorted([str(garbage), str(truncated)])
+def test_imagefolder_corrupt_files_are_skipped_and_listed(tree_with_corrupt_files, caplog):
+    root, bad = tree_with_corrupt_files
+    with caplog.at_level("WARNING", logger="workbench.data.sources"):
+        source = ImageFolderSource(root, corrupt="skip")
+    assert sorted(source.skipped) == sorted(str(p) for p in bad)
+    assert all(str(p) in caplog.text for p in bad)
     assert len(source) == 4
     np.testing.assert_array_equal(source.labels(), [0, 0, 1, 1])
     for i in range(len(source)):
         assert source[i]["image"].shape == (5, 5, 3)
     assert ImageFolderSource(root, corrupt="error").skipped == []
+
+
+def test_imagefolder_reads_jpeg_by_content(tmp_path):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (6, 6, 3), np.uint8)
+    (tmp_path / "a").mkdir()
+    Image.fromarray(image).save(tmp_path / "a" / "photo.jpeg", format="JPEG")
+    Image.fromarray(image).save(tmp_path / "a" / "really_a_png.jpg", format="PNG")
+    source = ImageFolderSource(tmp_path)
+    assert len(source) == 2
+    np.testing.assert_array_equal(np.round(source[1]["image"] * 255), image)  # the PNG, lossless
+    assert source[0]["image"].shape == (6, 6, 3)
 
 
 # --- rendered datasets ---------------------------------------------------------------------------

@@ -13,17 +13,20 @@ The DataModule harmonises sizes and channels; see :mod:`workbench.data.datamodul
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
+from workbench.imageio import PNG_JPEG, read_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+logger = logging.getLogger(__name__)
+
+# ImageFolder files: listed by these suffixes, then decoded only if their content is PNG or JPEG.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DIGIT_CLASSES = [str(d) for d in range(10)]
 # The fixed split of scikit-learn's 1,797 handwritten digits: a stratified permutation with this
 # seed; the first 20% of every class is the test split, the next 10% validation, the rest train.
@@ -120,12 +123,15 @@ class DigitsSource:
 
 
 class ImageFolderSource:
-    """Any folder tree with one sub-folder of images per class (class names = folder names).
+    """Any folder tree with one sub-folder of PNG or JPEG images per class (class names =
+    folder names); files are decoded by :mod:`workbench.imageio` (content must be PNG or JPEG,
+    pixel and byte limits, full decode).
 
     Args:
         root: the tree's root.
-        corrupt: ``error`` to stop at the first unreadable image (named), ``skip`` to leave
-            unreadable images out and count them in ``skipped``.
+        corrupt: ``error`` to stop at the first unreadable image (named), ``skip`` to decode
+            every image once up front, leave the unreadable ones out and list them in
+            ``skipped``.
     """
 
     def __init__(self, root: str | Path, corrupt: str = "error", name: str | None = None):
@@ -145,7 +151,8 @@ class ImageFolderSource:
         ]
         if not self._items:
             raise WorkbenchError(
-                f"{self.root}: empty ImageFolder (expected one sub-folder of images per class)"
+                f"{self.root}: empty ImageFolder "
+                "(expected one sub-folder of PNG or JPEG images per class)"
             )
         self.corrupt = corrupt
         self.skipped: list[str] = []
@@ -153,10 +160,10 @@ class ImageFolderSource:
             kept = []
             for path, label in self._items:
                 try:
-                    with Image.open(path) as image:
-                        image.verify()
+                    read_image(path, PNG_JPEG)
                     kept.append((path, label))
-                except (OSError, UnidentifiedImageError):
+                except WorkbenchError as exc:
+                    logger.warning("skipped %s", exc)
                     self.skipped.append(str(path))
             self._items = kept
 
@@ -166,12 +173,10 @@ class ImageFolderSource:
     def __getitem__(self, index: int) -> dict[str, Any]:
         path, label = self._items[index]
         try:
-            with Image.open(path) as image:
-                array = np.asarray(image.convert("RGB"), np.float32) / 255.0
-        except (OSError, UnidentifiedImageError):
-            raise WorkbenchError(
-                f"{path}: corrupt or unreadable image (set corrupt: skip to leave such files out)"
-            ) from None
+            image = read_image(path, PNG_JPEG)
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"{exc}; set corrupt: skip to leave such files out") from None
+        array = np.asarray(image.convert("RGB"), np.float32) / 255.0
         return {"image": array, "label": label, "seg": None, "depth": None}
 
     def labels(self) -> np.ndarray:
