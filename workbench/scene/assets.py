@@ -19,6 +19,7 @@ from PIL import Image
 from shapely.geometry import Polygon
 
 from workbench.errors import WorkbenchError
+from workbench.scene import meshfile
 
 _SKIMAGE_FILES = {
     "brick": "brick.png",
@@ -252,3 +253,28 @@ def _load_mesh_file(path: str, field: str) -> tuple[trimesh.Trimesh, ...]:
         part.apply_translation(shift)
         part.apply_scale(scale)
     return tuple(parts)
+
+
+def asset_files(spec) -> list[Path]:
+    """Returns every mesh and texture file a spec uses, resolved, in spec order without repeats.
+
+    That is each tabletop object's mesh file followed by the files it references (an OBJ's
+    material library and textures, a glTF's external buffers and images); the photo textures
+    named in specs ship inside scikit-image and are not listed. Relative mesh paths resolve
+    against the working folder (:func:`~workbench.scene.spec.load_spec` has already made a spec
+    file's paths absolute). A missing mesh file is listed as named; loading it reports it.
+
+    Raises:
+        WorkbenchError: a mesh file has an unsupported format, is too large or an archive, or
+            references a file outside its folder (one line naming ``objects.N.path``).
+    """
+    files: dict[Path, None] = {}
+    for i, o in enumerate(getattr(spec, "objects", [])):
+        field = f"objects.{i}.path"
+        path = Path(o.path).resolve()
+        files[path] = None
+        meshfile.mesh_format(path, field)
+        if path.is_file():
+            data = meshfile.read_limited(path, field)
+            files.update(dict.fromkeys(meshfile.references(path, data, field).values()))
+    return list(files)
