@@ -122,3 +122,86 @@ def test_webdataset_export_streams_the_same_samples(shapes_dir, tmp_path):
 def test_not_a_dataset_is_one_clear_error(tmp_path):
     with pytest.raises(WorkbenchError, match="not a workbench dataset"):
         open_dataset(tmp_path)
+
+
+def _damage(copy, suffix: str, data: bytes | None, index: int = 6):
+    path = copy / "shards" / "000001" / f"{index:06d}.{suffix}"
+    if data is None:
+        path.unlink()
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _grey_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "damage", "reason"),
+    [
+        ("rgb.png", lambda old: b"\x00garbage" * 40, "not a readable PNG image"),
+        ("rgb.png", lambda old: old[: len(old) // 2], "truncated or corrupt PNG"),
+        ("rgb.png", lambda old: _grey_png(), "a L PNG where the dataset contract has RGB"),
+        ("seg.png", lambda old: _jpeg(), "not a readable PNG image (judged by its content"),
+        ("inst.png", lambda old: None, "unreadable sample file"),
+        ("json", lambda old: old[:-5], "corrupt sample JSON"),
+        ("depth.npy", lambda old: old[:40], "corrupt .npy file"),
+        ("depth.npy", lambda old: _npy(np.zeros((48, 48))), "float64 (48, 48) where the"),
+    ],
+)
+def test_reader_names_a_corrupt_sample_file(shapes_dir, tmp_path, suffix, damage, reason):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(shapes_dir, copy)
+    victim = copy / "shards" / "000001" / f"000006.{suffix}"
+    new = damage(victim.read_bytes())
+    _damage(copy, suffix, new)
+    dataset = open_dataset(copy)
+    with pytest.raises(WorkbenchError) as info:
+        dataset[6]
+    message = str(info.value)
+    assert message.startswith(f"{victim}: ") and reason in message and "\n" not in message
+    assert dataset[5]["rgb"].shape == (48, 48, 3)  # the other samples still read
+
+
+def test_reader_refuses_a_decompression_bomb_in_place_of_rgb(shapes_dir, tmp_path):
+    import shutil
+
+    from tests.test_imageio import bomb_png
+
+    copy = tmp_path / "copy"
+    shutil.copytree(shapes_dir, copy)
+    victim = _damage(copy, "rgb.png", bomb_png(30000, 30000))
+    with pytest.raises(WorkbenchError, match=rf"^{victim}: too many pixels"):
+        open_dataset(copy, modalities=("rgb",))[6]
+
+
+def test_decode_file_without_a_name_names_the_suffix():
+    with pytest.raises(WorkbenchError, match=r"^rgb.png: not a readable PNG image"):
+        decode_file("rgb.png", b"not an image")
