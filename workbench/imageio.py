@@ -21,6 +21,12 @@ from workbench.errors import WorkbenchError
 # warning threshold (89 M pixels), so no image Pillow would warn about gets past it.
 MAX_PIXELS = 4096 * 4096
 MAX_BYTES = 64 * 2**20
+UPLOAD_MAX_MB = 4
+"""Largest file the app accepts as an upload, in Streamlit's megabytes (MiB): the uploader
+widgets' ``max_upload_size`` and the server's ``server.maxUploadSize``."""
+UPLOAD_MAX_BYTES = UPLOAD_MAX_MB * 2**20
+UPLOAD_MAX_PIXELS = 2048 * 2048
+"""Largest uploaded image: the dataset contract's largest (48 MiB as float32 RGB)."""
 PNG = ("PNG",)
 """The dataset contract's images (``rgb.png``, ``seg.png``, ``inst.png``)."""
 PNG_JPEG = ("PNG", "JPEG")

@@ -5,13 +5,19 @@ import pandas as pd
 import streamlit as st
 from common import data_root, error_box, pick_path, show_images, to_uint8
 
+from workbench.imageio import UPLOAD_MAX_MB
 from workbench.inspect.attacklab import (
+    MAX_EPS,
+    MAX_QUERIES,
+    MAX_RESTARTS,
+    MAX_STEPS,
     attack_budget,
     attack_names,
+    attack_restarts,
     class_names,
     load_classifier,
     model_input,
-    read_image,
+    read_upload,
     run_attack,
 )
 from workbench.inspect.datasets import find_datasets, load_sample, open_under
@@ -59,11 +65,17 @@ if model is not None:
                 sample = load_sample(open_under(root, folder, ("rgb",)), int(index))
                 image, label = sample["rgb"], sample["meta"]["label"]
     else:
-        upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg"], key="upload")
+        upload = st.file_uploader(
+            f"Image file (PNG or JPEG, at most {UPLOAD_MAX_MB} MB)",
+            type=["png", "jpg", "jpeg"],
+            key="upload",
+            max_upload_size=UPLOAD_MAX_MB,
+        )
         if upload is not None:
             with error_box():
-                image = read_image(upload.getvalue(), upload.name)
-            label = st.selectbox("True class", range(len(names)), format_func=names.__getitem__)
+                image = read_upload(upload.getvalue(), upload.name)
+            if image is not None:
+                label = st.selectbox("True class", range(len(names)), format_func=names.__getitem__)
 
     left, middle, right = st.columns(3)
     norm = left.radio("Norm", ["linf", "l2"], horizontal=True, key="norm")
@@ -72,19 +84,25 @@ if model is not None:
         "Attack", attacks, index=attacks.index("pgd") if "pgd" in attacks else 0, key="attack"
     )
     eps = right.number_input(
-        "Epsilon", 0.0, 100.0, 8 / 255 if norm == "linf" else 0.5, format="%.4f", key="eps"
+        "Epsilon", 0.0, MAX_EPS, 8 / 255 if norm == "linf" else 0.5, format="%.4f", key="eps"
     )
     budget = attack_budget(attack)
     steps = None
     if budget:
-        steps = left.number_input(budget[0].capitalize(), 1, 10_000, budget[1], key="steps")
+        most = MAX_QUERIES if budget[0] == "queries" else MAX_STEPS
+        steps = left.number_input(budget[0].capitalize(), 1, most, budget[1], key="steps")
     seed = middle.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+    restarts = None
+    if attack_restarts(attack) is not None:
+        restarts = right.number_input(
+            "Restarts", 1, MAX_RESTARTS, attack_restarts(attack), key="restarts"
+        )
 
     if image is not None and st.button("Attack", type="primary", key="run_attack"):
         with error_box(), st.spinner("Attacking..."):
             x = model_input(model, image)
             st.session_state["outcome"] = (
-                run_attack(model, x, int(label), attack, norm, eps, steps, int(seed)),
+                run_attack(model, x, int(label), attack, norm, eps, steps, int(seed), restarts),
                 int(label),
             )
     if "outcome" in st.session_state:

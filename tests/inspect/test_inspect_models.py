@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from tests.inspect.tiny_models import make_checkpoints, make_report
+from tests.test_imageio import bomb_png, encode
+from workbench.adversarial import attacks
 from workbench.errors import WorkbenchError
+from workbench.imageio import UPLOAD_MAX_BYTES
 from workbench.inspect.attacklab import (
+    MAX_QUERIES,
+    MAX_STEPS,
     attack_budget,
     attack_names,
+    attack_options,
+    attack_restarts,
     class_names,
     load_classifier,
     model_input,
-    read_image,
+    read_upload,
     run_attack,
 )
 from workbench.inspect.augmenters import (
@@ -63,12 +71,68 @@ def test_attack_lab_attacks_within_the_budget(root):
         run_attack(model, x, 10, "fgsm", "linf", 0.05)
     with pytest.raises(WorkbenchError, match="eps"):
         run_attack(model, x, 1, "fgsm", "linf", 2.0)
-    with pytest.raises(WorkbenchError, match="not a readable image"):
-        read_image(b"nothing", "x.png")
     with pytest.raises(WorkbenchError, match="outside the data root"):
         load_classifier(root / "ckpt", "../eval/report.json")
     with pytest.raises(WorkbenchError, match="needs a classifier"):
         load_classifier(root, "ckpt/vae.ckpt")
+
+
+def test_attack_lab_bounds_every_option_before_attacking(root, monkeypatch):
+    model = load_classifier(root, "ckpt/classifier.ckpt")
+    x = model_input(model, np.zeros((8, 8), np.uint8))
+    built = []
+    real = attacks.build_attack
+    monkeypatch.setattr(attacks, "build_attack", lambda *a, **k: built.append(k) or real(*a, **k))
+    refused = {
+        "steps: at most 1,000 steps for pgd, got 1,000,000": {"steps": 10**6},
+        "restarts: Input should be less than or equal to 5": {"restarts": 50},
+        "eps: Input should be a finite number": {"eps": float("nan")},
+        "eps: Input should be greater than 0": {"eps": -1.0},
+        "eps: Input should be less than or equal to 100": {"eps": 1e9},
+        "seed: Input should be greater than or equal to 0": {"seed": -1},
+        "norm: Input should be 'linf' or 'l2'": {"norm": "l1"},
+        "attack: unknown attack 'rm -rf'": {"attack": "rm -rf"},
+    }
+    for message, change in refused.items():
+        request = {"attack": "pgd", "norm": "linf", "eps": 0.05, "steps": 2, **change}
+        with pytest.raises(WorkbenchError, match=f"^{re.escape(message)}"):
+            run_attack(model, x, 1, **request)
+    with pytest.raises(WorkbenchError, match="^steps: at most 10,000 queries for square"):
+        run_attack(model, x, 1, "square", "linf", 0.05, steps=MAX_QUERIES + 1)
+    with pytest.raises(WorkbenchError, match="^steps: fgsm takes no steps or queries"):
+        run_attack(model, x, 1, "fgsm", "linf", 0.05, steps=5)
+    with pytest.raises(WorkbenchError, match="^restarts: mifgsm takes no restarts"):
+        run_attack(model, x, 1, "mifgsm", "linf", 0.05, restarts=2)
+    with pytest.raises(WorkbenchError, match="^norm: cw does not support linf; it supports l2"):
+        run_attack(model, x, 1, "cw", "linf", 0.05)
+    assert built == []  # nothing was attacked
+    outcome = run_attack(model, x, 1, "pgd", "linf", 0.05, steps=MAX_STEPS // 500, restarts=2)
+    assert built == [{"seed": 0, "steps": 2, "restarts": 2}]
+    assert outcome.stats["linf"] <= 0.05 + 1e-6
+    assert attack_restarts("pgd") == 1 and attack_restarts("mifgsm") is None
+    with pytest.raises(WorkbenchError, match="^extra: not an option; allowed: attack, norm"):
+        attack_options(attack="pgd", norm="linf", eps=0.1, extra=1)
+
+
+def test_attack_lab_uploads_only_small_png_or_jpeg():
+    rgb = np.random.default_rng(0).integers(0, 256, (12, 10, 3), np.uint8)
+    np.testing.assert_allclose(read_upload(encode(rgb), "a.png"), rgb / 255.0, atol=1e-6)
+    assert read_upload(encode(rgb, "JPEG"), "photo.jpg").shape == (12, 10, 3)
+    grey = read_upload(encode(rgb[..., 0]), "grey.png")
+    assert grey.shape == (12, 10, 3) and grey.dtype == np.float32
+    refused = {
+        "uploaded file x.png: not a readable PNG or JPEG image": b"nothing",
+        "uploaded file x.png: too many pixels (more than Pillow's": bomb_png(30000, 30000),
+        "uploaded file x.png: too many pixels (3000 x 3000 > 4,194,304": bomb_png(3000, 3000),
+        "uploaded file x.png: truncated or corrupt PNG": encode(rgb)[:60],
+        "uploaded file x.png: not a readable PNG or JPEG image (judged": encode(rgb, "GIF"),
+        f"uploaded file x.png: {UPLOAD_MAX_BYTES + 1:,} bytes is too large": bytes(
+            UPLOAD_MAX_BYTES + 1
+        ),
+    }
+    for message, data in refused.items():
+        with pytest.raises(WorkbenchError, match=f"^{re.escape(message)}"):
+            read_upload(data, "x.png")
 
 
 def test_augmenters_sample_interpolate_and_refine(root):

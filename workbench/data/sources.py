@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
 from workbench.imageio import PNG_JPEG, read_image

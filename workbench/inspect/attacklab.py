@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from workbench.errors import WorkbenchError
+from workbench.imageio import PNG_JPEG, UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS, decode_image
 from workbench.inspect.paths import resolve_under
+
+MAX_STEPS = 1000
+"""Most iterations of a gradient attack the lab runs (per restart)."""
+MAX_QUERIES = 10_000
+"""Most model queries of a black-box attack (the Square paper's budget)."""
+MAX_RESTARTS = 5
+MAX_EPS = 100.0
+"""Largest radius accepted here; the threat model narrows it (L-inf at most 1, L2 at most the
+square root of the values per image)."""
 
 
 def load_classifier(root: str | Path, checkpoint: str) -> torch.nn.Module:
@@ -41,21 +52,127 @@ def attack_budget(name: str) -> tuple[str, int] | None:
     return (key, int(defaults[key])) if key else None
 
 
-def read_image(data: bytes, name: str = "upload") -> np.ndarray:
-    """Decodes an uploaded image file to float32 H x W x 3 in [0, 1].
+def attack_restarts(name: str) -> int | None:
+    """Returns an attack's default number of restarts; None when it takes none, starts at the
+    clean image by default (every run would repeat the first), or is unknown."""
+    from workbench.adversarial.attacks import ATTACKS
+
+    defaults = ATTACKS[name].defaults if name in ATTACKS else {}
+    if "restarts" not in defaults or defaults.get("random_start") is False:
+        return None
+    return int(defaults["restarts"])
+
+
+class AttackOptions(BaseModel):
+    """One attack run of the lab, bounded so that a request cannot run for hours.
+
+    Attributes:
+        attack: a registered attack that supports ``norm``.
+        norm: ``linf`` or ``l2``.
+        eps: the threat model's radius (finite, positive; see :data:`MAX_EPS`).
+        steps: iterations, or queries for a black-box attack (at most :data:`MAX_STEPS` or
+            :data:`MAX_QUERIES`); None keeps the attack's default; only for attacks that
+            take them.
+        restarts: runs from new random starts (at most :data:`MAX_RESTARTS`); None keeps the
+            attack's default; only for attacks that take them.
+        seed: seed of the attack's random draws.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    attack: str
+    norm: Literal["linf", "l2"]
+    eps: Annotated[float, Field(gt=0.0, le=MAX_EPS, allow_inf_nan=False)]
+    steps: Annotated[int, Field(ge=1)] | None = None
+    restarts: Annotated[int, Field(ge=1, le=MAX_RESTARTS)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+    @field_validator("attack")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from workbench.adversarial.attacks import ATTACKS
+
+        if name not in ATTACKS:
+            raise ValueError(f"unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
+        return name
+
+    @field_validator("norm")
+    @classmethod
+    def _supported(cls, norm: str, info: ValidationInfo) -> str:
+        from workbench.adversarial.attacks import ATTACKS
+
+        attack = info.data.get("attack")
+        if attack and norm not in ATTACKS[attack].norms:
+            raise ValueError(
+                f"{attack} does not support {norm}; it supports {', '.join(ATTACKS[attack].norms)}"
+            )
+        return norm
+
+    @field_validator("steps")
+    @classmethod
+    def _budget(cls, steps: int | None, info: ValidationInfo) -> int | None:
+        attack = info.data.get("attack")
+        if steps is None or not attack:
+            return steps
+        budget = attack_budget(attack)
+        if budget is None:
+            raise ValueError(f"{attack} takes no steps or queries")
+        limit = MAX_QUERIES if budget[0] == "queries" else MAX_STEPS
+        if steps > limit:
+            raise ValueError(f"at most {limit:,} {budget[0]} for {attack}, got {steps:,}")
+        return steps
+
+    @field_validator("restarts")
+    @classmethod
+    def _restarts(cls, restarts: int | None, info: ValidationInfo) -> int | None:
+        attack = info.data.get("attack")
+        if restarts is not None and attack and attack_restarts(attack) is None:
+            raise ValueError(f"{attack} takes no restarts (only attacks with random starts do)")
+        return restarts
+
+    def build_options(self) -> dict[str, Any]:
+        """Returns the keyword options for :func:`~workbench.adversarial.attacks.build_attack`."""
+        options: dict[str, Any] = {"seed": self.seed}
+        if self.steps is not None:
+            options[attack_budget(self.attack)[0]] = self.steps
+        if self.restarts is not None:
+            options["restarts"] = self.restarts
+        return options
+
+
+def attack_options(**values: Any) -> AttackOptions:
+    """Validates one attack run's options (see :class:`AttackOptions`).
 
     Raises:
-        WorkbenchError: the bytes are not an image PIL can read.
+        WorkbenchError: one line naming the field and what is allowed.
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise WorkbenchError(
-            f"{name}: not a readable image ({exc}); upload a PNG or JPEG"
-        ) from None
+        return AttackOptions(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "options"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"not an option; allowed: {', '.join(AttackOptions.model_fields)}"
+        raise WorkbenchError(f"{field}: {msg}") from None
+
+
+def read_upload(data: bytes, name: str) -> np.ndarray:
+    """Decodes an uploaded image file to float32 H x W x 3 in [0, 1].
+
+    Only PNG and JPEG (judged by content), at most :data:`~workbench.imageio.UPLOAD_MAX_BYTES`
+    bytes and :data:`~workbench.imageio.UPLOAD_MAX_PIXELS` pixels (checked before decoding).
+
+    Raises:
+        WorkbenchError: ``uploaded file NAME: ...`` saying what is wrong.
+    """
+    image = decode_image(
+        data,
+        f"uploaded file {name}",
+        PNG_JPEG,
+        max_pixels=UPLOAD_MAX_PIXELS,
+        max_bytes=UPLOAD_MAX_BYTES,
+    )
     return np.asarray(image.convert("RGB"), np.float32) / 255.0
 
 
@@ -102,6 +219,7 @@ def run_attack(
     eps: float,
     steps: int | None = None,
     seed: int = 0,
+    restarts: int | None = None,
 ) -> AttackOutcome:
     """Attacks one input ``x`` (1 x C x S x S) of true class ``label``.
 
@@ -114,22 +232,26 @@ def run_attack(
         eps: the radius of the threat model.
         steps: iterations (queries for black-box attacks); None keeps the attack's default.
         seed: seed of the attack's random draws.
+        restarts: runs from new random starts; None keeps the attack's default.
 
     Raises:
-        WorkbenchError: unknown attack or norm, a bad ``eps``, or a label the model lacks.
+        WorkbenchError: an unknown attack or norm, an option out of its bounds (see
+            :class:`AttackOptions`), or a label the model lacks.
     """
     from workbench.adversarial.attacks import build_attack
     from workbench.adversarial.model import as_logits_model
     from workbench.adversarial.perceptual import perturbation_stats
     from workbench.adversarial.threat import ThreatModel
 
+    options = attack_options(
+        attack=attack, norm=norm, eps=eps, steps=steps, restarts=restarts, seed=seed
+    )
     classes = int(model.hparams.num_classes)
     if not 0 <= label < classes:
         raise WorkbenchError(f"label: must lie in [0, {classes}), got {label}")
-    budget = attack_budget(attack)
-    options = {budget[0]: int(steps)} if steps is not None and budget else {}
-    threat = ThreatModel(norm, float(eps))
-    x_adv = build_attack(attack, model, threat, seed=seed, **options)(x, torch.tensor([label]))
+    threat = ThreatModel(options.norm, options.eps)
+    attacker = build_attack(options.attack, model, threat, **options.build_options())
+    x_adv = attacker(x, torch.tensor([label]))
     logits = as_logits_model(model)
     with torch.no_grad():
         probs = torch.softmax(logits(torch.cat([x, x_adv])), dim=1).numpy()
