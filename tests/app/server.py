@@ -32,8 +32,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(root, port: int, *extra: str, env: dict[str, str] | None = None,
-              cwd=ROOT) -> AppServer:  # fmt: skip
+def start_app(root, port: int, *extra: str, env: dict[str, str] | None = None, cwd=ROOT,
+              output=None) -> AppServer:  # fmt: skip
     """Starts ``workbench app`` with a fresh token (passed as $WORKBENCH_APP_TOKEN) and returns
     once its health endpoint answers.
 
@@ -43,14 +43,18 @@ def start_app(root, port: int, *extra: str, env: dict[str, str] | None = None,
         *extra: more ``workbench app`` options.
         env: the environment (default: this one's), to which the token is added.
         cwd: the working folder to start from.
+        output: a file for the server's stdout and stderr (default: discarded).
     """
     token = secrets.token_urlsafe(16)
+    sink = open(output, "wb") if output else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "app", "--data-root", str(root), "--port",
          str(port), *extra],
-        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         env={**(os.environ if env is None else env), "WORKBENCH_APP_TOKEN": token},
     )  # fmt: skip
+    if output:
+        sink.close()  # the server holds its own copy
     server = AppServer(proc, port, token, f"http://127.0.0.1:{port}/?token={token}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
