@@ -1,14 +1,22 @@
-"""Generate: edit a scene spec, preview one sample live, render a dataset in the background."""
+"""Generate: edit a scene spec, preview one sample live, render a dataset in the background.
+
+Previews go through preview workers shared by every browser tab (bounded wait, timeout); renders
+are jobs of the app's registry, so every tab sees them and no two write into one folder."""
 
 import streamlit as st
 import yaml
 from common import data_root, error_box, show_images
 
+from workbench.inspect.jobs import JobRegistry
 from workbench.inspect.preview import (
+    MAX_RESOLUTION,
+    MAX_SAMPLES,
+    MAX_WORKERS,
     PreviewRenderer,
     apply_overrides,
     find_specs,
     range_fields,
+    render_jobs,
     sample_views,
     start_render,
 )
@@ -20,14 +28,14 @@ st.title("Generate")
 
 
 @st.cache_resource(show_spinner=False)
-def preview_renderer() -> PreviewRenderer:
-    return PreviewRenderer()
+def preview_renderer(root: str) -> PreviewRenderer:
+    return PreviewRenderer(root)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def render_preview(spec_yaml: str, seed: int, index: int, condition: str):
     spec = parse_spec(yaml.safe_load(spec_yaml), "edited spec")
-    sample = preview_renderer().render(spec, seed, index, condition)
+    sample = preview_renderer(str(root)).render(spec, seed, index, condition)
     return sample.arrays, sample.meta
 
 
@@ -42,10 +50,11 @@ with controls:
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
         index = st.number_input("Sample index", 0, 10**6, 0, key="index")
         condition = st.selectbox("Condition", CONDITIONS, key="condition")
+        own = min(spec.resolution, MAX_RESOLUTION)
         resolution = st.select_slider(
             "Resolution",
-            sorted({16, 32, 48, 64, 96, 128, 192, 256, spec.resolution}),
-            spec.resolution,
+            sorted({16, 32, 48, 64, 96, 128, 192, 256, MAX_RESOLUTION, own}),
+            own,
             key=f"{label}:resolution",
         )
         overrides: dict = {"resolution": resolution}
@@ -88,39 +97,43 @@ if spec is not None and edited is not None:
     out = left.text_input(
         "Output folder (under the data root)", f"datasets/{edited.name}", key="out"
     )
-    num = left.number_input("Samples per condition", 1, 1_000_000, 100, key="num")
-    workers = right.number_input("Render processes", 1, 64, 1, key="workers")
+    num = left.number_input("Samples per condition", 1, MAX_SAMPLES, 100, key="num")
+    workers = right.number_input("Render processes", 1, MAX_WORKERS, 1, key="workers")
     conditions = right.multiselect(
         "Conditions", CONDITIONS, default=list(edited.conditions), key="conditions"
     )
-    busy = "render" in st.session_state and st.session_state["render"].job.status() == "running"
-    if st.button("Render dataset", type="primary", disabled=busy, key="render_start"):
+    detached = st.checkbox("Keep running after the app stops", key="render_detached")
+    if st.button("Render dataset", type="primary", key="render_start"):
         with error_box():
-            st.session_state["render"] = start_render(
-                root, edited, out, int(num), int(seed), conditions or None, int(workers)
-            )
+            start_render(
+                root, edited, out, int(num), int(seed), conditions or None, int(workers),
+                detached=detached,
+            )  # fmt: skip
 
 
 @st.fragment(run_every=1.0)
 def render_progress() -> None:
-    task = st.session_state.get("render")
-    if task is None:
-        return
-    status = task.job.status()
-    st.progress(task.progress(), text=f"{task.done()} / {task.total} samples ({status})")
-    if status == "running":
-        if st.button("Cancel render", key="render_cancel"):
-            task.job.stop()
-            st.rerun()
-    else:
-        if status == "finished":
-            st.success(f"Done: {', '.join(str(f) for f in task.folders)}")
-        elif status == "stopped":
-            st.warning("Cancelled; render the same folder again to resume where it stopped.")
+    registry = JobRegistry(root)
+    for task in render_jobs(root)[:5]:
+        job = task.record
+        where = ", ".join(f"`{f}`" for f in job.info["folders"])
+        st.progress(task.progress(), text=f"{where}: {task.done()} / {task.total} ({job.status})")
+        if job.running:
+            if st.button("Cancel render", key=f"cancel_{job.id}"):
+                registry.stop(job.id)
+                st.rerun()
+            continue
+        if job.status == "finished":
+            st.success(f"Done: {where}")
+        elif job.status in ("stopped", "ended"):
+            st.warning(
+                f"Stopped ({job.reason or job.status}); render into the same folder again to "
+                "resume where it stopped."
+            )
         else:
-            st.error(f"The render failed:\n\n```\n{task.job.tail(8)}\n```")
-        if st.button("Clear", key="render_clear"):
-            del st.session_state["render"]
+            st.error(f"The render failed:\n\n```\n{job.tail(8)}\n```")
+        if st.button("Clear", key=f"clear_{job.id}"):
+            registry.forget(job.id)
             st.rerun()
 
 

@@ -1,5 +1,6 @@
 """Training: runs under the data root with their metric curves; start a ``workbench fit`` in
-the background and follow its log while the app stays usable."""
+the background from a config, an optional checkpoint and typed overrides (no free text), and
+follow every fit of the app's job registry while the app stays usable."""
 
 import time
 
@@ -7,14 +8,19 @@ import pandas as pd
 import streamlit as st
 from common import data_root, error_box
 
+from workbench.inspect.fit_options import fit_options
+from workbench.inspect.jobs import JobRegistry
 from workbench.inspect.paths import resolve_under
 from workbench.inspect.runs import (
+    find_checkpoints,
     find_configs,
     find_runs,
     read_metrics,
     run_checkpoints,
     start_fit,
 )
+
+NO_CHECKPOINT = "(start afresh)"
 
 root = data_root()
 st.title("Training")
@@ -68,34 +74,46 @@ if not configs:
     st.info(f"No configs in {root / 'configs'}; put a LightningCLI YAML there.")
 else:
     config = st.selectbox("Config", configs, key="config")
-    overrides = st.text_input(
-        "Overrides",
-        "",
-        key="overrides",
-        help="e.g. --trainer.max_epochs 2 --model.init_args.lr 0.01",
+    resume = st.selectbox(
+        "Resume from checkpoint", [NO_CHECKPOINT, *find_checkpoints(root)], key="resume"
     )
-    busy = "fit" in st.session_state and st.session_state["fit"].status() == "running"
-    if st.button("Start fit", type="primary", disabled=busy, key="fit_start"):
+    st.caption("Overrides: an empty field keeps the config's value.")
+    left, middle, right = st.columns(3)
+    values = {
+        "max_epochs": left.number_input("Max epochs", 1, 1000, None, key="max_epochs"),
+        "learning_rate": middle.number_input(
+            "Learning rate", 1e-7, 1.0, None, 1e-4, format="%g", key="learning_rate"
+        ),
+        "batch_size": right.number_input("Batch size", 1, 4096, None, key="batch_size"),
+        "seed": left.number_input("Seed", 0, 2**32 - 1, None, key="fit_seed"),
+        "devices": middle.number_input("Devices (processes)", 1, 8, None, key="devices"),
+    }
+    detached = st.checkbox("Keep running after the app stops", key="fit_detached")
+    if st.button("Start fit", type="primary", key="fit_start"):
         with error_box():
-            st.session_state["fit"] = start_fit(root, config, overrides)
+            options = fit_options(**{k: v for k, v in values.items() if v is not None})
+            checkpoint = None if resume == NO_CHECKPOINT else resume
+            start_fit(root, config, options, checkpoint, detached=detached)
 
 
 @st.fragment(run_every=2.0)
-def follow_fit() -> None:
-    job = st.session_state.get("fit")
-    if job is None:
-        return
-    status = job.status()
-    elapsed = time.time() - job.started
-    st.write(f"`{' '.join(job.command[2:])}`: **{status}** after {elapsed:.0f} s")
-    st.code(job.tail(20) or "(no output yet)", language="text")
-    if status == "running":
-        if st.button("Stop run", key="fit_stop"):
-            job.stop()
+def follow_fits() -> None:
+    registry = JobRegistry(root)
+    for job in registry.jobs("fit")[:5]:
+        elapsed = (job.ended_at or time.time()) - job.started
+        detached = " (keeps running after the app stops)" if job.detached else ""
+        st.write(
+            f"`{job.info.get('config')}` into `{job.target}`: **{job.status}** after "
+            f"{elapsed:.0f} s{detached}"
+        )
+        st.code(job.tail(20) or "(no output yet)", language="text")
+        if job.running:
+            if st.button("Stop run", key=f"stop_{job.id}"):
+                registry.stop(job.id)
+                st.rerun()
+        elif st.button("Clear", key=f"clear_{job.id}"):
+            registry.forget(job.id)
             st.rerun()
-    elif st.button("Clear", key="fit_clear"):
-        del st.session_state["fit"]
-        st.rerun()
 
 
-follow_fit()
+follow_fits()

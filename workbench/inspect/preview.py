@@ -1,20 +1,24 @@
 """Live previews of a scene spec and dataset renders started from the app.
 
 pyrender is not thread-safe and wants one renderer per process, while Streamlit runs scripts in
-threads; so :class:`PreviewRenderer` keeps one renderer in a dedicated worker process (a plain
-subprocess, so nothing depends on how the app's main module was started) and every preview goes
-through it. Whole datasets are rendered by the ``workbench render`` command in a
-subprocess (:func:`start_render`): progress is read from its finished shards, and cancelling
-loses nothing because rerunning the same render resumes it.
+threads; so :class:`PreviewRenderer` keeps a few renderers in worker processes (plain ``python -P``
+subprocesses, so nothing depends on how the app's main module was started), shared by every
+browser tab: a tab takes a free worker, waits a bounded time when all are busy, and a preview
+that runs past its timeout is killed (its worker restarts on the next preview). Whole datasets
+are rendered by the ``workbench render`` command as a job of the app's registry
+(:func:`start_render`): progress is read from its finished shards, and cancelling loses nothing
+because rerunning the same render resumes it.
 
 This module imports neither torch nor pyrender in the calling process.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import secrets
 import subprocess
-import sys
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +30,26 @@ from PIL import Image, ImageDraw
 
 from workbench.data.writer import finished_shards
 from workbench.errors import WorkbenchError
-from workbench.inspect.jobs import Job, new_log, workbench_command
-from workbench.inspect.paths import resolve_under, state_dir
+from workbench.inspect.jobs import (
+    JobRecord,
+    JobRegistry,
+    check_room,
+    child_env,
+    python_command,
+    workbench_command,
+)
+from workbench.inspect.paths import relative_to_root, resolve_under, state_dir
 from workbench.inspect.preview_worker import receive, send
+from workbench.scene.assets import asset_files
 from workbench.scene.spec import parse_spec
 
 SCENES_DIR = Path(__file__).resolve().parent.parent.parent / "scenes"
 VIEW_SIZE = 256
+MAX_RESOLUTION = 512
+MAX_SAMPLES = 100_000
+MAX_WORKERS = max(1, min(16, os.cpu_count() or 1))
+BYTES_PER_PIXEL = 10  # rgb 3 + depth 4 + semantic 1 + instance 2, before PNG compression
+BYTES_PER_SAMPLE = 4096  # the sample's JSON
 
 
 def find_specs(root: str | Path) -> dict[str, Path]:
@@ -188,29 +205,76 @@ def sample_views(
     }
 
 
-# --- the preview worker -------------------------------------------------------------------
+# --- the preview workers ------------------------------------------------------------------
+
+
+def check_spec(root: str | Path, spec) -> None:
+    """Refuses a spec the app must not render: a resolution above :data:`MAX_RESOLUTION`, or a
+    mesh or texture file (:func:`~workbench.scene.assets.asset_files`) outside the data root and
+    outside the bundled scenes' own folder (their example meshes ship there).
+
+    Specs reach the app through :func:`~workbench.scene.spec.load_spec`, which makes their mesh
+    paths absolute, so the files checked here are the files the workers load.
+
+    Raises:
+        WorkbenchError: one line naming the field or the file.
+    """
+    if spec.resolution > MAX_RESOLUTION:
+        raise WorkbenchError(
+            f"resolution: at most {MAX_RESOLUTION} in the app, got {spec.resolution}; "
+            "use workbench render for larger images"
+        )
+    for path in asset_files(spec):
+        if not path.resolve().is_relative_to(SCENES_DIR):
+            resolve_under(root, path)
 
 
 class PreviewRenderer:
-    """One renderer in its own worker process (``workbench.inspect.preview_worker``); safe to
-    call from any thread.
+    """Up to ``workers`` renderers in worker processes (``workbench.inspect.preview_worker``),
+    shared by every thread; no call waits on another beyond ``wait`` seconds.
 
-    Calls are served one at a time by the worker, which keeps its renderer between calls; a
-    worker that died is started again on the next call.
+    Each worker keeps its renderer between calls. A call takes a free worker, or waits up to
+    ``wait`` seconds for one and then says the renderers are busy. A reply that takes longer than
+    ``timeout`` seconds (starting the worker included) kills the worker; the next call starts a
+    new one. Workers run in the data root as ``python -P``.
+
+    Args:
+        root: the data root (the workers' working folder).
+        workers: most worker processes at once.
+        timeout: seconds a preview may take.
+        wait: seconds a call waits for a free worker.
+        command: the worker's command line (the real worker unless a test says otherwise).
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
+    def __init__(
+        self,
+        root: str | Path,
+        workers: int = 2,
+        timeout: float = 60.0,
+        wait: float = 10.0,
+        command: list[str] | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.timeout, self.wait, self.workers = timeout, wait, workers
+        self._command = command or python_command("workbench.inspect.preview_worker")
+        self._free: queue.Queue[subprocess.Popen | None] = queue.Queue()
+        for _ in range(workers):
+            self._free.put(None)  # a slot whose worker starts on first use
 
-    def _worker(self) -> subprocess.Popen:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "workbench.inspect.preview_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-        return self._proc
+    def busy(self) -> int:
+        """Workers serving a call right now."""
+        return self.workers - self._free.qsize()
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            self._command, cwd=self.root, env=child_env(), bufsize=0,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+
+    @staticmethod
+    def _end(worker: subprocess.Popen) -> None:
+        worker.kill()
+        worker.wait()
 
     def render(self, spec, seed: int = 0, index: int = 0, condition: str = "clone"):
         """Renders sample ``index`` of ``(spec, seed)`` under ``condition``.
@@ -219,8 +283,9 @@ class PreviewRenderer:
             a :class:`~workbench.render.sample.Sample` (arrays and metadata).
 
         Raises:
-            WorkbenchError: unknown condition, unloadable assets, no OpenGL backend, or a worker
-                that stopped.
+            WorkbenchError: unknown condition, a resolution above the app's bound, asset files
+                outside the data root, unloadable assets, no OpenGL backend, every worker busy
+                past ``wait``, a preview past ``timeout``, or a worker that stopped.
         """
         from workbench.render.conditions import CONDITIONS
         from workbench.scene.kinds import preflight
@@ -229,20 +294,36 @@ class PreviewRenderer:
             raise WorkbenchError(
                 f"condition: unknown {condition!r}; allowed: {', '.join(CONDITIONS)}"
             )
+        check_spec(self.root, spec)
         preflight(spec)
         request = (spec.model_dump(mode="json"), int(seed), int(index), condition)
-        with self._lock:
-            worker = self._worker()
-            try:
-                send(worker.stdin, request)
-                status, payload = receive(worker.stdout)
-            except (EOFError, BrokenPipeError):
-                worker.kill()
-                worker.wait()
-                raise WorkbenchError(
-                    f"the preview renderer stopped (exit {worker.returncode}); "
-                    "preview again to restart it"
-                ) from None
+        try:
+            worker = self._free.get(timeout=self.wait)
+        except queue.Empty:
+            raise WorkbenchError(
+                f"preview: all {self.workers} preview renderers are busy with other tabs for "
+                f"over {self.wait:.0f} s; preview again in a moment"
+            ) from None
+        try:
+            if worker is None or worker.poll() is not None:
+                worker = self._start()
+            send(worker.stdin, request)
+            status, payload = receive(worker.stdout, time.monotonic() + self.timeout)
+        except TimeoutError:
+            self._end(worker)
+            worker = None
+            raise WorkbenchError(
+                f"preview: took longer than {self.timeout:.0f} s and was stopped (its renderer "
+                "restarts on the next preview); lower the resolution or the object counts"
+            ) from None
+        except (EOFError, BrokenPipeError):
+            self._end(worker)
+            code, worker = worker.returncode, None
+            raise WorkbenchError(
+                f"the preview renderer stopped (exit {code}); preview again to restart it"
+            ) from None
+        finally:
+            self._free.put(worker)
         if status == "error":
             raise WorkbenchError(payload)
         if status == "crash":
@@ -250,16 +331,19 @@ class PreviewRenderer:
         return payload
 
     def close(self) -> None:
-        """Stops the worker process."""
-        with self._lock:
-            if self._proc is not None and self._proc.poll() is None:
-                self._proc.stdin.close()
+        """Stops the idle workers (each closes when its stdin does)."""
+        for _ in range(self.workers):
+            try:
+                worker = self._free.get(timeout=self.wait)
+            except queue.Empty:
+                break
+            if worker is not None and worker.poll() is None:
+                worker.stdin.close()
                 try:
-                    self._proc.wait(timeout=30)
+                    worker.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-            self._proc = None
+                    self._end(worker)
+            self._free.put(None)
 
 
 # --- dataset renders ----------------------------------------------------------------------
@@ -267,17 +351,25 @@ class PreviewRenderer:
 
 @dataclass
 class DatasetRender:
-    """A ``workbench render`` running in a subprocess.
+    """A ``workbench render`` job of the app's registry.
 
     Attributes:
-        job: the subprocess.
-        folders: the dataset folders it writes (one per condition).
-        total: samples it writes in all.
+        record: the job.
+        root: the data root.
     """
 
-    job: Job
-    folders: list[Path]
-    total: int
+    record: JobRecord
+    root: Path
+
+    @property
+    def folders(self) -> list[Path]:
+        """The dataset folders it writes (one per condition)."""
+        return [self.root / f for f in self.record.info["folders"]]
+
+    @property
+    def total(self) -> int:
+        """Samples it writes in all."""
+        return int(self.record.info["total"])
 
     def done(self) -> int:
         """Samples in finished shards so far."""
@@ -288,6 +380,17 @@ class DatasetRender:
         return min(1.0, self.done() / self.total)
 
 
+def render_jobs(root: str | Path) -> list[DatasetRender]:
+    """Returns the render jobs of the data root, newest first, with their current status."""
+    base = Path(root).resolve()
+    return [DatasetRender(r, base) for r in JobRegistry(base).jobs("render")]
+
+
+def render_need(num: int, resolution: int, conditions: int) -> int:
+    """Bytes a render plausibly needs: every pass uncompressed plus the JSON, per sample."""
+    return num * conditions * (resolution * resolution * BYTES_PER_PIXEL + BYTES_PER_SAMPLE)
+
+
 def start_render(
     root: str | Path,
     spec,
@@ -296,29 +399,42 @@ def start_render(
     seed: int = 0,
     conditions: list[str] | None = None,
     workers: int = 1,
+    detached: bool = False,
 ) -> DatasetRender:
-    """Writes ``spec`` to ``ROOT/.workbench-app/specs`` and starts ``workbench render`` on it.
+    """Writes ``spec`` to ``ROOT/.workbench-app/specs`` and starts ``workbench render`` on it as
+    a job of the app's registry.
 
-    Shards hold about a twentieth of the samples, so progress moves in small steps.
+    Shards hold about a twentieth of the samples, so progress moves in small steps. The disk
+    under the root must have :func:`render_need` bytes free (at least 200 MB).
 
     Args:
         root: the data root.
         spec: the (edited) scene spec.
         out: output folder under the root.
-        num: samples per condition.
+        num: samples per condition, 1 to :data:`MAX_SAMPLES`.
         seed: dataset seed.
         conditions: render conditions; None uses the spec's.
-        workers: render processes.
+        workers: render processes, 1 to :data:`MAX_WORKERS`.
+        detached: keep running after the app stops.
 
     Raises:
-        WorkbenchError: ``out`` leaves the root, or ``num``/``workers`` are not positive.
+        WorkbenchError: ``out`` leaves the root, a count or the resolution is out of bounds, the
+            disk is nearly full, or a running job writes into ``out``.
     """
-    folder = resolve_under(root, out)
-    if num < 1 or workers < 1:
-        raise WorkbenchError("samples and workers: must be at least 1")
+    base = Path(root).resolve()
+    folder = resolve_under(base, out)
+    if folder == base or folder.is_relative_to(base / ".workbench-app"):
+        raise WorkbenchError(f"{out}: choose a folder under the data root, not the root itself")
+    if not 1 <= num <= MAX_SAMPLES:
+        raise WorkbenchError(f"samples: must lie in [1, {MAX_SAMPLES}], got {num}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise WorkbenchError(f"workers: must lie in [1, {MAX_WORKERS}], got {workers}")
+    if not 0 <= seed < 2**32:
+        raise WorkbenchError(f"seed: must lie in [0, 2**32), got {seed}")
+    check_spec(base, spec)
     conditions = list(dict.fromkeys(conditions or spec.conditions))
-    spec_file = state_dir(root, "specs") / f"{folder.name}.yaml"
-    spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    check_room(base, render_need(num, spec.resolution, len(conditions)), f"render into {out}")
+    spec_file = state_dir(base, "specs") / f"{folder.name}-{secrets.token_hex(4)}.yaml"
     shard_size = max(1, -(-num // 20))
     command = workbench_command(
         "render", str(spec_file), "--out", str(folder), "--num", str(num), "--seed", str(seed),
@@ -326,5 +442,14 @@ def start_render(
         "--conditions", ",".join(conditions), "--quiet",
     )  # fmt: skip
     folders = [folder] if len(conditions) == 1 else [folder / c for c in conditions]
-    job = Job.start(command, new_log(root, f"render-{folder.name}"), cwd=Path(root).resolve())
-    return DatasetRender(job=job, folders=folders, total=num * len(conditions))
+    info = {
+        "folders": [relative_to_root(base, f) for f in folders],
+        "total": num * len(conditions),
+    }
+    spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    try:
+        record = JobRegistry(base).start("render", command, folder, detached=detached, info=info)
+    except WorkbenchError:
+        spec_file.unlink()
+        raise
+    return DatasetRender(record, base)

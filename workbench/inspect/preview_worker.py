@@ -1,6 +1,6 @@
 """The preview worker process: one renderer, requests on stdin, replies on stdout.
 
-Run as ``python -m workbench.inspect.preview_worker`` by
+Run as ``python -P -m workbench.inspect.preview_worker`` by
 :class:`~workbench.inspect.preview.PreviewRenderer`. Each message is an 8-byte big-endian length
 and a pickle (parent and worker trust each other: the parent started the worker). A request is
 ``(spec_data, seed, index, condition)``; a reply is ``("ok", Sample)``, ``("error", one line)``
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import struct
 import sys
+import time
 import traceback
 from typing import Any, BinaryIO
 
@@ -28,16 +30,35 @@ def send(stream: BinaryIO, message: Any) -> None:
     stream.flush()
 
 
-def receive(stream: BinaryIO) -> Any:
-    """Reads one message; raises EOFError when the other side has closed the pipe."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        raise EOFError("pipe closed")
-    size = HEADER.unpack(header)[0]
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError("pipe closed mid-message")
-    return pickle.loads(data)
+def _read_exact(stream: BinaryIO, size: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        if deadline is not None:
+            ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError("no reply in time")
+        chunk = stream.read(size - got)
+        if not chunk:
+            raise EOFError("pipe closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def receive(stream: BinaryIO, deadline: float | None = None) -> Any:
+    """Reads one message; raises EOFError when the other side has closed the pipe.
+
+    Args:
+        stream: the pipe; with a ``deadline`` it must be unbuffered (``Popen(bufsize=0)``).
+        deadline: ``time.monotonic()`` by which the whole message must have come, or None.
+
+    Raises:
+        EOFError: the pipe closed.
+        TimeoutError: the deadline passed first.
+    """
+    size = HEADER.unpack(_read_exact(stream, HEADER.size, deadline))[0]
+    return pickle.loads(_read_exact(stream, size, deadline))
 
 
 def main() -> int:

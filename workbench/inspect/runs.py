@@ -7,12 +7,12 @@ A run is a folder written by Lightning's CSVLogger (``NAME/version_N/metrics.csv
 from __future__ import annotations
 
 import csv
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.inspect.jobs import Job, new_log, workbench_command
+from workbench.inspect.fit_options import FitOptions, accepts_learning_rate, check_config
+from workbench.inspect.jobs import JobRecord, JobRegistry, check_room, workbench_command
 from workbench.inspect.paths import relative_to_root, resolve_under, walk_under
 
 METRICS = "metrics.csv"
@@ -115,29 +115,56 @@ def find_configs(root: str | Path) -> list[str]:
     return [relative_to_root(root, p) for p in sorted(folder.rglob("*.y*ml"))]
 
 
-def start_fit(root: str | Path, config: str, overrides: str = "") -> Job:
-    """Starts ``workbench fit -c CONFIG OVERRIDES`` in the root, logging under ``ROOT/runs``.
+def start_fit(
+    root: str | Path,
+    config: str,
+    options: FitOptions | None = None,
+    checkpoint: str | None = None,
+    detached: bool = False,
+) -> JobRecord:
+    """Starts ``workbench fit -c CONFIG`` in the root, logging under ``ROOT/runs``.
+
+    The config is checked first (:func:`~workbench.inspect.fit_options.check_config`); the
+    command line holds only the config, ``--trainer.default_root_dir ROOT/runs``, the typed
+    ``options``, ``--weights_only true`` and the checkpoint to resume. The job writes
+    ``ROOT/runs/<config name>``; a second fit of the same config is refused while one runs.
 
     Args:
         root: the data root; the command runs there, so paths in the config are relative to it.
         config: a config file under the root.
-        overrides: extra command-line arguments as one string (``--trainer.max_epochs 2``).
+        options: typed overrides; None keeps the config's values.
+        checkpoint: a ``.ckpt`` under the root to resume from, or None.
+        detached: keep running after the app stops.
 
     Returns:
-        the running job; its output goes to ``ROOT/.workbench-app/logs/fit-<config>-*.log``.
+        the job's record in the app's job registry.
 
     Raises:
-        WorkbenchError: the config is outside the root or missing, or overrides do not parse.
+        WorkbenchError: the config or checkpoint is missing or outside the root, the config
+            breaks a rule, an option is out of range, the disk is nearly full, or a fit of this
+            config is running.
     """
-    path = resolve_under(root, config)
-    if not path.is_file():
-        raise WorkbenchError(f"{config}: no such config file under the data root")
-    try:
-        extra = shlex.split(overrides)
-    except ValueError as exc:
-        raise WorkbenchError(f"overrides: {exc}; quote values that contain spaces") from None
+    base = Path(root).resolve()
+    path = resolve_under(base, config)
+    parsed = check_config(base, path)
+    options = options or FitOptions()
+    if options.learning_rate is not None and not accepts_learning_rate(parsed):
+        raise WorkbenchError(
+            f"learning_rate: the model of {config} has no single learning rate (lr); "
+            "set its rates in the config"
+        )
+    resume = []
+    if checkpoint:
+        ckpt = resolve_under(base, checkpoint)
+        if not ckpt.is_file() or ckpt.suffix != ".ckpt":
+            raise WorkbenchError(f"{checkpoint}: no such checkpoint (.ckpt) under the data root")
+        resume = ["--ckpt_path", str(ckpt)]
+    check_room(base, 0, f"fit {config}")
+    runs = base / "runs"
     command = workbench_command(
-        "fit", "-c", str(path), "--trainer.default_root_dir", str(Path(root).resolve() / "runs"),
-        *extra,
+        "fit", "-c", str(path), "--trainer.default_root_dir", str(runs), *options.arguments(),
+        "--weights_only", "true", *resume,
     )  # fmt: skip
-    return Job.start(command, new_log(root, f"fit-{path.stem}"), cwd=Path(root).resolve())
+    return JobRegistry(base).start(
+        "fit", command, runs / path.stem, detached=detached, info={"config": config}
+    )
