@@ -3,8 +3,8 @@ a forged Host header, a websocket from elsewhere, DNS rebinding in Chromium, and
 shell that try to turn XSRF and CORS protection off.
 
 One server serves the whole module. It is started from a folder whose ``.streamlit/config.toml``
-turns XSRF and CORS protection off, with ``STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION=false`` and
-``STREAMLIT_SERVER_ENABLE_CORS=false`` set, so every test here also runs against that hostile set-up.
+turns XSRF and CORS protection off, with ``STREAMLIT_*`` variables that turn them off too (and
+development mode on), so every test here also runs against that hostile set-up.
 """
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ def server(tmp_path_factory, start):
     """The app, started from a hostile folder with hostile ``STREAMLIT_*`` variables."""
     (start / ".streamlit").mkdir()
     (start / ".streamlit" / "config.toml").write_text(HOSTILE_CONFIG)
-    env = {**os.environ, "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION": "false",
-           "STREAMLIT_SERVER_ENABLE_CORS": "false", "STREAMLIT_GLOBAL_DEVELOPMENT_MODE": "true"}  # fmt: skip
+    env = {
+        **os.environ,
+        "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION": "false",
+        "STREAMLIT_SERVER_ENABLE_CORS": "false",
+        "STREAMLIT_GLOBAL_DEVELOPMENT_MODE": "true",
+    }
     root = tmp_path_factory.mktemp("root")
     app = start_app(root, free_port(), env=env, cwd=start, output=start / "server.log")
     yield app
@@ -69,8 +73,9 @@ def login(server) -> str:
 
 
 def test_no_token_or_a_wrong_one_is_refused(server):
-    for path in ("/", "/?token=wrong", f"/?token={server.token[:-1]}", "/_stcore/host-config",
-                 "/_stcore/metrics", "/static/index.html", "/media/x.png", "/app/static/x"):  # fmt: skip
+    paths = ["/", "/?token=wrong", f"/?token={server.token[:-1]}", "/_stcore/host-config",
+             "/_stcore/metrics", "/static/index.html", "/media/x.png", "/app/static/x"]  # fmt: skip
+    for path in paths:
         status, _, body = request(server, path)
         assert status == 403 and b"Access refused" in body and b"workbench app" in body, path
     cookie = f"workbench-app-{server.port}={server.token}"  # the token is not the cookie
@@ -103,8 +108,13 @@ def test_websocket_needs_the_cookie_and_its_own_origin(server):
     url = f"ws://127.0.0.1:{server.port}/_stcore/stream"
     own = f"http://127.0.0.1:{server.port}"
     cookie = login(server)
-    for origin, headers in ((own, {}), ("http://evil.example", {"Cookie": cookie}),
-                            (f"http://localhost:{server.port + 1}", {"Cookie": cookie})):  # fmt: skip
+    other_port = f"http://localhost:{server.port + 1}"
+    tries = [
+        (own, {}),
+        ("http://evil.example", {"Cookie": cookie}),
+        (other_port, {"Cookie": cookie}),
+    ]
+    for origin, headers in tries:
         with pytest.raises(InvalidStatus) as refused:
             connect(url, origin=origin, additional_headers=headers, proxy=None).close()
         assert refused.value.response.status_code == 403, origin

@@ -1,4 +1,4 @@
-"""The app server's access guard on ASGI scopes: the token, its cookie, the Host header, the Origin."""
+"""The app server's access guard on ASGI scopes: the token, its cookie, the Host and the Origin."""
 
 from __future__ import annotations
 
