@@ -9,6 +9,10 @@ import shutil
 import numpy as np
 from PIL import Image
 
+from tests.test_imageio import bomb_png, encode
+from workbench.imageio import UPLOAD_MAX_BYTES, UPLOAD_MAX_MB
+from workbench.inspect.attacklab import MAX_RESTARTS, MAX_STEPS
+
 
 def _texts(elements) -> str:
     return " | ".join(str(e.value) for e in elements)
@@ -58,8 +62,41 @@ def test_attack_lab_shows_what_the_attack_did(models_root, open_page):
     app.button(key="run_attack").click().run()
     assert not app.exception and not app.error
     assert app.image[0].captions[0].endswith("(true 0)")
-    app.file_uploader(key="upload").upload("junk.png", b"not an image", "image/png").run()
-    assert not app.exception and "not a readable image" in _texts(app.error)
+    app.file_uploader(key="upload").set_value(("junk.png", b"not an image", "image/png")).run()
+    assert not app.exception
+    assert "uploaded file junk.png: not a readable PNG or JPEG image" in _texts(app.error)
+
+
+def test_attack_lab_refuses_bombs_oversize_uploads_and_budgets(models_root, open_page):
+    app = open_page(models_root, "pages/attack.py")
+    app.selectbox(key="ckpt").select("ckpt/classifier.ckpt").run()
+    app.radio(key="source").set_value("upload").run()
+    uploader = app.file_uploader(key="upload")
+    assert uploader.proto.max_upload_size_mb == UPLOAD_MAX_MB
+    assert sorted(uploader.allowed_type) == [".jpeg", ".jpg", ".png"]
+    refused = {
+        "bomb.png": (bomb_png(30000, 30000), "uploaded file bomb.png: too many pixels"),
+        "big.png": (bomb_png(3000, 3000), "uploaded file big.png: too many pixels (3000 x 3000"),
+        "huge.png": (bytes(UPLOAD_MAX_BYTES + 1), "uploaded file huge.png: 4,194,305 bytes is too"),
+        "anim.png": (encode(np.zeros((8, 8, 3), np.uint8), "GIF"), "not a readable PNG or JPEG"),
+    }
+    for name, (data, message) in refused.items():
+        app.file_uploader(key="upload").set_value((name, data, "image/png")).run()
+        assert not app.exception and message in _texts(app.error), name
+        assert "run_attack" not in [b.key for b in app.button]  # no image, no attack button
+        assert "outcome" not in app.session_state
+
+    # the widgets' bounds: a square budget of 5,000 queries, then pgd (at most 1,000 steps)
+    app.file_uploader(key="upload").set_value(
+        ("ok.png", encode(np.zeros((8, 8), np.uint8)), "image/png")
+    ).run()
+    assert not app.exception and not app.error
+    app.selectbox(key="attack").select("square").run()
+    app.number_input(key="steps").set_value(5000).run()
+    assert not app.exception
+    app.selectbox(key="attack").select("pgd").run()
+    assert not app.exception and app.number_input(key="steps").max == MAX_STEPS
+    assert app.number_input(key="restarts").max == MAX_RESTARTS
 
 
 def test_robustness_page_shows_curves_tables_and_checks(models_root, tmp_path, open_page):
