@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import ipaddress
 import os
 import secrets
 import sys
@@ -19,7 +18,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from workbench.errors import WorkbenchError
-from workbench.inspect.access import HOST_ENV, MIN_TOKEN_LENGTH, TOKEN_ENV, TOKEN_PARAM, WILDCARDS
+from workbench.inspect.access import (
+    HOST_ENV,
+    MIN_TOKEN_LENGTH,
+    TOKEN_ENV,
+    TOKEN_PARAM,
+    WILDCARDS,
+    is_loopback,
+)
 
 HELP = "start the Streamlit app over a data root (localhost only unless --host is given)"
 APP = Path(__file__).resolve().parent.parent.parent / "app" / "serve.py"
@@ -93,14 +99,6 @@ def access_token(args: argparse.Namespace) -> str:
     return token
 
 
-def is_loopback(host: str) -> bool:
-    """Whether binding to ``host`` keeps the server on this machine."""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def url(host: str, port: int, token: str) -> str:
     """The URL that opens the app, token included (a wildcard address shows as 127.0.0.1)."""
     shown = "127.0.0.1" if host in WILDCARDS else host
@@ -124,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("the app needs Streamlit: pip install -e '.[app]'")
     argv = command(args)
     token = access_token(args)
-    if not is_loopback(args.host):
+    if not is_loopback(args.host.strip("[]").lower()):
         print(
             f"workbench app: warning: bound to {args.host}, so anyone who can reach this machine "
             "and learns the URL can read and write the data root and run jobs; keep the URL "
