@@ -1,14 +1,15 @@
-"""Runs: discovery, metric curves from CSVLogger files, and background jobs that can be stopped."""
+"""Runs: discovery, metric curves from CSVLogger files, and fits started only from a checked
+config, typed options and a checkpoint under the root (every escape tried, and refused)."""
 
 from __future__ import annotations
 
-import sys
-import time
+import re
 
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.inspect.jobs import Job
+from workbench.inspect.fit_options import check_config, fit_options
+from workbench.inspect.jobs import JobRegistry
 from workbench.inspect.runs import (
     find_checkpoints,
     find_configs,
@@ -65,30 +66,78 @@ def test_bad_metric_files_give_one_line_errors(root):
         read_metrics(root / "nowhere.csv")
 
 
-def test_fit_refuses_configs_outside_the_root_and_bad_overrides(root, tmp_path_factory):
-    outside = tmp_path_factory.mktemp("elsewhere") / "x.yaml"
+GOOD = """trainer: {max_epochs: 1, callbacks: [{class_path: pytorch_lightning.callbacks.EarlyStopping,
+  init_args: {monitor: val/loss}}]}
+model: {class_path: workbench.models.classifier.Classifier, init_args: {lr: 0.01}}
+data: {class_path: workbench.data.datamodule.MixedDataModule,
+  init_args: {sources: [{kind: rendered, path: data/digits}]}}
+"""
+
+ATTACKS = {
+    "trainer: {default_root_dir: /tmp/x}": "trainer.default_root_dir: '/tmp/x' leads outside",
+    "ckpt_path: http://evil.example/x.ckpt": "ckpt_path: URLs are not allowed",
+    "data: {init_args: {sources: [{path: s3://bucket/x}]}}": "sources[0].path: URLs",
+    "data: {init_args: {sources: [{path: ../../outside}]}}": "sources[0].path: '../../outside'",
+    "trainer: {logger: {init_args: {save_dir: ~/logs}}}": "save_dir: '~/logs' leads outside",
+    "config: /etc/passwd": "config: not allowed",
+    "weights_only: false": "weights_only: not allowed",
+    "trainer: {callbacks: [{class_path: os.system}]}": "callbacks[0].class_path: class 'os.system'",
+    "model: subprocess.Popen": "model: 'subprocess.Popen' reads as an import path",
+    "model: '{class_path: os.system}'": "model.class_path: class 'os.system'",
+    "model: configs/other.yaml": "other.yaml: trainer.default_root_dir: '/etc' leads outside",
+    "data: {init_args: {sources: [{path: link/x}]}}": "'link/x' leads outside",
+}
+
+
+@pytest.mark.parametrize("text", ATTACKS)
+def test_configs_that_escape_the_root_are_refused(root, text, tmp_path_factory):
+    (root / "configs" / "other.yaml").write_text("trainer: {default_root_dir: /etc}\n")
+    (root / "link").symlink_to(tmp_path_factory.mktemp("outside"))
+    (root / "configs" / "bad.yaml").write_text(text + "\n")
+    with pytest.raises(WorkbenchError, match=re.escape(ATTACKS[text])) as info:
+        start_fit(root, "configs/bad.yaml")
+    assert "\n" not in str(info.value) and str(info.value).startswith("configs/")
+    assert not JobRegistry(root).jobs()
+
+
+def test_a_good_config_passes_and_the_command_holds_no_free_text(root):
+    (root / "configs" / "good.yaml").write_text(GOOD)
+    assert check_config(root, "configs/good.yaml")["trainer"]["max_epochs"] == 1
+    options = fit_options(max_epochs=3, learning_rate=0.5, batch_size=8, seed=4, devices=2)
+    job = start_fit(root, "configs/good.yaml", options, "runs/tiny/checkpoints/last.ckpt")
+    JobRegistry(root).stop(job.id)
+    runs, ckpt = root.resolve() / "runs", root.resolve() / "runs/tiny/checkpoints/last.ckpt"
+    assert job.command[1:] == [
+        "-P", "-m", "workbench.cli", "fit", "-c", str(root.resolve() / "configs/good.yaml"),
+        "--trainer.default_root_dir", str(runs), "--trainer.max_epochs", "3",
+        "--model.init_args.lr", "0.5", "--data.init_args.batch_size", "8",
+        "--seed_everything", "4", "--trainer.devices", "2", "--weights_only", "true",
+        "--ckpt_path", str(ckpt),
+    ]  # fmt: skip
+    assert job.target == "runs/good"
+
+
+def test_fit_refuses_bad_options_checkpoints_and_a_second_fit_of_one_config(root, tmp_path):
+    outside = tmp_path.parent / "x.yaml"
     outside.write_text("{}\n")
     with pytest.raises(WorkbenchError, match="outside the data root"):
         start_fit(root, str(outside))
     with pytest.raises(WorkbenchError, match="no such config"):
         start_fit(root, "configs/missing.yaml")
-    with pytest.raises(WorkbenchError, match="overrides"):
-        start_fit(root, "configs/tiny.yaml", "--trainer.max_epochs 'unclosed")
-
-
-def test_a_job_logs_finishes_and_can_be_stopped(tmp_path):
-    done = Job.start(
-        [sys.executable, "-c", "print('one'); print('two')"], tmp_path / "a.log", tmp_path
+    for values, field in [({"max_epochs": 0}, "max_epochs"), ({"learning_rate": 5}, "learning_rate"),
+                          ({"devices": 99}, "devices"), ({"ckpt_path": "x"}, "ckpt_path")]:  # fmt: skip
+        with pytest.raises(WorkbenchError, match=f"^{field}: "):
+            fit_options(**values)
+    with pytest.raises(WorkbenchError, match="no such checkpoint"):
+        start_fit(root, "configs/tiny.yaml", checkpoint="configs/tiny.yaml")
+    with pytest.raises(WorkbenchError, match="outside the data root"):
+        start_fit(root, "configs/tiny.yaml", checkpoint="../elsewhere.ckpt")
+    (root / "configs" / "gan.yaml").write_text(
+        "model: {class_path: workbench.generative.gan.ConditionalGAN}\n"
     )
-    done.popen.wait(timeout=60)
-    assert done.status() == "finished" and done.tail(1) == "two"
-    failed = Job.start([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "b.log", tmp_path)
-    failed.popen.wait(timeout=60)
-    assert failed.status() == "failed" and failed.returncode == 3
-    code = "import time\nprint('ready', flush=True)\ntime.sleep(600)"
-    slow = Job.start([sys.executable, "-c", code], tmp_path / "c.log", tmp_path)
-    while "ready" not in slow.tail() and slow.returncode is None:
-        time.sleep(0.05)
-    assert slow.status() == "running"
-    slow.stop()
-    assert slow.status() == "stopped"
+    with pytest.raises(WorkbenchError, match="learning_rate: the model of configs/gan.yaml"):
+        start_fit(root, "configs/gan.yaml", fit_options(learning_rate=0.1))
+    first = start_fit(root, "configs/tiny.yaml")
+    with pytest.raises(WorkbenchError, match=f"runs/tiny: fit job {first.id}"):
+        start_fit(root, "configs/tiny.yaml")
+    JobRegistry(root).stop(first.id)
