@@ -75,17 +75,22 @@ def _export(args: argparse.Namespace) -> int:
     from workbench.data import export
 
     if args.format == "coco":
-        print(export.to_coco(args.data, args.out))
+        print(export.to_coco(args.data, args.out, force=args.force))
     else:
-        print(export.to_webdataset(args.data, args.out, args.samples_per_tar))
+        print(export.to_webdataset(args.data, args.out, args.samples_per_tar, force=args.force))
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """Exit 0: intact; 1: corrupt or missing files (listed); 2: cannot verify (one line)."""
     from workbench.data import open_paired
 
+    try:
+        sets = open_paired(args.data, modalities=())
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"cannot verify {args.data}: {exc}") from None
     bad = 0
-    for condition, dataset in open_paired(args.data, modalities=()).items():
+    for condition, dataset in sets.items():
         problems = dataset.verify()
         bad += len(problems)
         for line in problems:
@@ -94,6 +99,8 @@ def _verify(args: argparse.Namespace) -> int:
             f"{condition}: {len(dataset)} samples, "
             f"{'OK' if not problems else f'{len(problems)} problems'}"
         )
+    if bad:
+        print(f"corrupt: {bad} problems in {args.data} (listed above)", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -182,9 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("data", help="dataset folder")
     exp.add_argument("--out", default=None, help="output file (coco) or folder (webdataset)")
     exp.add_argument("--samples-per-tar", type=int, default=1000)
+    exp.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite an existing file (coco) or tars (webdataset)",
+    )
     exp.set_defaults(func=_export)
 
-    verify = sub.add_parser("verify", help="check every file of a dataset against its sha256")
+    verify = sub.add_parser(
+        "verify",
+        help="check every file of a dataset against its sha256 "
+        "(exit 1: corrupt files found, 2: cannot verify)",
+    )
     verify.add_argument("data")
     verify.set_defaults(func=_verify)
 

@@ -33,10 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the search and prints the dataset folder and what it found."""
     import json
+    from pathlib import Path
 
     from workbench.adversarial.scene_search import search_scenes
     from workbench.cli import resolve_scene
+    from workbench.data.writer import check_folder_path
 
+    check_folder_path(Path(args.out))
     out = search_scenes(
         args.checkpoint,
         resolve_scene(args.scene),

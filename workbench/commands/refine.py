@@ -15,7 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Writes the refined dataset and prints its folder."""
+    from pathlib import Path
+
+    from workbench.data.writer import check_output_dir
     from workbench.generative.refine_dataset import refine_checkpoint
 
+    check_output_dir(Path(args.out))
     print(refine_checkpoint(args.ckpt, args.data, args.out, progress=not args.quiet))
     return 0

@@ -2,6 +2,9 @@
 honesty checks of a classifier checkpoint; writes report.json and report.html."""
 
 import argparse
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
 
 HELP = "evaluate a classifier's robustness (attacks, corruptions, conditions) into a report"
 
@@ -59,6 +62,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+# Marks a folder as a robustness report, so a rerun may overwrite and resume it.
+MARKER = ".workbench-report"
+# What a report writes; a folder holding only these, with units/settings.key, is a report too
+# (an interrupted run, one from before the marker existed, or the demo's).
+_OWN = {"report.json", "report.html", "units", MARKER}
+
+
+def check_report_dir(out: Path) -> None:
+    """Refuses an ``--out`` that a report would damage; writes nothing.
+
+    Raises:
+        WorkbenchError: ``out`` is a file, or a non-empty folder that is not a report (the
+            report would overwrite ``report.*`` and delete ``units/*.pt`` in it).
+    """
+    from workbench.data.writer import check_folder_path
+
+    check_folder_path(out)
+    if out.is_dir() and not (out / MARKER).is_file():
+        names = {p.name for p in out.iterdir()}
+        ours = names <= _OWN and (out / "units" / "settings.key").is_file()
+        if names and not ours:
+            raise WorkbenchError(
+                f"--out {out}: not empty and not a robustness report (no {MARKER}); "
+                "choose a new or empty folder"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs the evaluation and prints the path of report.html."""
     from workbench.evaluation.runner import evaluate_checkpoint, make_settings
@@ -78,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         corruptions=corruptions,
     )
+    check_report_dir(Path(args.out))
     page = evaluate_checkpoint(
         args.ckpt, args.data, args.out, settings, device=args.device, progress=not args.quiet
     )
+    (Path(args.out) / MARKER).write_text("workbench robustness report folder\n")
     print(page)
     return 0

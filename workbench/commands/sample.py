@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     """Writes the samples and prints the dataset folder."""
     from pathlib import Path
 
+    from workbench.data.writer import check_output_dir
     from workbench.generative.sampling import sample_checkpoint
 
+    check_output_dir(Path(args.out))
     classes = None
     if args.classes is not None:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()]

@@ -9,10 +9,44 @@ from pathlib import Path
 from typing import Any
 
 from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES, decode_file
-from workbench.data.writer import MANIFEST, SHARD_INDEX, shard_digest, shard_dir
+from workbench.data.writer import MANIFEST, SHARD_INDEX, read_shard_index, shard_dir
 from workbench.errors import WorkbenchError
 
 PAIRS = "conditions.json"
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Returns the JSON in ``path``.
+
+    Raises:
+        WorkbenchError: the file is unreadable or not JSON, naming it and ``what`` it is.
+    """
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise WorkbenchError(f"{path}: unreadable {what} ({reason})") from None
+
+
+def _check_manifest(path: Path, manifest: Any) -> None:
+    """Raises :class:`WorkbenchError` naming the first field a reader cannot use."""
+    if not isinstance(manifest, dict):
+        raise WorkbenchError(f"{path}: malformed manifest (not a JSON object)")
+    classes, shards = manifest.get("classes"), manifest.get("shards")
+    checks = {
+        "num_samples": type(manifest.get("num_samples")) is int and manifest["num_samples"] >= 0,
+        "shard_size": type(manifest.get("shard_size")) is int and manifest["shard_size"] >= 1,
+        "classes": isinstance(classes, dict)
+        and all(isinstance(classes.get(str(i)), str) for i in range(len(classes))),
+        "shards": isinstance(shards, list)
+        and all(
+            isinstance(r, dict) and type(r.get("index")) is int and isinstance(r.get("sha256"), str)
+            for r in shards
+        ),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise WorkbenchError(f"{path}: malformed manifest (field {name})")
 
 
 class Dataset:
@@ -33,7 +67,9 @@ class Dataset:
         path = self.root / MANIFEST
         if not path.is_file():
             raise WorkbenchError(f"{self.root}: not a workbench dataset (no {MANIFEST})")
-        self.manifest: dict[str, Any] = json.loads(path.read_text())
+        self.manifest: dict[str, Any] = read_json(path, "manifest")
+        if not isinstance(self.manifest, dict):
+            raise WorkbenchError(f"{path}: malformed manifest (not a JSON object)")
         if (
             self.manifest.get("format") != FORMAT_NAME
             or self.manifest.get("version") != FORMAT_VERSION
@@ -43,6 +79,7 @@ class Dataset:
                 f"v{self.manifest.get('version')}; "
                 f"this reader knows {FORMAT_NAME} v{FORMAT_VERSION}"
             )
+        _check_manifest(path, self.manifest)
         if not self.manifest.get("complete"):
             raise WorkbenchError(
                 f"{self.root}: dataset is incomplete; "
@@ -110,14 +147,13 @@ class Dataset:
         problems = []
         for record in self.manifest["shards"]:
             folder = shard_dir(self.root, record["index"])
-            try:
-                files = json.loads((folder / SHARD_INDEX).read_text())["files"]
-            except (OSError, ValueError, KeyError) as exc:
-                problems.append(f"shard {record['index']}: unreadable index ({exc})")
+            index = read_shard_index(folder)
+            if index is None:
+                problems.append(f"{folder / SHARD_INDEX}: missing, unreadable or inconsistent")
                 continue
-            if shard_digest(files) != record["sha256"]:
+            if index["sha256"] != record["sha256"]:
                 problems.append(f"shard {record['index']}: file list differs from the manifest")
-            for name, digest in files.items():
+            for name, digest in index["files"].items():
                 path = folder / name
                 if not path.is_file():
                     problems.append(f"{path}: missing")
@@ -150,5 +186,12 @@ def open_paired(
         raise WorkbenchError(
             f"{root}: neither a dataset nor a set of paired conditions (no {MANIFEST} or {PAIRS})"
         )
-    names = json.loads(pairs.read_text())["conditions"]
+    names = read_json(pairs, "paired conditions list")
+    names = names.get("conditions") if isinstance(names, dict) else None
+    if not (
+        isinstance(names, list)
+        and names
+        and all(isinstance(n, str) and n.isidentifier() for n in names)
+    ):
+        raise WorkbenchError(f"{pairs}: malformed paired conditions list (field conditions)")
     return {name: Dataset(root / name, modalities) for name in names}

@@ -9,9 +9,8 @@ so a GAN checkpoint handed to ``workbench robustness`` is refused with a message
 from __future__ import annotations
 
 import importlib
-import pickle
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +40,35 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Returns a checkpoint's contents, loaded on the CPU with ``weights_only=True``.
 
     Raises:
-        WorkbenchError: missing, truncated or unreadable file, or one without a ``state_dict``.
+        WorkbenchError: missing, truncated or unreadable file (a text file, say), one without a
+            ``state_dict``, or hyperparameters that are not a mapping of names to values.
     """
     path = Path(path)
+    if path.is_dir():
+        raise WorkbenchError(f"{path}: is a folder; point to a .ckpt file")
     if not path.is_file():
         raise WorkbenchError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as error:
+    except zipfile.BadZipFile as error:
+        raise WorkbenchError(f"{path}: truncated checkpoint ({error})") from error
+    except Exception as error:  # torch.load raises many unrelated types for non-checkpoints
         reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         raise WorkbenchError(
             f"{path}: not a readable checkpoint (truncated or not a torch file: "
-            f"{reason or type(error).__name__}); point to a complete .ckpt file"
+            f"{type(error).__name__}{': ' + reason if reason else ''}); "
+            "point to a complete .ckpt file"
         ) from error
-    except zipfile.BadZipFile as error:
-        raise WorkbenchError(f"{path}: truncated checkpoint ({error})") from error
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise WorkbenchError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    hparams = checkpoint.get("hyper_parameters")
+    if hparams is not None and not (
+        isinstance(hparams, Mapping) and all(isinstance(k, str) for k in hparams)
+    ):
+        raise WorkbenchError(
+            f"{path}: malformed checkpoint (hyper_parameters is a {type(hparams).__name__}, "
+            "not a mapping of names to values); point to a checkpoint written by workbench"
+        )
     return checkpoint
 
 
@@ -99,6 +110,13 @@ def load_module(
     }
     try:
         model = cls(**hparams)
+    except (TypeError, ValueError, KeyError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise WorkbenchError(
+            f"{path}: its hyperparameters do not build a {kind} model "
+            f"({first or type(error).__name__})"
+        ) from error
+    try:
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0][:200]

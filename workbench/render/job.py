@@ -5,11 +5,21 @@ by one worker and written atomically, so a job killed at any moment is resumed b
 same command again: finished shards are kept, unfinished ones are rendered anew, and because
 each sample depends only on ``(spec, seed, index, condition)`` the result is byte-identical to
 an uninterrupted run whatever the worker count, shard split, backend or resume point.
+
+A run holds the lock of every dataset folder it writes (:func:`~workbench.data.writer.dataset_lock`):
+a second render into a folder being written is refused with the holder's host, pid and start
+time, while the slices of one ``--shard I/N`` split (processes, batch jobs or hosts on a shared
+folder) run side by side. Resuming needs the same spec, seed, counts, condition, GL renderer,
+mesh and texture files (sha256) and workbench version, so shards from different renderers or
+assets never mix under one manifest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -28,6 +38,7 @@ from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES
 from workbench.data.reader import PAIRS
 from workbench.data.writer import (
     clear_partials,
+    dataset_lock,
     finish_manifest,
     finished_shards,
     open_dataset_dir,
@@ -37,10 +48,21 @@ from workbench.data.writer import (
 from workbench.errors import WorkbenchError
 from workbench.render import gl
 from workbench.render.conditions import CONDITIONS
+from workbench.scene.assets import asset_files
 from workbench.scene.kinds import preflight
 
 log = logging.getLogger(__name__)
-_IDENTITY = ("kind", "spec", "seed", "num_samples", "shard_size", "condition")
+_IDENTITY = (
+    "kind",
+    "spec",
+    "seed",
+    "num_samples",
+    "shard_size",
+    "condition",
+    "renderer.gl_renderer",
+    "renderer.versions.workbench",
+    "assets",
+)
 
 
 @dataclass
@@ -128,7 +150,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _manifest(job: RenderJob, condition: str, info: gl.GLInfo) -> dict[str, Any]:
+def asset_digests(spec) -> dict[str, str]:
+    """Returns file -> sha256 of every mesh and texture file ``spec`` uses."""
+    out = {}
+    for path in asset_files(spec):
+        with open(path, "rb") as source:
+            out[str(path)] = hashlib.file_digest(source, "sha256").hexdigest()
+    return out
+
+
+def _manifest(
+    job: RenderJob, condition: str, info: gl.GLInfo, assets: dict[str, str]
+) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -149,6 +182,7 @@ def _manifest(job: RenderJob, condition: str, info: gl.GLInfo) -> dict[str, Any]
             "gl_renderer": info.renderer,
             "versions": _versions(),
         },
+        "assets": assets,
         "command": job.command,
         "complete": False,
         "shards": [],
@@ -247,21 +281,61 @@ def run(job: RenderJob) -> dict[str, Path]:
 
     Raises:
         WorkbenchError: bad job values, assets that do not load, an output folder that holds
-            something else, or no working OpenGL backend.
+            something else or that another run is writing, or no working OpenGL backend.
     """
     job.validate()
     preflight(job.spec)
     info = gl.choose(job.gl)
+    assets = asset_digests(job.spec)
     dirs = job.dataset_dirs()
-    manifests = {
-        c: open_dataset_dir(folder, _manifest(job, c, info), _IDENTITY)
-        for c, folder in dirs.items()
-    }
+    pairs = {"conditions": list(dirs), "seed": job.seed, "num_samples": job.num}
     if len(dirs) > 1:
-        write_json_atomic(
-            Path(job.out) / PAIRS,
-            {"conditions": list(dirs), "seed": job.seed, "num_samples": job.num},
+        _check_paired_out(Path(job.out), pairs)
+    with contextlib.ExitStack() as locks:
+        for folder in dirs.values():
+            locks.enter_context(dataset_lock(folder, job.shard))
+        manifests = {
+            c: open_dataset_dir(folder, _manifest(job, c, info, assets), _IDENTITY)
+            for c, folder in dirs.items()
+        }
+        if len(dirs) > 1:
+            write_json_atomic(Path(job.out) / PAIRS, pairs)
+        _render_todo(job, dirs, info)
+        for condition, folder in dirs.items():
+            finish_manifest(folder, manifests[condition])
+    return dirs
+
+
+def _check_paired_out(out: Path, pairs: dict[str, Any]) -> None:
+    """Refuses an ``--out`` for paired conditions that holds anything but this paired set."""
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"--out {out}: is a file, not a folder; choose a folder")
+    if not out.is_dir():
+        return
+    own = {PAIRS, *pairs["conditions"]}
+    others = sorted(
+        p.name for p in out.iterdir() if p.name not in own and not p.name.startswith(f".{PAIRS}.")
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (" ..." if len(others) > 3 else "")
+        raise WorkbenchError(
+            f"--out {out}: holds other things ({shown}), not only the paired conditions "
+            f"{', '.join(pairs['conditions'])}; choose a new or empty --out"
         )
+    if (out / PAIRS).exists():
+        try:
+            old = json.loads((out / PAIRS).read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != pairs:
+            raise WorkbenchError(
+                f"--out {out}: holds another paired set ({out / PAIRS} differs: conditions, "
+                "seed or count); choose a new --out"
+            )
+
+
+def _render_todo(job: RenderJob, dirs: dict[str, Path], info: gl.GLInfo) -> None:
+    """Renders this process's unfinished shards of every condition."""
     units = []
     for condition, folder in dirs.items():
         done = finished_shards(folder)
@@ -287,6 +361,3 @@ def run(job: RenderJob) -> dict[str, Path]:
     ) as bar:
         if units:
             (_run_ray if job.backend == "ray" else _run_local)(job, units, info, bar)
-    for condition, folder in dirs.items():
-        finish_manifest(folder, manifests[condition])
-    return dirs
