@@ -19,6 +19,7 @@ from PIL import Image
 from shapely.geometry import Polygon
 
 from workbench.errors import WorkbenchError
+from workbench.imageio import PNG_JPEG, read_image
 from workbench.scene import meshfile
 
 _SKIMAGE_FILES = {
@@ -52,7 +53,7 @@ def photo(name: str, max_side: int = 512) -> np.ndarray:
     import skimage.data
 
     path = Path(skimage.data.__file__).parent / _SKIMAGE_FILES[name]
-    image = Image.open(path).convert("RGB")
+    image = read_image(path, PNG_JPEG).convert("RGB")
     image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return np.asarray(image)
 
@@ -222,30 +223,26 @@ def crossed_seven(font: str, extrusion: float) -> trimesh.Trimesh:
 def load_mesh_file(path: str, field: str) -> list[trimesh.Trimesh]:
     """Loads a user mesh file (OBJ with MTL and textures, GLB/GLTF, PLY, STL) as a list of parts.
 
-    The parts are recentred to rest on z = 0 and scaled so that the largest extent is 1.
+    The parts are recentred to rest on z = 0 and scaled so that the largest extent is 1. The
+    file is read within the limits of :mod:`workbench.scene.meshfile` (size, formats, triangle
+    and vertex budget after instancing, safe texture decoding).
 
     Args:
         path: mesh file path.
         field: spec field that named the file, for error messages.
 
     Raises:
-        WorkbenchError: the file is missing, unreadable or holds no triangles.
+        WorkbenchError: the file is missing, unreadable, over a limit or holds no triangles.
     """
     return [part.copy() for part in _load_mesh_file(path, field)]
 
 
 @functools.lru_cache(maxsize=64)
 def _load_mesh_file(path: str, field: str) -> tuple[trimesh.Trimesh, ...]:
-    if not Path(path).is_file():
-        raise WorkbenchError(f"{field}: mesh file not found: {path}")
-    try:
-        loaded = trimesh.load(path, force="scene", process=False)
-        parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
-    except Exception as exc:  # noqa: BLE001 - trimesh raises many unrelated types for bad files
-        raise WorkbenchError(f"{field}: cannot read mesh file {path}: {exc}") from None
-    if not parts:
-        raise WorkbenchError(f"{field}: mesh file {path} holds no triangles")
+    parts = meshfile.load(Path(path), field)
     bounds = np.array([p.bounds for p in parts])
+    if not np.isfinite(bounds).all():
+        raise WorkbenchError(f"{field}: mesh file {path} has vertices that are not finite numbers")
     lo, hi = bounds[:, 0].min(axis=0), bounds[:, 1].max(axis=0)
     scale = 1.0 / max(float((hi - lo).max()), 1e-9)
     shift = -np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
@@ -271,10 +268,10 @@ def asset_files(spec) -> list[Path]:
     files: dict[Path, None] = {}
     for i, o in enumerate(getattr(spec, "objects", [])):
         field = f"objects.{i}.path"
-        path = Path(o.path).resolve()
+        path = meshfile.resolve(Path(o.path), field)
         files[path] = None
         meshfile.mesh_format(path, field)
-        if path.is_file():
+        if meshfile.is_file(path):
             data = meshfile.read_limited(path, field)
             files.update(dict.fromkeys(meshfile.references(path, data, field).values()))
     return list(files)

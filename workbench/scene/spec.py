@@ -4,6 +4,14 @@ A spec fixes what a dataset contains (kind, resolution, classes) and the ranges 
 randomizer draws from. ``load_spec`` turns any validation problem into one
 :class:`~workbench.errors.WorkbenchError` line naming the file, the field path and what is
 allowed.
+
+Every number is finite (no nan or inf), every range is ``[low, high]`` with ``low <= high``,
+sizes and distances are positive, and the bounds below keep a spec small: at most
+:data:`MAX_COUNT` objects of any kind, :data:`MAX_LIGHTS` lights, :data:`MAX_LIST` entries in a
+list, lengths up to :data:`MAX_LENGTH` metres, names up to :data:`MAX_TEXT` characters and a
+spec file up to :data:`MAX_SPEC_BYTES`. Whether the objects can be placed in the room a spec
+gives them is checked by each kind's preflight (``workbench.scene.kinds``), which needs the
+meshes' footprints.
 """
 
 from __future__ import annotations
@@ -12,7 +20,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from workbench.errors import WorkbenchError
 
@@ -59,13 +75,50 @@ LightKind = Literal["directional", "point", "spot"]
 CONDITIONS = ("clone", "overcast", "fog", "rain", "morning", "sunset", "night")
 ConditionName = Literal[CONDITIONS]  # type: ignore[valid-type]
 
-Range = tuple[float, float]
-CountRange = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+MAX_COUNT = 1000  # objects of any one kind in a sample (the high end of a count range)
+MAX_LIGHTS = 12  # lights in a scene: pyrender shades at most 4 of each kind (3 kinds)
+MAX_LIST = 100  # entries of any list (fonts, digits, textures, tabletop objects, ...)
+MAX_LENGTH = 1000.0  # metres: any size, distance, width or area
+MAX_INTENSITY = 1000.0  # light intensity
+MAX_TEXT = 100  # characters of a name or class name
+MAX_PATH = 4096  # characters of a mesh file path
+MAX_SPEC_BYTES = 2**20  # a spec file
+
+
+def _span(ge: float | None = None, le: float | None = None, gt: float | None = None) -> type:
+    """A ``[low, high]`` range of finite floats, each end within the given bounds."""
+    end = Annotated[float, Field(ge=ge, gt=gt, le=le)]
+    return tuple[end, end]  # type: ignore[valid-type]
+
+
+def _field_of_view(value: tuple[float, float]) -> tuple[float, float]:
+    if not (1.0 <= value[0] and value[1] <= 170.0):
+        raise ValueError("field of view must lie within [1, 170] degrees")
+    return value
+
+
+def _printable(text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError("must not contain control characters (newlines, tabs, NUL)")
+    return text
+
+
+Range = _span(ge=-MAX_LENGTH, le=MAX_LENGTH)
+Length = _span(gt=0.0, le=MAX_LENGTH)  # sizes, distances, widths: positive
+Unit = _span(ge=0.0, le=1.0)  # colour saturation and value, metallic, roughness, ambient level
+Degrees = _span(ge=-360.0, le=360.0)
+FieldOfView = Annotated[Range, AfterValidator(_field_of_view)]
+Elevation = _span(ge=-90.0, le=90.0)
+CountRange = tuple[
+    Annotated[int, Field(ge=0, le=MAX_COUNT)], Annotated[int, Field(ge=0, le=MAX_COUNT)]
+]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(_printable)]
+FilePath = Annotated[str, Field(min_length=1, max_length=MAX_PATH), AfterValidator(_printable)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -83,72 +136,67 @@ class _Model(BaseModel):
 class CameraSpec(_Model):
     """Orbiting camera around the scene centre."""
 
-    yfov_deg: Range = (35.0, 50.0)
-    distance: Range = (3.0, 4.5)
-    elevation_deg: Range = (10.0, 45.0)
-    azimuth_deg: Range = (0.0, 360.0)
-    target_jitter: Annotated[float, Field(ge=0.0)] = 0.1
-
-    @field_validator("yfov_deg")
-    @classmethod
-    def _fov(cls, value: Range) -> Range:
-        if not (1.0 <= value[0] and value[1] <= 170.0):
-            raise ValueError("field of view must lie within [1, 170] degrees")
-        return value
-
-    @field_validator("distance")
-    @classmethod
-    def _distance(cls, value: Range) -> Range:
-        if value[0] <= 0:
-            raise ValueError("distance must be positive")
-        return value
+    yfov_deg: FieldOfView = (35.0, 50.0)
+    distance: Length = (3.0, 4.5)
+    elevation_deg: Elevation = (10.0, 45.0)
+    azimuth_deg: Degrees = (0.0, 360.0)
+    target_jitter: Annotated[float, Field(ge=0.0, le=MAX_LENGTH)] = 0.1
 
 
 class LightSpec(_Model):
     """Lights: a sun (directional key light) plus ``count - 1`` fill lights of the given kinds."""
 
     count: CountRange = (1, 3)
-    kinds: list[LightKind] = Field(default=["directional", "point", "spot"], min_length=1)
-    intensity: Range = (2.0, 5.0)
-    color_temperature_k: Range = (3500.0, 8000.0)
-    elevation_deg: Range = (25.0, 75.0)
-    ambient: Range = (0.15, 0.35)
+    kinds: list[LightKind] = Field(
+        default=["directional", "point", "spot"], min_length=1, max_length=MAX_LIST
+    )
+    intensity: _span(ge=0.0, le=MAX_INTENSITY) = (2.0, 5.0)
+    color_temperature_k: _span(ge=1000.0, le=40000.0) = (3500.0, 8000.0)
+    elevation_deg: Elevation = (25.0, 75.0)
+    ambient: Unit = (0.15, 0.35)
 
     @field_validator("count")
     @classmethod
     def _one_light(cls, value):
         if value[0] < 1:
             raise ValueError("at least one light (the sun) is required")
+        if value[1] > MAX_LIGHTS:
+            raise ValueError(f"at most {MAX_LIGHTS} lights (pyrender shades 4 of each kind)")
         return value
 
 
 class MaterialSpec(_Model):
     """Object materials: HSV colour ranges, PBR ranges and photo textures."""
 
-    saturation: Range = (0.3, 1.0)
-    value: Range = (0.35, 1.0)
-    metallic: Range = (0.0, 0.4)
-    roughness: Range = (0.3, 0.9)
+    saturation: Unit = (0.3, 1.0)
+    value: Unit = (0.35, 1.0)
+    metallic: Unit = (0.0, 0.4)
+    roughness: Unit = (0.3, 0.9)
     texture_probability: Probability = 0.25
-    textures: list[TextureName] = ["brick", "grass", "gravel", "coffee", "chelsea"]
+    textures: list[TextureName] = Field(
+        default=["brick", "grass", "gravel", "coffee", "chelsea"], max_length=MAX_LIST
+    )
 
 
 class BackgroundSpec(_Model):
     """Background: a solid colour, or with ``photo_probability`` a crop of a photo."""
 
     photo_probability: Probability = 0.5
-    photos: list[PhotoName] = ["astronaut", "coffee", "chelsea", "rocket", "hubble", "motorcycle"]
-    value: Range = (0.2, 0.9)
+    photos: list[PhotoName] = Field(
+        default=["astronaut", "coffee", "chelsea", "rocket", "hubble", "motorcycle"],
+        max_length=MAX_LIST,
+    )
+    value: Unit = (0.2, 0.9)
 
 
 class _SpecBase(_Model):
-    name: str = "scene"
+    name: Text = "scene"
     resolution: Annotated[int, Field(ge=16, le=2048)] = 128
     camera: CameraSpec = CameraSpec()
     lights: LightSpec = LightSpec()
     materials: MaterialSpec = MaterialSpec()
     background: BackgroundSpec = BackgroundSpec()
-    conditions: list[ConditionName] = Field(default=["clone"], min_length=1)
+    conditions: list[ConditionName] = Field(default=["clone"], min_length=1, max_length=MAX_LIST)
 
     def classes(self) -> list[str]:
         """Returns the class names; label ``k`` and semantic id ``k + 1`` refer to this list."""
@@ -163,13 +211,15 @@ class DigitsSpec(_SpecBase):
     """
 
     kind: Literal["digits"]
-    fonts: list[FontName] = Field(default=list(FONT_NAMES), min_length=1)
-    digits: list[Annotated[int, Field(ge=0, le=9)]] = Field(default=list(range(10)), min_length=1)
+    fonts: list[FontName] = Field(default=list(FONT_NAMES), min_length=1, max_length=MAX_LIST)
+    digits: list[Annotated[int, Field(ge=0, le=9)]] = Field(
+        default=list(range(10)), min_length=1, max_length=MAX_LIST
+    )
     extrusion: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
-    yaw_deg: Range = (-35.0, 35.0)
-    pitch_deg: Range = (-25.0, 25.0)
-    roll_deg: Range = (-20.0, 20.0)
-    width_scale: Range = (1.0, 1.0)
+    yaw_deg: Degrees = (-35.0, 35.0)
+    pitch_deg: Degrees = (-25.0, 25.0)
+    roll_deg: Degrees = (-20.0, 20.0)
+    width_scale: _span(gt=0.0, le=10.0) = (1.0, 1.0)
     crossed_seven: Probability = 0.0
     distractors: CountRange = (0, 2)
     camera: CameraSpec = CameraSpec(
@@ -198,11 +248,14 @@ class ShapesSpec(_SpecBase):
             "prism",
         ],
         min_length=2,
+        max_length=MAX_LIST,
     )
     count: CountRange = (3, 6)
-    size: Range = (0.4, 0.9)
-    area: Annotated[float, Field(gt=0.0)] = 1.6
-    ground_textures: list[TextureName] = ["grass", "gravel", "brick"]
+    size: Length = (0.4, 0.9)
+    area: Annotated[float, Field(gt=0.0, le=MAX_LENGTH)] = 1.6
+    ground_textures: list[TextureName] = Field(
+        default=["grass", "gravel", "brick"], max_length=MAX_LIST
+    )
 
     @field_validator("count")
     @classmethod
@@ -218,32 +271,38 @@ class ShapesSpec(_SpecBase):
 class MeshObjectSpec(_Model):
     """One user mesh file and the class it belongs to."""
 
-    path: str
-    class_name: str
-    size: Range = (0.15, 0.3)
+    path: FilePath
+    class_name: Text
+    size: Length = (0.15, 0.3)
     count: CountRange = (0, 2)
 
 
 class TableSpec(_Model):
     """The table: ``size`` is the side in metres of the square top, whose surface is z = 0."""
 
-    size: Annotated[float, Field(gt=0.0)] = 1.2
-    textures: list[TextureName] = ["brick", "gravel", "grass"]
+    size: Annotated[float, Field(gt=0.0, le=MAX_LENGTH)] = 1.2
+    textures: list[TextureName] = Field(default=["brick", "gravel", "grass"], max_length=MAX_LIST)
 
 
 class TabletopSpec(_SpecBase):
     """The user's mesh files on a table without interpenetration, plus primitive distractors."""
 
     kind: Literal["tabletop"]
-    objects: list[MeshObjectSpec] = Field(min_length=1)
+    objects: list[MeshObjectSpec] = Field(min_length=1, max_length=MAX_LIST)
     table: TableSpec = TableSpec()
     distractors: CountRange = (0, 3)
     camera: CameraSpec = CameraSpec(distance=(1.0, 1.6), elevation_deg=(25.0, 60.0))
 
     @model_validator(mode="after")
     def _some_object(self):
-        if sum(o.count[1] for o in self.objects) < 1:
+        total = sum(o.count[1] for o in self.objects)
+        if total < 1:
             raise ValueError("objects: the counts allow no object at all; raise a count")
+        if total > MAX_COUNT:
+            raise ValueError(
+                f"objects: the counts allow {total} objects in a sample, at most {MAX_COUNT}; "
+                "lower the counts"
+            )
         return self
 
     def classes(self) -> list[str]:
@@ -253,10 +312,10 @@ class TabletopSpec(_SpecBase):
 class StreetCameraSpec(_Model):
     """Driver's view: a camera at driver height in the right lane looking down the road."""
 
-    height: Range = (1.4, 1.8)
-    yfov_deg: Range = (50.0, 65.0)
-    yaw_deg: Range = (-8.0, 8.0)
-    pitch_deg: Range = (-8.0, 0.0)
+    height: Length = (1.4, 1.8)
+    yfov_deg: FieldOfView = (50.0, 65.0)
+    yaw_deg: Degrees = (-8.0, 8.0)
+    pitch_deg: Elevation = (-8.0, 0.0)
     lateral: Range = (-0.6, 0.6)
 
 
@@ -265,8 +324,8 @@ class StreetSpec(_SpecBase):
 
     kind: Literal["street"]
     camera: StreetCameraSpec = StreetCameraSpec()  # type: ignore[assignment]
-    road_width: Range = (6.5, 8.0)
-    sidewalk_width: Range = (2.0, 3.5)
+    road_width: Length = (6.5, 8.0)
+    sidewalk_width: Length = (2.0, 3.5)
     cars: CountRange = (2, 8)
     poles: CountRange = (2, 6)
     trees: CountRange = (0, 6)
@@ -288,6 +347,18 @@ class _Root(BaseModel):
     spec: SceneSpec
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """A short one-line picture of a user's value for an error message."""
+    text = repr(value) if isinstance(value, (str, int, float)) else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _location(loc: tuple) -> str:
+    """The dotted field path of a pydantic error; keys the user wrote are shown safely."""
+    parts = [p if isinstance(p, int) or str(p).isidentifier() else _shown(p) for p in loc]
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
 def parse_spec(
     data: object, source: str = "<spec>"
 ) -> DigitsSpec | ShapesSpec | TabletopSpec | StreetSpec:
@@ -303,17 +374,16 @@ def parse_spec(
     if not isinstance(data, dict):
         raise WorkbenchError(f"{source}: a scene spec must be a mapping with a 'kind' field")
     kind = data.get("kind")
-    if kind not in SCENE_KINDS:
+    if not isinstance(kind, str) or kind not in SCENE_KINDS:
         raise WorkbenchError(
-            f"{source}: kind: unknown scene kind {kind!r}; allowed: {', '.join(SCENE_KINDS)}"
+            f"{source}: kind: unknown scene kind {_shown(kind)}; allowed: {', '.join(SCENE_KINDS)}"
         )
     try:
         return _Root(spec=data).spec
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"][2:]]  # drop "spec" and the union tag
-        field = ".".join(loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
+        err = exc.errors(include_url=False, include_input=False)[0]
+        field = _location(err["loc"][2:])  # drop "spec" and the union tag
+        msg = " ".join(err["msg"].removeprefix("Value error, ").split())
         if err["type"] == "extra_forbidden":
             msg = "unknown field; check its spelling against the documented fields"
         raise WorkbenchError(f"{source}: {field}: {msg}") from None
@@ -325,20 +395,32 @@ def load_spec(path: str | Path) -> DigitsSpec | ShapesSpec | TabletopSpec | Stre
     Relative mesh paths in a tabletop spec are resolved against the spec file's folder.
 
     Raises:
-        WorkbenchError: the file is missing, is not YAML, or does not validate.
+        WorkbenchError: the file is missing, too large, is not YAML, or does not validate.
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise WorkbenchError(
+                f"{path}: a scene spec is at most {MAX_SPEC_BYTES:,} bytes; this one is "
+                f"{path.stat().st_size:,}"
+            )
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WorkbenchError(f"{path}: scene spec not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkbenchError(f"{path}: cannot read the scene spec ({exc})") from None
     except yaml.YAMLError as exc:
         raise WorkbenchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise WorkbenchError(f"{path}: not valid YAML (nested too deeply)") from None
     spec = parse_spec(data, str(path))
     if isinstance(spec, TabletopSpec):
-        objects = [
-            o.model_copy(update={"path": str((path.parent / o.path).resolve())})
-            for o in spec.objects
-        ]
+        objects = []
+        for i, o in enumerate(spec.objects):
+            try:
+                resolved = (path.parent / o.path).resolve()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+                raise WorkbenchError(f"{path}: objects.{i}.path: cannot resolve ({exc})") from None
+            objects.append(o.model_copy(update={"path": str(resolved)}))
         spec = spec.model_copy(update={"objects": objects})
     return spec

@@ -152,23 +152,55 @@ def place_on_plane(
 ) -> list[np.ndarray | None]:
     """Places discs of the given footprint radii in a square without overlap (rejection sampling).
 
+    Each disc takes the first of up to ``tries`` uniform draws whose distance to every placed
+    centre is at least the sum of the radii. The draws are tested in blocks against all placed
+    discs at once, and the generator is left exactly where a one-draw-at-a-time loop leaves it,
+    so the placement is that loop's, only without its quadratic Python cost.
+
     Returns:
         one (x, y) centre per disc, or None for a disc that found no free spot in ``tries`` draws.
     """
-    placed: list[tuple[np.ndarray, float]] = []
+    centres = np.empty((len(radii), 2))
+    sizes = np.empty(len(radii))
+    k = 0
     out: list[np.ndarray | None] = []
     for radius in radii:
-        spot = None
         room = max(half_extent - radius, 0.0)
-        for _ in range(tries):
-            xy = rng.uniform(-room, room, 2)
-            if all(np.linalg.norm(xy - q) >= radius + r for q, r in placed):
-                spot = xy
-                break
+        state = rng.bit_generator.state
+        draws = rng.uniform(-room, room, (tries, 2))
+        j = _first_free(draws, radius, centres[:k], sizes[:k])
+        rng.bit_generator.state = state  # consume only the draws up to the chosen one
+        rng.uniform(-room, room, (tries if j is None else j + 1, 2))
+        spot = None if j is None else draws[j].copy()
         if spot is not None:
-            placed.append((spot, radius))
+            centres[k], sizes[k] = spot, radius
+            k += 1
         out.append(spot)
     return out
+
+
+def _first_free(
+    draws: np.ndarray, radius: float, centres: np.ndarray, sizes: np.ndarray, block: int = 25
+) -> int | None:
+    """Index of the first draw whose disc keeps clear of the placed discs, or None.
+
+    Squared distances decide where they are clearly above or below the squared reach; those
+    within a relative 1e-9 (where rounding could matter) are decided by the exact per-disc test
+    ``norm(xy - centre) >= radius + size``.
+    """
+    reach = (sizes + radius) ** 2
+    for start in range(0, len(draws), block):
+        candidates = draws[start : start + block]
+        dx = candidates[:, None, 0] - centres[None, :, 0]
+        dy = candidates[:, None, 1] - centres[None, :, 1]
+        squared = dx * dx + dy * dy
+        blocked = (squared < reach * (1 - 1e-9)).any(axis=1)
+        for i in np.flatnonzero(~blocked):
+            xy = candidates[i]
+            close = np.flatnonzero(squared[i] <= reach * (1 + 1e-9))
+            if all(np.linalg.norm(xy - centres[c]) >= radius + sizes[c] for c in close):
+                return start + int(i)
+    return None
 
 
 def footprint_radius(mesh: trimesh.Trimesh | list[trimesh.Trimesh], scale: float) -> float:

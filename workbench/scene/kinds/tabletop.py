@@ -29,6 +29,7 @@ from workbench.scene.random import hsv_color, integer, stream, uniform
 from workbench.scene.spec import PrimitiveName, TabletopSpec
 
 MAX_COVER = 0.5  # largest fraction of the table top the objects' footprint discs may cover
+MAX_SCENE_FACES = 2_000_000  # triangles of the objects in one sample at the largest counts
 DISTRACTOR_SIZE = (0.04, 0.12)  # metres, largest extent
 THICKNESS, LEG_HEIGHT, LEG_WIDTH = 0.04, 0.72, 0.05  # metres
 
@@ -38,12 +39,24 @@ def _mesh(spec: TabletopSpec, i: int) -> list[trimesh.Trimesh]:
 
 
 def _preflight(spec: TabletopSpec) -> None:
-    """Loads every mesh file and checks that the largest draw of objects fits on the table.
+    """Loads every mesh file and checks that the largest draw of objects fits on the table and
+    within the triangle budget of a sample.
 
     Raises:
-        WorkbenchError: a mesh file is missing or unreadable (naming ``objects.N.path``), or the
-            footprint discs at the largest counts and sizes would cover more than half the table.
+        WorkbenchError: a mesh file is missing, unreadable or over a limit (naming
+            ``objects.N.path``), the objects at their largest counts would show more than
+            :data:`MAX_SCENE_FACES` triangles, or their footprint discs at the largest counts and
+            sizes would cover more than half the table.
     """
+    faces = [sum(len(p.faces) for p in _mesh(spec, i)) for i in range(len(spec.objects))]
+    drawn = [f * o.count[1] for f, o in zip(faces, spec.objects)]
+    if sum(drawn) > MAX_SCENE_FACES:
+        worst = int(np.argmax(drawn))
+        raise WorkbenchError(
+            f"objects: up to {sum(drawn):,} triangles in one sample (at most "
+            f"{MAX_SCENE_FACES:,}); lower objects.{worst}.count (now up to "
+            f"{spec.objects[worst].count[1]} x {faces[worst]:,} triangles) or use a simpler mesh"
+        )
     areas = [
         np.pi * footprint_radius(_mesh(spec, i), o.size[1]) ** 2 * o.count[1]
         for i, o in enumerate(spec.objects)
