@@ -1,4 +1,5 @@
-"""Generate page: live preview of every view, spec edits, and a dataset render from the app."""
+"""Generate page: live preview of every view, spec edits, and a dataset render from the app that
+every tab sees and no second tab can start again into the same folder."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import time
 
 from workbench.data.reader import open_dataset
+from workbench.inspect.jobs import JobRegistry
+from workbench.inspect.preview import MAX_SAMPLES, MAX_WORKERS, render_jobs
 
 
 def _texts(elements) -> str:
@@ -50,25 +53,39 @@ def test_render_refuses_escapes_finishes_and_cancels(tmp_path, open_page):
     app.button(key="render_start").click().run()
     assert "outside the data root" in _texts(app.error)
     assert not (tmp_path.parent / "escape").exists()
+    assert app.number_input(key="num").max == MAX_SAMPLES
+    assert app.number_input(key="workers").max == MAX_WORKERS
 
+    registry = JobRegistry(tmp_path)
     app.text_input(key="out").input("made/small")
     app.number_input(key="num").set_value(4)
     app.button(key="render_start").click().run()
-    task = app.session_state["render"]
-    _wait(lambda: task.job.returncode is not None)
+    (job,) = registry.jobs("render")
+    _wait(lambda: not registry.get(job.id).running)
     app.run()
-    assert "Done" in _texts(app.success), task.job.tail()
-    assert task.progress() == 1.0 and task.done() == task.total == 4
+    assert "Done" in _texts(app.success), job.tail()
     assert len(open_dataset(tmp_path / "made" / "small")) == 4
 
-    app.button(key="render_clear").click().run()
+    app.button(key=f"clear_{job.id}").click().run()
+    assert not registry.jobs() and not app.success
     app.text_input(key="out").input("made/big")
     app.number_input(key="num").set_value(1000)
     app.button(key="render_start").click().run()
-    task = app.session_state["render"]
-    _wait(lambda: task.done() > 0 or task.job.returncode is not None)
-    app.button(key="render_cancel").click().run()  # shown since the start, while it runs
-    assert task.job.status() == "stopped" and 0 < task.done() < 1000
+    (job,) = registry.jobs("render")
+    task = render_jobs(tmp_path)[0]
+    _wait(lambda: task.done() > 0 or not registry.get(job.id).running)
+
+    other_tab = open_page(tmp_path)  # a second tab (or a reload): it shows the running render
+    assert f"/ {task.total} (running)" in " ".join(p.proto.text for p in other_tab.get("progress"))
+    other_tab.select_slider(key="bundled: digits:resolution").set_value(16)
+    other_tab.text_input(key="out").input("made/big")
+    other_tab.button(key="render_start").click().run()
+    assert f"made/big: render job {job.id} into made/big" in _texts(other_tab.error)
+    assert [j.id for j in registry.jobs()] == [job.id]  # nothing else started
+
+    other_tab.button(key=f"cancel_{job.id}").click().run()  # any tab may cancel it
+    assert registry.get(job.id).status == "stopped" and 0 < task.done() < 1000
+    app.run()
     assert "resume" in _texts(app.warning) and not app.exception
     manifest = json.loads((tmp_path / "made" / "big" / "manifest.json").read_text())
     assert not manifest["complete"]  # finished shards stay; rendering again resumes
