@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -197,6 +198,12 @@ class _SpecBase(_Model):
     materials: MaterialSpec = MaterialSpec()
     background: BackgroundSpec = BackgroundSpec()
     conditions: list[ConditionName] = Field(default=["clone"], min_length=1, max_length=MAX_LIST)
+    _source: str = PrivateAttr(default="<spec>")
+
+    @property
+    def source(self) -> str:
+        """The file (or label, such as ``edited spec``) the spec was read from, for errors."""
+        return self._source
 
     def classes(self) -> list[str]:
         """Returns the class names; label ``k`` and semantic id ``k + 1`` refer to this list."""
@@ -379,7 +386,7 @@ def parse_spec(
             f"{source}: kind: unknown scene kind {_shown(kind)}; allowed: {', '.join(SCENE_KINDS)}"
         )
     try:
-        return _Root(spec=data).spec
+        spec = _Root(spec=data).spec
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         field = _location(err["loc"][2:])  # drop "spec" and the union tag
@@ -387,6 +394,8 @@ def parse_spec(
         if err["type"] == "extra_forbidden":
             msg = "unknown field; check its spelling against the documented fields"
         raise WorkbenchError(f"{source}: {field}: {msg}") from None
+    spec._source = source
+    return spec
 
 
 def load_spec(path: str | Path) -> DigitsSpec | ShapesSpec | TabletopSpec | StreetSpec:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from workbench.errors import WorkbenchError
 from workbench.scene.model import SceneInstance
 
 Builder = Callable[..., SceneInstance]
@@ -37,10 +38,17 @@ def build_scene(spec, seed: int, index: int) -> SceneInstance:
 
 
 def preflight(spec) -> None:
-    """Checks before any rendering that the spec's assets load and its objects can be placed."""
+    """Checks before any rendering that the spec's assets load and its objects can be placed.
+
+    Raises:
+        WorkbenchError: one line naming the spec's file (``spec.source``) and the field.
+    """
     check = _PREFLIGHTS.get(spec.kind)
     if check is not None:
-        check(spec)
+        try:
+            check(spec)
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"{spec.source}: {exc}") from None
 
 
 def kinds() -> list[str]:

@@ -203,6 +203,16 @@ def _first_free(
     return None
 
 
+JAMMING = 0.547  # fraction of a plane that random sequential placement of discs fills at most
+
+
+def expected_cover(count: int, radii: list[float], size: tuple[float, float]) -> float:
+    """Returns the expected total footprint area (m^2) of ``count`` objects whose unit-size
+    footprint radius is drawn from ``radii`` and whose size is uniform in ``size``."""
+    lo, hi = size
+    return count * np.pi * float(np.mean(np.square(radii))) * (lo * lo + lo * hi + hi * hi) / 3
+
+
 def footprint_radius(mesh: trimesh.Trimesh | list[trimesh.Trimesh], scale: float) -> float:
     """Returns the radius of the vertical cylinder around the origin that holds the scaled mesh."""
     parts = mesh if isinstance(mesh, list) else [mesh]

@@ -1,12 +1,20 @@
-"""``shapes``: several primitives on a textured ground, occluding each other."""
+"""``shapes``: several primitives on a textured ground, occluding each other.
+
+Objects are placed on the ground without interpenetration; one that finds no free spot is
+dropped and counted in the factors. A spec whose objects at the largest count would, on
+average, cover more of the ground than random placement can fill is refused by the preflight.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from workbench.errors import WorkbenchError
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
+    JAMMING,
+    expected_cover,
     footprint_radius,
     ground,
     orbit_environment,
@@ -19,7 +27,27 @@ from workbench.scene.random import hsv_color, integer, stream, uniform
 from workbench.scene.spec import ShapesSpec
 
 
-@register_kind("shapes")
+def _preflight(spec: ShapesSpec) -> None:
+    """Checks that the objects at the largest count fit on the ground in expectation.
+
+    Raises:
+        WorkbenchError: their expected footprint exceeds :data:`JAMMING` of the ground square
+            (side ``2 * area``), naming ``count``, ``size`` and ``area``.
+    """
+    radii = [footprint_radius(assets.primitive(k), 1.0) for k in spec.primitives]
+    cover = expected_cover(spec.count[1], radii, spec.size)
+    room = JAMMING * (2 * spec.area) ** 2
+    if cover > room:
+        need = np.sqrt(cover / JAMMING) / 2
+        raise WorkbenchError(
+            f"count: up to {spec.count[1]} objects of {spec.size[0]:g}-{spec.size[1]:g} m cover "
+            f"about {cover:.3g} m^2 of ground, but random placement fills at most {room:.3g} m^2 "
+            f"of the {2 * spec.area:g} m square; lower count (now up to {spec.count[1]}) or size, "
+            f"or raise area to at least {need:.3g}"
+        )
+
+
+@register_kind("shapes", preflight=_preflight)
 def build(spec: ShapesSpec, seed: int, index: int) -> SceneInstance:
     """Builds sample ``index``: objects placed without interpenetration, then camera and lights."""
     rng = stream(seed, index, "objects")

@@ -3,7 +3,9 @@
 ``table.size`` is the full side length in metres of the square table top, whose surface lies at
 z = 0. Objects and distractors are placed on it without interpenetration (their footprint discs
 do not overlap); objects go first, and an object or distractor that finds no free spot is dropped
-and counted in the factors. Mesh files that carry their own appearance (a texture, material or
+and counted in the factors. The preflight refuses specs whose objects at their largest counts and
+sizes would cover more than half the table, whose distractors would on average cover more than
+random placement can fill, or whose objects would show too many triangles. Mesh files that carry their own appearance (a texture, material or
 vertex colours) keep it; bare geometry gets a random material.
 """
 
@@ -18,6 +20,8 @@ from workbench.errors import WorkbenchError
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
+    JAMMING,
+    expected_cover,
     footprint_radius,
     orbit_environment,
     place_on_plane,
@@ -45,8 +49,9 @@ def _preflight(spec: TabletopSpec) -> None:
     Raises:
         WorkbenchError: a mesh file is missing, unreadable or over a limit (naming
             ``objects.N.path``), the objects at their largest counts would show more than
-            :data:`MAX_SCENE_FACES` triangles, or their footprint discs at the largest counts and
-            sizes would cover more than half the table.
+            :data:`MAX_SCENE_FACES` triangles, their footprint discs at the largest counts and
+            sizes would cover more than half the table, or the distractors' expected footprint
+            exceeds :data:`JAMMING` of the table.
     """
     faces = [sum(len(p.faces) for p in _mesh(spec, i)) for i in range(len(spec.objects))]
     drawn = [f * o.count[1] for f, o in zip(faces, spec.objects)]
@@ -74,6 +79,16 @@ def _preflight(spec: TabletopSpec) -> None:
             f"m^2, at most {room:.2f} m^2 fit); lower objects.{worst}.count (now up to "
             f"{o.count[1]} x {o.class_name!r}) or objects.{worst}.size (now up to "
             f"{o.size[1]:g} m), or raise table.size to at least {need:.2f}"
+        )
+    radii = [footprint_radius(assets.primitive(k), 1.0) for k in get_args(PrimitiveName)]
+    cover = expected_cover(spec.distractors[1], radii, DISTRACTOR_SIZE)
+    if cover > JAMMING * spec.table.size**2:
+        need = np.sqrt(cover / JAMMING)
+        raise WorkbenchError(
+            f"distractors: up to {spec.distractors[1]} distractors cover about {cover:.3g} m^2, "
+            f"but random placement fills at most {JAMMING * spec.table.size**2:.3g} m^2 of a "
+            f"{spec.table.size:g} m table; lower distractors or raise table.size to at least "
+            f"{need:.3g}"
         )
 
 
