@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,10 +29,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 WAIT = 180_000  # milliseconds
 
 
-def _serve(root: Path, port: int) -> subprocess.Popen:
+def _serve(root: Path, port: int, token: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "app", "--data-root", str(root), "--port", str(port)],
         cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "WORKBENCH_APP_TOKEN": token},
     )  # fmt: skip
     for _ in range(600):
         try:
@@ -76,7 +78,8 @@ def main() -> int:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     args.out.mkdir(parents=True, exist_ok=True)
-    server = _serve(args.data_root.resolve(), port)
+    token = secrets.token_urlsafe(16)
+    server = _serve(args.data_root.resolve(), port, token)
     try:
         with sync_playwright() as driver, tempfile.TemporaryDirectory() as profile:
             browser = driver.chromium.launch_persistent_context(
@@ -85,6 +88,7 @@ def main() -> int:
             )  # fmt: skip
             page = browser.new_page()
             url = f"http://127.0.0.1:{port}"
+            page.goto(f"{url}/?token={token}", timeout=WAIT)  # the access cookie for every page
             shots = {
                 "generate": lambda: None,
                 "browse": lambda: None,
