@@ -317,8 +317,10 @@ def _sign(fd: int) -> None:
 
 
 def _busy(out: Path, holder: Path) -> WorkbenchError:
+    part = holder.name[len(LOCK) + 1 :].replace("-of-", "/")
+    what = f"slice {part} of this folder" if part else "this folder"
     return WorkbenchError(
-        f"{out}: another run is writing this folder ({_describe(holder)}); "
+        f"{out}: another run is writing {what} ({_describe(holder)}); "
         "wait for it to finish or choose another --out"
     )
 
