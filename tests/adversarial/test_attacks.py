@@ -23,6 +23,7 @@ FAST = {
     "apgd-dlr": {"steps": 10},
     "cw": {"steps": 20, "binary_steps": 2},
     "deepfool": {"steps": 10},
+    "fab": {"steps": 10},
     "square": {"queries": 100},
     "ssim-pgd": {"steps": 5, "min_ssim": 0.8, "bisection": 6},
 }
@@ -366,10 +367,25 @@ def test_an_empty_batch_comes_back_empty(name, digits_model, digits_batch):
     assert make(name, digits_model)(x[:0], y[:0]).shape == (0, 1, 8, 8)
 
 
-def test_dlr_needs_enough_classes():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
-    x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
-    build_attack("apgd-dlr", model, ThreatModel("linf", 0.1), steps=2)(x, y)  # 3 classes: fine
-    targeted = build_attack("apgd-dlr", model, ThreatModel("linf", 0.1), steps=2, targeted=True)
-    with pytest.raises(WorkbenchError, match="needs at least 4 classes.*use apgd-ce"):
-        targeted(x, y, (y + 1) % 3)
+@pytest.mark.parametrize("classes, targeted", [(3, True), (2, True), (2, False)])
+def test_dlr_falls_back_to_cross_entropy_with_too_few_classes(classes, targeted):
+    """The DLR loss needs 4 classes targeted, 3 untargeted: below, APGD-DLR is APGD on the
+    (targeted) cross-entropy, step for step, so every model with 2 classes can be attacked."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, classes))
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % classes
+    target = (y + 1) % classes if targeted else None
+    threat = ThreatModel("linf", 0.1)
+    dlr = build_attack("apgd-dlr", model, threat, steps=5, targeted=targeted, seed=3)(x, y, target)
+    ce = build_attack("apgd-ce", model, threat, steps=5, targeted=targeted, seed=3)(x, y, target)
+    assert torch.equal(dlr, ce) and not torch.equal(dlr, x)
+
+
+def test_dlr_keeps_its_loss_with_enough_classes():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 4
+    threat = ThreatModel("linf", 0.1)
+    dlr = build_attack("apgd-dlr", model, threat, steps=5, targeted=True, seed=3)(x, y, (y + 1) % 4)
+    ce = build_attack("apgd-ce", model, threat, steps=5, targeted=True, seed=3)(x, y, (y + 1) % 4)
+    assert not torch.equal(dlr, ce)

@@ -45,10 +45,17 @@ def test_report_fields_and_html(quick_report):
     for eps, worst in report["worst_case_acc"].items():
         # the worst case is per example over every attack, so no single attack beats it
         assert worst <= min(accs[eps] for accs in report["robust_acc"].values())
-        assert [s["stage"] for s in report["cascade"][eps]] == ["apgd-ce", "apgd-dlr-t", "square"]
+        assert [s["stage"] for s in report["cascade"][eps]] == [
+            "apgd-ce",
+            "apgd-dlr-t",
+            "fab-t",
+            "square",
+        ]
     assert report["worst_case_acc"]["0.2"] < report["worst_case_acc"]["0.05"] < report["clean_acc"]
     assert set(report["corruptions"]) == {"contrast", "gaussian_noise"}
     assert report["corruptions"]["contrast"]["5"] < report["clean_acc"]
+    assert report["cascade_preset"] == "standard" and report["cascade_notes"] == []
+    assert report["cascade_stages"] == ["apgd-ce", "apgd-dlr-t", "fab-t", "square"]
     assert {c["name"] for c in report["checks"]} == CHECKS
     assert report["checks_passed"], [c for c in report["checks"] if c["status"] != "PASS"]
     page = (out / "report.html").read_text()

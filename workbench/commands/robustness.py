@@ -52,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="quick: 64 examples, 10 steps, 3 epsilons (about a minute on 2 cores)",
     )
     parser.add_argument(
+        "--cascade",
+        default="standard",
+        choices=["standard", "plus", "rand"],
+        help="AutoAttack version completing the worst case: standard (APGD-CE, APGD-T, FAB-T, "
+        "Square), plus (also restarts and untargeted APGD-DLR and FAB), rand (EOT, for "
+        "randomised models)",
+    )
+    parser.add_argument(
         "--corruptions",
         type=_names,
         default=None,
@@ -107,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         corruptions=corruptions,
+        cascade=args.cascade,
     )
     check_report_dir(Path(args.out))
     page = evaluate_checkpoint(

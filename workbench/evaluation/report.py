@@ -112,6 +112,25 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _cascade_text(report: dict[str, Any]) -> str:
+    """The paragraph that says how the worst case was found, with any departure from
+    AutoAttack that the model's classes forced."""
+    preset = report.get("cascade_preset", "standard")
+    stages = ", ".join(report.get("cascade_stages", []))
+    targets = report.get("target_classes", report["settings"]["targets"])
+    text = (
+        "<p>Worst case: per example over every attack; the stages of AutoAttack's "
+        f"{html.escape(preset)} version ({html.escape(stages)}) not already in the sweep then "
+        "attack only the points still standing. Targeted stages (-t) and targeted sweep attacks "
+        f"try the {targets} most likely wrong classes in turn.</p>"
+    )
+    notes = report.get("cascade_notes", [])
+    if notes:
+        items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+        text += f"<p>Departures from AutoAttack for this model:</p><ul>{items}</ul>"
+    return text
+
+
 def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
     """Returns the report as one self-contained HTML page."""
     eps = [f"{e:g}" for e in report["eps"]]
@@ -146,12 +165,7 @@ def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
         "<h2>Adversarial accuracy</h2>",
         _table(["attack", *[f"eps {e}" for e in eps]], rows),
         _img(eps_plot(report), "accuracy against epsilon"),
-        (
-            "<p>Worst case: per example over every attack; AutoAttack's stages (APGD-CE, "
-            "targeted APGD-DLR, Square) not already in the sweep then attack only the points "
-            "still standing. APGD-DLR always runs targeted (APGD-T), against the "
-            f"{report['settings']['targets']} most likely wrong classes in turn.</p>"
-        ),
+        _cascade_text(report),
     ]
     stage_rows = [
         [f"eps {e}", st["stage"], st["attacked"], st["broken"], f"{st['seconds']:.1f}"]

@@ -1,5 +1,6 @@
 """The robustness evaluation: clean accuracy, an epsilon sweep per attack, the per-example worst
-case (AutoAttack-style cascade), common corruptions, condition shifts and honesty checks.
+case (completed by one of AutoAttack's versions as a cascade), common corruptions, condition
+shifts and honesty checks. The model is evaluated in eval mode; the caller's modes come back.
 
 Work is cut into units (one per epsilon, the corruptions, the conditions, each check); a
 finished unit is saved under ``OUT/units/`` and a rerun with the same settings skips it, so an
@@ -23,11 +24,20 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from workbench.adversarial.attacks import ATTACKS
-from workbench.adversarial.model import as_logits_model, check_batch
+from workbench.adversarial.model import as_logits_model, attack_mode, check_batch
 from workbench.adversarial.threat import ThreatModel
 from workbench.errors import WorkbenchError
 from workbench.evaluation import checks
-from workbench.evaluation.cascade import CascadeResult, Stage, predict, run_cascade
+from workbench.evaluation.cascade import (
+    PRESETS,
+    CascadeResult,
+    Stage,
+    capped_targets,
+    cascade_stages,
+    predict,
+    run_cascade,
+    stage_notes,
+)
 from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 
 log = logging.getLogger(__name__)
@@ -49,7 +59,7 @@ class Budget:
         steps: iterations of every iterative white-box attack.
         restarts: random restarts of the attacks that have them.
         queries: model queries of black-box attacks.
-        targets: target classes of the targeted APGD-DLR stage.
+        targets: target classes of the targeted stages (APGD-T, FAB-T).
         attacks: the sweep's attacks when none are named (None = all applicable).
     """
 
@@ -61,12 +71,11 @@ class Budget:
     attacks: tuple[str, ...] | None = None
 
 
+# standard: AutoAttack's budget (100 steps, 5000 Square queries, 9 target classes)
 BUDGETS = {
     "quick": Budget(n=64, steps=10, restarts=1, queries=100, targets=3, attacks=("fgsm", "pgd")),
-    "standard": Budget(n=256, steps=50, restarts=1, queries=1000, targets=9),
+    "standard": Budget(n=256, steps=100, restarts=1, queries=5000, targets=9),
 }
-# AutoAttack's standard stages, run after the sweep on the points it left standing.
-CASCADE = ("apgd-ce", "apgd-dlr", "square")
 
 
 @dataclass
@@ -82,6 +91,7 @@ class Settings:
     restarts: int = 1
     queries: int = 1000
     targets: int = 9
+    cascade: str = "standard"
     batch_size: int = 128
     seed: int = 0
     corruptions: list[str] = field(default_factory=lambda: sorted(CORRUPTIONS))
@@ -120,15 +130,21 @@ def make_settings(
     batch_size: int = 128,
     seed: int = 0,
     corruptions: Sequence[str] | None = None,
+    cascade: str = "standard",
 ) -> Settings:
     """Validates the user's choices and fills the rest from ``budget``.
 
+    ``cascade`` names the AutoAttack version that completes the worst case (``standard``,
+    ``plus`` or ``rand``, see :mod:`workbench.evaluation.cascade`).
+
     Raises:
-        WorkbenchError: an unknown norm, budget, attack or corruption, an epsilon out of range,
-            or a count below one; each names the option.
+        WorkbenchError: an unknown norm, budget, cascade, attack or corruption, an epsilon out
+            of range, or a count below one; each names the option.
     """
     if budget not in BUDGETS:
         raise WorkbenchError(f"--budget: unknown {budget!r}; allowed: {', '.join(BUDGETS)}")
+    if cascade not in PRESETS:
+        raise WorkbenchError(f"--cascade: unknown {cascade!r}; allowed: {', '.join(PRESETS)}")
     if norm not in ("linf", "l2"):
         raise WorkbenchError(f"--norm: unknown {norm!r}; allowed: linf, l2")
     plan = BUDGETS[budget]
@@ -177,15 +193,17 @@ def make_settings(
         restarts=values["--restarts"],
         queries=plan.queries,
         targets=plan.targets,
+        cascade=cascade,
         batch_size=batch_size,
         seed=seed,
         corruptions=list(corruptions) if corruptions is not None else sorted(CORRUPTIONS),
     )
 
 
-def stage_for(name: str, settings: Settings, scale: int = 1) -> Stage:
-    """Returns the cascade stage of attack ``name`` under the settings' budget (``scale``
-    multiplies steps, queries and restarts)."""
+def stage_for(name: str, settings: Settings, num_classes: int, scale: int = 1) -> Stage:
+    """Returns the stage of attack ``name`` under the settings' budget for a model with
+    ``num_classes`` classes (``scale`` multiplies steps, queries and restarts); attacks that
+    can pick their own targets (APGD-DLR, FAB) run targeted."""
     cls = ATTACKS[name]
     wanted = {
         "steps": settings.steps * scale,
@@ -194,7 +212,7 @@ def stage_for(name: str, settings: Settings, scale: int = 1) -> Stage:
     }
     targeted = "target_classes" in cls.defaults and cls.target_optional
     if targeted:
-        wanted["target_classes"] = settings.targets
+        wanted["target_classes"] = capped_targets(settings.targets, num_classes)
     options = {k: v for k, v in wanted.items() if k in cls.defaults}
     return Stage(name, options, targeted)
 
@@ -256,7 +274,8 @@ class Runner:
     """Runs every unit of an evaluation with one progress bar.
 
     Args:
-        model: the classifier (dict output with ``logits``, or logits); put in eval mode.
+        model: the classifier (dict output with ``logits``, or logits); evaluated in eval mode,
+            its modes restored after each call.
         x, y: evaluation images (float32 n x C x S x S in [0, 1]) and labels.
         settings: from :func:`make_settings`.
         class_names: names of the model's classes (for the example figure).
@@ -276,11 +295,11 @@ class Runner:
         out: Path | None = None,
         progress: bool = True,
     ):
-        self.model = as_logits_model(model).eval()
+        self.model = as_logits_model(model)
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         check_batch(x, y)
         self.x, self.y = x.to(device), y.to(device)
-        with torch.no_grad():
+        with attack_mode(self.model), torch.no_grad():
             self.num_classes = int(self.model(self.x[:1]).shape[1])
         check_batch(self.x, self.y, self.num_classes)
         self.settings = settings
@@ -289,6 +308,14 @@ class Runner:
         self.store = UnitStore(out, _fingerprint(settings, self.model, self.x, self.y, conditions))
         self.progress = progress
         self.bar: tqdm | None = None
+        s = settings
+        self.stages = cascade_stages(
+            s.cascade, s.steps, s.queries, s.targets, s.restarts, self.num_classes
+        )
+
+    def stage(self, name: str, scale: int = 1) -> Stage:
+        """Returns the stage of attack ``name`` under this evaluation's budget."""
+        return stage_for(name, self.settings, self.num_classes, scale)
 
     def _unit(self, name: str, compute) -> dict[str, Any]:
         if self.bar is not None:
@@ -323,7 +350,7 @@ class Runner:
         broken_by: list[str | None] = [None] * len(self.x)
         standing = None
         for name in s.attacks:
-            result = self._cascade(eps, [stage_for(name, s)])
+            result = self._cascade(eps, [self.stage(name)])
             robust[name] = result.robust
             per_attack[name] = result.accuracy
             if standing is None:
@@ -338,10 +365,9 @@ class Runner:
         start = None
         if standing is not None:
             start = CascadeResult(x_adv, standing, broken_by, [])
+        swept = [self.stage(name) for name in s.attacks]
         stages = [
-            stage_for(name, s)
-            for name in CASCADE
-            if name in ATTACKS and name not in s.attacks and s.norm in ATTACKS[name].norms
+            st for st in self.stages if st not in swept and s.norm in ATTACKS[st.attack].norms
         ]
         worst = self._cascade(eps, stages, start)
         return {
@@ -379,6 +405,10 @@ class Runner:
 
     def run(self) -> Evaluation:
         """Runs (or resumes) every unit and returns the evaluation."""
+        with attack_mode(self.model):
+            return self._run()
+
+    def _run(self) -> Evaluation:
         s = self.settings
         units = 1 + len(s.eps) + 1 + bool(self.conditions) + 2
         start = time.perf_counter()
@@ -398,7 +428,7 @@ class Runner:
 
     def _checks(self, points: dict[float, dict[str, Any]]) -> list[checks.Check]:
         s = self.settings
-        strongest = _strongest_whitebox(s.attacks or list(CASCADE))
+        strongest = _strongest_whitebox(s.attacks or [st.attack for st in self.stages])
         found = [self._gradient_check()]
         curves = {name: [points[e]["acc"][name] for e in s.eps] for name in s.attacks}
         curves["worst case"] = [points[e]["worst_acc"] for e in s.eps]
@@ -407,7 +437,7 @@ class Runner:
         large = _large_eps(s.norm, self.x)
         large_unit = self._unit(
             f"large_{strongest}",
-            lambda: {"acc": self._cascade(large, [stage_for(strongest, s)]).accuracy},
+            lambda: {"acc": self._cascade(large, [self.stage(strongest)]).accuracy},
         )
         found.append(
             checks.chance_at_large_eps(large_unit["acc"], large, self.num_classes, len(self.x))
@@ -418,7 +448,7 @@ class Runner:
         def budget() -> dict[str, float]:
             point = points[middle]
             standing = CascadeResult(point["x_adv"], point["worst_robust"], point["broken_by"], [])
-            doubled = self._cascade(middle, [stage_for(strongest, s, scale=2)], standing)
+            doubled = self._cascade(middle, [self.stage(strongest, scale=2)], standing)
             return {"single": point["worst_acc"], "doubled": doubled.accuracy}
 
         stability = self._unit(f"budget_{strongest}", budget)
@@ -513,6 +543,14 @@ class Runner:
             "checks_passed": all(c.passed is not False for c in found),
             "settings": asdict(s),
             "num_classes": self.num_classes,
+            "cascade_preset": s.cascade,
+            "cascade_stages": [st.label for st in self.stages],
+            "target_classes": capped_targets(s.targets, self.num_classes),
+            "cascade_notes": stage_notes(
+                [*self.stages, *(self.stage(name) for name in s.attacks)],
+                self.num_classes,
+                s.targets,
+            ),
         }
 
     def _examples(self, points: dict[float, dict[str, Any]], count: int = 8) -> dict[str, Any]:

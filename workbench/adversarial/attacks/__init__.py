@@ -10,6 +10,7 @@ from workbench.adversarial.attacks import (  # noqa: F401  (importing registers 
     apgd,
     cw,
     deepfool,
+    fab,
     fgsm,
     mifgsm,
     pgd,

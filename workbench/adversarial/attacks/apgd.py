@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 import torch
@@ -14,6 +15,8 @@ from workbench.adversarial.attacks.base import (
     restarted,
 )
 from workbench.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
 
 
 def period_lengths(steps: int) -> list[int]:
@@ -30,6 +33,12 @@ def period_lengths(steps: int) -> list[int]:
     return lengths
 
 
+def dlr_classes(targeted: bool) -> int:
+    """Returns how many classes the DLR loss needs: 4 targeted (``z_pi3`` and ``z_pi4``), 3
+    untargeted (``z_pi3``)."""
+    return 4 if targeted else 3
+
+
 def _expand(values: Tensor, like: Tensor) -> Tensor:
     return values.view(-1, *([1] * (like.dim() - 1)))
 
@@ -42,13 +51,16 @@ class _APGD(Attack):
     did not improve and the step was not halved last time; the iterate then restarts from the
     example's highest-loss point. Steps use momentum 0.75 (none after such a restart). Each
     example keeps its best iterate (misclassified first, then highest loss); restarts re-attack
-    only examples not fooled yet. One forward and backward pass per step.
+    only examples not fooled yet. One forward and backward pass per step (``eot_iter`` with EOT).
 
     Options:
         steps: iterations (100).
         restarts: runs, each from a new random start (1).
         random_start: start uniformly inside the ball (True).
         rho: the checkpoint's fraction of loss increases (0.75).
+        eot_iter: forward and backward passes per step whose gradients are averaged, for
+            randomised models (1; AutoAttack's rand version uses 20); the loss and logits are
+            the last pass's, as in AutoAttack.
     """
 
     defaults: ClassVar[dict[str, Any]] = {
@@ -56,6 +68,7 @@ class _APGD(Attack):
         "restarts": 1,
         "random_start": True,
         "rho": 0.75,
+        "eot_iter": 1,
     }
     loss_name: ClassVar[str] = "ce"
     momentum: ClassVar[float] = 0.75
@@ -65,6 +78,19 @@ class _APGD(Attack):
         self.options["loss"] = self.loss_name
         if not 0 < self.options["rho"] <= 1:
             raise WorkbenchError(f"rho: must be in (0, 1], got {self.options['rho']}")
+        draws = self.options["eot_iter"]
+        if not (isinstance(draws, int) and draws >= 1):
+            raise WorkbenchError(f"eot_iter: must be a positive integer, got {draws!r}")
+
+    def loss_grad(
+        self, x_adv: Tensor, y: Tensor, target: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        loss, logits, grad = super().loss_grad(x_adv, y, target)
+        draws = self.options["eot_iter"]
+        for _ in range(1, draws):
+            loss, logits, more = super().loss_grad(x_adv, y, target)
+            grad = grad + more
+        return loss, logits, grad / draws
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         return restarted(self.run, x, y, target, self.options["restarts"]).x
@@ -128,14 +154,17 @@ class APGDCE(_APGD):
 class APGDDLR(_APGD):
     """APGD on the difference-of-logits-ratio loss, shift- and scale-invariant in the logits.
 
-    Untargeted it ascends the DLR loss; targeted, the targeted DLR loss (APGD-T). With
-    ``targeted=True`` and no ``target``, it tries the ``target_classes`` most likely wrong
-    classes (ranked on the clean image) one after another on the examples not misclassified
-    yet, as AutoAttack does, and success then means any misclassification.
+    Untargeted it ascends the DLR loss; targeted, the targeted DLR loss (APGD-T). A model with
+    fewer classes than the loss needs (:func:`dlr_classes`: 4 targeted, 3 untargeted) is
+    attacked with the (targeted) cross-entropy instead, so any model with 2 classes or more can
+    be evaluated. With ``targeted=True`` and no ``target``, it tries the ``target_classes``
+    most likely wrong classes (ranked on the clean image; at most classes - 1) one after
+    another on the examples not misclassified yet, as AutoAttack does, and success then means
+    any misclassification.
 
     Options:
         target_classes: how many target classes to try without given targets (9).
-        steps, restarts, random_start, rho: as for :class:`_APGD`.
+        steps, restarts, random_start, rho, eot_iter: as for :class:`_APGD`.
     """
 
     defaults: ClassVar[dict[str, Any]] = {**_APGD.defaults, "target_classes": 9}
@@ -159,11 +188,14 @@ class APGDDLR(_APGD):
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         clean = self.logits(x, y, target)
-        needed = 4 if self.targeted else 3
+        needed = dlr_classes(self.targeted)
+        self.options["loss"] = self.loss_name if clean.shape[1] >= needed else "ce"
         if clean.shape[1] < needed:
-            raise WorkbenchError(
-                f"attack 'apgd-dlr': the DLR loss needs at least {needed} classes, the model has "
-                f"{clean.shape[1]}; use apgd-ce"
+            log.info(
+                "apgd-dlr: the model has %d classes, the DLR loss needs %d: using the %s",
+                clean.shape[1],
+                needed,
+                "targeted cross-entropy" if self.targeted else "cross-entropy",
             )
         self.auto_targets = self.targeted and target is None
         if not self.auto_targets:
