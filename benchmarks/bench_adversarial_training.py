@@ -7,7 +7,10 @@ last epoch's weights are evaluated on the 359 held-out test digits: clean accura
 accuracy under PGD-20 (random start) at L-inf eps 0.05, 0.1 and 0.2, and under the evaluation
 cascade (APGD-CE, targeted APGD-DLR, then the black-box Square attack, each on the points still
 standing), which guards against gradient masking. Target: PGD training keeps at least 70%
-robust accuracy at eps 0.1 while losing at most 5 points of clean accuracy.
+robust accuracy at eps 0.1 (the lower of the PGD-20 and the cascade accuracies, each an
+aggregate over the test set) while losing at most 5 points of clean accuracy; one training seed,
+so each part is decided by its value (``workbench.experiments.stats``). The JSON carries a
+``provenance`` block (commit, command, host, versions, threads).
 
 Usage: python benchmarks/bench_adversarial_training.py --out bench_out [--epochs 20]
 Writes OUT/adversarial_training.json and OUT/adversarial_training.png; prints a table.
@@ -26,11 +29,18 @@ import torch
 from workbench.adversarial.attacks import build_attack
 from workbench.adversarial.threat import ThreatModel
 from workbench.evaluation.cascade import autoattack_stages, run_cascade
+from workbench.experiments import stats
+from workbench.experiments.provenance import Recorder
 from workbench.models.lightning_cli import build
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "adversarial_digits.yaml"
 EPS = (0.05, 0.1, 0.2)
+ROBUST_TARGET, CLEAN_DROP_TARGET = 0.70, 0.05
+ROBUST_MEASURE = (
+    "the lower of the PGD-20 and the cascade accuracies, each an aggregate over the test set, "
+    "not a per-example worst case"
+)
 ARMS = {
     "standard": ["--model.init_args.adversarial", "{method: none, val_eps: 0.1, val_steps: 10}"],
     "pgd": [],
@@ -101,6 +111,7 @@ def main() -> None:
     parser.add_argument("--cascade-queries", type=int, default=1000, help="Square queries")
     parser.add_argument("--cascade-targets", type=int, default=3, help="APGD-T target classes")
     args = parser.parse_args()
+    recorder = Recorder(seeds={"seed_everything": 0, "pgd": 0, "cascade": 0})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {
@@ -116,14 +127,9 @@ def main() -> None:
                           args.cascade_targets)  # fmt: skip
         result["train_seconds"] = seconds
         results["arms"][arm] = result
-    standard, pgd = results["arms"]["standard"], results["arms"]["pgd"]
-    worst = min(pgd["pgd20"]["0.1"], pgd["cascade"]["0.1"])
-    drop = standard["clean"] - pgd["clean"]
-    results["target"] = {
-        "robust_at_0.1": worst,
-        "clean_drop": drop,
-        "met": worst >= 0.70 and drop <= 0.05,
-    }
+    results["target"] = target(results)
+    results["provenance"] = recorder.block()
+    worst, drop = results["target"]["robust_at_0.1"], results["target"]["clean_drop"]
     (out / "adversarial_training.json").write_text(json.dumps(results, indent=1))
     plot(results, out / "adversarial_training.png")
 
@@ -139,6 +145,69 @@ def main() -> None:
         f"drop {drop:+.3f} -> {'met' if results['target']['met'] else 'NOT met'}"
     )
     print(f"wrote {out / 'adversarial_training.json'} and {out / 'adversarial_training.png'}")
+
+
+def target(results: dict) -> dict:
+    """The target's two parts, each one measurement decided by its value, and whether both
+    are met."""
+    standard, pgd = results["arms"]["standard"], results["arms"]["pgd"]
+    worst = min(pgd["pgd20"]["0.1"], pgd["cascade"]["0.1"])
+    drop = standard["clean"] - pgd["clean"]
+    decisions = [
+        {"name": f"PGD-trained robust accuracy at 0.1 >= {100 * ROBUST_TARGET:.0f}%",
+         "difference": False, **stats.decide([worst], ROBUST_TARGET)},
+        {"name": f"clean accuracy lost <= {100 * CLEAN_DROP_TARGET:.0f} points",
+         "difference": True, **stats.decide([drop], CLEAN_DROP_TARGET, "<=")},
+    ]  # fmt: skip
+    return {
+        "robust_at_0.1": worst,
+        "robust_measure": ROBUST_MEASURE,
+        "clean_drop": drop,
+        "decisions": decisions,
+        "met": all(d["decision"] == "met" for d in decisions),
+    }
+
+
+def markdown(results: dict) -> str:
+    """The README's table and target, from ``adversarial_training.json``."""
+    cascade = results["cascade"]
+    header = " | ".join(f"PGD-20 @{e:g} | cascade @{e:g}" for e in EPS)
+    lines = [
+        (
+            f"{results['epochs']} epochs of `{results['config']}`; test accuracy (%); the "
+            f"cascade: APGD-CE {cascade['steps']} steps, targeted APGD-DLR on "
+            f"{cascade['targets']} classes, Square {cascade['queries']} queries, each on the "
+            "points still standing."
+        ),
+        "",
+        f"| model | clean | {header} |",
+        "|---|---|" + "---|---|" * len(EPS),
+    ]
+    for arm, name in (("standard", "standard"), ("pgd", "PGD-trained")):
+        r = results["arms"][arm]
+        cells = " | ".join(
+            f"{100 * r['pgd20'][str(e)]:.1f} | {100 * r['cascade'][str(e)]:.1f}" for e in EPS
+        )
+        lines.append(f"| {name} | {100 * r['clean']:.1f} | {cells} |")
+    decided = target(results)
+    standard, pgd = results["arms"]["standard"]["clean"], results["arms"]["pgd"]["clean"]
+    stages = results["arms"]["pgd"]["cascade_stages"]["0.1"]
+    lines += [
+        "",
+        (
+            f"Target (at least {100 * ROBUST_TARGET:.0f}% at 0.1 with at most "
+            f"{100 * CLEAN_DROP_TARGET:.0f} points of clean accuracy lost): "
+            f"{'met' if decided['met'] else '**missed**'}. Robust accuracy at 0.1: "
+            f"{100 * decided['robust_at_0.1']:.1f}%, {ROBUST_MEASURE}; clean accuracy "
+            f"{100 * standard:.2f} -> {100 * pgd:.2f}, {100 * decided['clean_drop']:.2f} points "
+            f"lost. Decisions: {stats.RULE_POINT} (one training seed)."
+        ),
+        "",
+        "Cascade stages on the PGD-trained model at 0.1: "
+        + "; ".join(f"{s['stage']} broke {s['broken']} of {s['attacked']}" for s in stages)
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@
 * EGL against OSMesa;
 * peak RSS of a render at 1k and 5k samples (flat memory means these match).
 
+Each target is one measurement, decided by its value (``workbench.experiments.stats``); the
+JSON carries a ``provenance`` block (commit, command, host, versions, both GL renderers).
+
 Usage: python benchmarks/bench_render.py --out bench_out [--quick]
 """
 
@@ -24,7 +27,11 @@ from pathlib import Path
 
 import psutil
 
+from workbench.experiments import stats
+from workbench.experiments.provenance import Recorder, gl_renderers
+
 ROOT = Path(__file__).resolve().parent.parent
+LOOP_TARGET, WORKERS_TARGET, MEMORY_GROWTH = 0.7, 1.7, 1.1
 
 
 def _in_process(kind: str, resolution: int, count: int, backend: str) -> dict:
@@ -106,6 +113,7 @@ def main() -> None:
         "--quick", action="store_true", help="fewer samples (a smoke run, noisy numbers)"
     )
     args = parser.parse_args()
+    recorder = Recorder(seeds={"render": 0}, gl=gl_renderers(("egl", "osmesa")))
     n = 40 if args.quick else 200
     results: dict = {
         "cpu_count": os.cpu_count(),
@@ -160,10 +168,87 @@ def main() -> None:
             f"memory: {samples} samples at 64px, 1 worker: peak RSS {peak:.0f} MiB ({seconds:.0f}s)"
         )
 
+    results["targets"] = targets(results)
+    results["provenance"] = recorder.block()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "render.json").write_text(json.dumps(results, indent=1))
     print(f"wrote {out / 'render.json'}")
+
+
+def _target(name: str, value: float, threshold: float, direction: str = ">=") -> dict:
+    return {"name": name, "difference": False, **stats.decide([value], threshold, direction)}
+
+
+def targets(results: dict) -> list[dict]:
+    """End-to-end at least 0.7 of the bare loop per scene and size, 2 workers at least 1.7x
+    one, and flat memory (the largest render's peak RSS within 10% of the smallest's); each
+    one measurement, decided by its value."""
+    out = [
+        _target(f"end-to-end / bare loop, {row['kind']} {row['resolution']} px", row["ratio"],
+                LOOP_TARGET)
+        for row in results["loop"]
+    ]  # fmt: skip
+    out.append(_target("2 workers / 1 worker", results["workers"]["speedup"], WORKERS_TARGET))
+    peaks = [m["peak_rss_mib"] for m in results["memory"].values()]
+    out.append(
+        _target("peak RSS, largest / smallest render", max(peaks) / min(peaks), MEMORY_GROWTH, "<=")
+    )
+    return out
+
+
+def markdown(results: dict) -> str:
+    """The README's rendering tables, from ``render.json``."""
+    decided = {t["name"]: t for t in targets(results)}
+    lines = [
+        (
+            "End-to-end (scene randomization, all passes, labels, conditions, PNG/NPY/JSON "
+            "encoding, files written with sha256) against the bare pyrender loop of the same "
+            "scenes (build the pyrender scene, render RGB + depth, nothing else), one process, "
+            "one llvmpipe thread, EGL:"
+        ),
+        "",
+        (
+            f"| scene | pixels | bare loop (samples/s) | end-to-end (samples/s) | ratio | "
+            f"target >= {LOOP_TARGET} |"
+        ),
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["loop"]:
+        decision = decided[f"end-to-end / bare loop, {row['kind']} {row['resolution']} px"]
+        lines.append(
+            f"| {row['kind']} | {row['resolution']} | {row['bare']:.1f} | {row['full']:.1f} | "
+            f"{row['ratio']:.2f} | {stats.verdict(decision)} |"
+        )
+    workers, backends = results["workers"], results["backends"]
+    memory = results["memory"]
+    sizes = sorted(memory, key=int)
+    speedup = decided["2 workers / 1 worker"]
+    flat = decided["peak RSS, largest / smallest render"]
+    lines += [
+        "",
+        "| anchor | result | target | decision |",
+        "|---|---|---|---|",
+        (
+            f"| `workbench render digits --num {workers['samples']} --resolution 128`, 2 workers "
+            f"against 1 (whole commands) | {workers['one_s']:.1f} s vs {workers['two_s']:.1f} s: "
+            f"**{workers['speedup']:.2f}x** | >= {WORKERS_TARGET}x | {stats.verdict(speedup)} |"
+        ),
+        (
+            f"| EGL against OSMesa, end-to-end digits at 128 px | {backends['egl']['full']:.1f} vs "
+            f"{backends['osmesa']['full']:.1f} samples/s: **{backends['egl_over_osmesa']:.1f}x** | "
+            "measured | |"
+        ),
+        "| peak RSS (process tree) of a 1-worker render of "
+        + " and ".join(sizes)
+        + " digits at 64 px | "
+        + " and ".join(f"{memory[k]['peak_rss_mib']:.0f}" for k in sizes)
+        + f" MiB | flat (largest within {100 * (MEMORY_GROWTH - 1):.0f}% of smallest) | "
+        f"{stats.verdict(flat)} |",
+        "",
+        f"Decisions: {stats.RULE_POINT}.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

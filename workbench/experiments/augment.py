@@ -22,11 +22,14 @@ Protocol (all classifiers the same network, input and number of training draws; 
 * sample quality of every augmenter set against the natural test split: FID, KID, precision and
   recall in the feature space of that real-data classifier; the VAEs' ELBO on the natural test
   split (nats per image);
-* every arm over several seeds; mean and standard deviation of natural test accuracy;
+* every arm over several seeds: mean, sample standard deviation and n of natural test accuracy;
+  paired differences from natural only over seeds with a 95% Student t interval; the targets
+  decided on those intervals (:mod:`workbench.experiments.stats`);
 * grids of the first seed's generators (``samples_<kind>_k<k>.png``) and of rendered digits
   above their refined versions (``refined.png``).
 
-Every model and result is written as soon as it is made, so an interrupted study resumes.
+Every model and result is written as soon as it is made, so an interrupted study resumes. The
+results carry a ``provenance`` block (:mod:`workbench.experiments.provenance`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ from tqdm import tqdm
 
 from workbench.data.datamodule import MixedDataModule, harmonise
 from workbench.data.reader import open_dataset
-from workbench.experiments.common import render_scene, run_study, slug, stats
+from workbench.experiments import stats
+from workbench.experiments.common import render_scene, reused_runs, run_study, slug
+from workbench.experiments.provenance import Recorder
 from workbench.generative.cas import (
     TrainBudget,
     accuracy,
@@ -68,6 +73,7 @@ from workbench.models.checkpoint import KINDS, load_module
 SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
 ARMS = ("natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN")
 GENERATORS = ("vae", "gan")
+CAS_RATIO_TARGET = 0.8
 
 
 @dataclass
@@ -115,7 +121,9 @@ class Study:
         self.out, self.config = Path(out), config
         self.rendered_dir = self.out / "rendered"
         self.runs = self.out / "runs"
+        self.resumed = reused_runs(self.runs)
         self.runs.mkdir(parents=True, exist_ok=True)
+        self.recorder = Recorder(seeds=list(config.seeds))
         budget = config.classifier
         budget.image_size = config.image_size
         self.test_images, self.test_labels = natural_images("test", budget)
@@ -123,7 +131,9 @@ class Study:
     # --- data and models ------------------------------------------------------------------------
 
     def render(self) -> None:
-        render_scene(SCENE, self.rendered_dir, self.config.rendered, self.config.image_size)
+        self.recorder.gl = render_scene(
+            SCENE, self.rendered_dir, self.config.rendered, self.config.image_size
+        )
 
     def _rendered(self, path: Path | None = None, name: str = "rendered") -> dict[str, Any]:
         return {"kind": "rendered", "path": str(path or self.rendered_dir), "name": name}
@@ -335,7 +345,7 @@ class Study:
         classes = list(cas["real"][0]["per_class"])
         cas_summary = {
             "real": {
-                "accuracy": stats(real),
+                "accuracy": stats.summary(real),
                 "per_class": {
                     c: statistics.fmean(r["per_class"][c] for r in cas["real"]) for c in classes
                 },
@@ -344,38 +354,33 @@ class Study:
         for kind in GENERATORS:
             values = [r["accuracy"] for r in cas[kind]]
             cas_summary[kind] = {
-                "accuracy": stats(values),
-                "ratio_to_real": stats([v / r for v, r in zip(values, real, strict=True)]),
+                "accuracy": stats.summary(values),
+                "ratio_to_real": stats.summary([v / r for v, r in zip(values, real, strict=True)]),
                 "per_class": {
                     c: statistics.fmean(r["per_class"][c] for r in cas[kind]) for c in classes
                 },
             }
-        k1 = str(min(self.config.ks))
-        natural_k1 = statistics.fmean(arms["natural only"][k1])
-        return {
+        summary = {
             "config": asdict(self.config),
-            "arms": {arm: {k: stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
+            "arms": {
+                arm: {k: stats.summary(v) for k, v in per_k.items()} for arm, per_k in arms.items()
+            },
             "cas": cas_summary,
             "quality": {
-                name: {m: stats([s[m] for s in scores]) for m in scores[0]}
+                name: {m: stats.summary([s[m] for s in scores]) for m in scores[0]}
                 for name, scores in quality.items()
             },
-            "elbo_natural_test": {name: stats(v) for name, v in elbo.items()},
-            "targets": {
-                "cas_at_least_80_percent_of_real": {
-                    kind: cas_summary[kind]["ratio_to_real"]["mean"] >= 0.8 for kind in GENERATORS
-                },
-                f"augmenters_improving_k{k1}": [
-                    arm for arm in ARMS[1:] if statistics.fmean(arms[arm][k1]) > natural_k1
-                ],
-            },
+            "elbo_natural_test": {name: stats.summary(v) for name, v in elbo.items()},
+            "std": stats.STD,
         }
+        summary["differences"] = differences(summary)
+        summary["targets"] = targets(summary)
+        summary["provenance"] = self.recorder.block(resumed=self.resumed)
+        return summary
 
     def _write(self, summary: dict[str, Any]) -> None:
         (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(
-            _tables(summary, len(self.config.seeds), self.config.samples)
-        )
+        (self.out / "results.md").write_text(tables(summary))
         _plot(summary, self.out / "results.png")
 
 
@@ -384,38 +389,118 @@ def _complete(folder: Path) -> bool:
     return manifest.is_file() and bool(json.loads(manifest.read_text()).get("complete"))
 
 
-def _pct(stats: dict[str, float]) -> str:
-    return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
+def differences(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per k, each augmented arm minus natural only, paired over seeds."""
+    arms = summary["arms"]
+    return {
+        k: {
+            f"{arm} - natural only": stats.paired_difference(
+                arms[arm][k]["values"], arms["natural only"][k]["values"]
+            )
+            for arm in ARMS[1:]
+        }
+        for k in arms["natural only"]
+    }
 
 
-def _tables(summary: dict[str, Any], seeds: int, samples: int) -> str:
-    arms, ks = summary["arms"], list(next(iter(summary["arms"].values())))
+def targets(summary: dict[str, Any]) -> dict[str, Any]:
+    """The study's targets, decided on the per-seed values (see :func:`stats.decide`): each
+    generator's CAS at least 80% of the real-data accuracy, and at least one augmenter improving
+    natural test accuracy at the smallest k (each augmenter's difference paired over seeds; met
+    when one is met, missed when all are missed, inconclusive otherwise)."""
+    cas = [
+        {
+            "name": f"{kind.upper()}: CAS / real-data accuracy >= {100 * CAS_RATIO_TARGET:.0f}%",
+            "difference": False,
+            **stats.decide(summary["cas"][kind]["ratio_to_real"]["values"], CAS_RATIO_TARGET),
+        }
+        for kind in GENERATORS
+    ]
+    k1 = min(summary["arms"]["natural only"], key=int)
+    improving = [
+        {
+            "name": f"{label} > 0 at k = {k1}",
+            "difference": True,
+            **stats.decide(difference["values"], 0.0, ">"),
+        }
+        for label, difference in differences(summary)[k1].items()
+    ]
+    decisions = [t["decision"] for t in improving]
+    if "met" in decisions:
+        overall = "met"
+    else:
+        overall = "missed" if all(d == "missed" for d in decisions) else "inconclusive"
+    return {
+        "cas_at_least_80_percent_of_real": cas,
+        f"augmenters_improving_k{k1}": {
+            "decision": overall,
+            "rule": "met when one augmenter's target is met, missed when all are missed",
+            "per_augmenter": improving,
+        },
+    }
+
+
+def _mean_std(values: list[float]) -> str:
+    s = stats.summary(values)
+    return f"{s['mean']:.1f}" if s["std"] is None else f"{s['mean']:.1f} ± {s['std']:.1f}"
+
+
+def tables(summary: dict[str, Any]) -> str:
+    """The study's tables in Markdown (``results.md`` and the README), computed from the
+    per-seed values of ``summary``."""
+    arms = summary["arms"]
+    ks = list(arms["natural only"])
+    n = len(arms["natural only"][ks[0]]["values"])
     lines = [
-        f"Natural test accuracy (%, mean ± std over {seeds} seeds) at k natural labels per class.",
+        (
+            f"Natural test accuracy (%, mean ± sample std over n = {n} seeds) at k natural labels "
+            "per class."
+        ),
         "",
         "| k labels per class | " + " | ".join(arms) + " |",
         "|---|" + "---|" * len(arms),
     ]
-    lines += [f"| {k} | " + " | ".join(_pct(v[k]) for v in arms.values()) + " |" for k in ks]
+    lines += [
+        f"| {k} | " + " | ".join(stats.pct(v[k]["values"]) for v in arms.values()) + " |"
+        for k in ks
+    ]
+    diffs = differences(summary)
+    labels = list(diffs[ks[0]])
+    lines += [
+        "",
+        (
+            "Paired differences from natural only over the seeds (percentage points, mean [95% "
+            "Student t interval]):"
+        ),
+        "",
+        "| k labels per class | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    lines += [
+        f"| {k} | " + " | ".join(stats.points(diffs[k][label]) for label in labels) + " |"
+        for k in ks
+    ]
     cas = summary["cas"]
     lines += [
         "",
         (
-            f"Classification Accuracy Score: trained on {samples} samples of a generator trained "
-            "on all natural labels, tested on the natural test split (%); sample quality against "
-            "the natural test split in the real-data classifier's features."
+            f"Classification Accuracy Score: trained on {summary['config']['samples']} samples "
+            "of a generator trained on all natural labels, tested on the natural test split (%); "
+            "sample quality against the natural test split in the real-data classifier's "
+            "features (means over seeds)."
         ),
         "",
-        "| generator | CAS | CAS / real | FID | KID x 1000 | precision | recall |",
+        "| generator | CAS | CAS / real (per seed) | FID | KID x 1000 | precision | recall |",
         "|---|---|---|---|---|---|---|",
-        f"| real data | {_pct(cas['real']['accuracy'])} | 1.00 | | | | |",
+        f"| real data | {stats.pct(cas['real']['accuracy']['values'])} | 1.00 | | | | |",
     ]
     quality = summary["quality"]
     for kind in GENERATORS:
         q = quality[f"{kind} (all labels)"]
+        ratios = "/".join(f"{r:.2f}" for r in cas[kind]["ratio_to_real"]["values"])
         lines.append(
-            f"| {kind.upper()} | {_pct(cas[kind]['accuracy'])} | "
-            f"{cas[kind]['ratio_to_real']['mean']:.2f} | {q['fid']['mean']:.1f} | "
+            f"| {kind.upper()} | {stats.pct(cas[kind]['accuracy']['values'])} | "
+            f"{cas[kind]['ratio_to_real']['mean']:.2f} ({ratios}) | {q['fid']['mean']:.1f} | "
             f"{1000 * q['kid']['mean']:.1f} | {q['precision']['mean']:.2f} | "
             f"{q['recall']['mean']:.2f} |"
         )
@@ -446,11 +531,20 @@ def _tables(summary: dict[str, Any], seeds: int, samples: int) -> str:
             f"{q['precision']['mean']:.2f} | {q['recall']['mean']:.2f} |"
         )
     elbo = summary["elbo_natural_test"]
+    cas_targets, improving = targets(summary).values()
     lines += [
         "",
-        "VAE ELBO on the natural test split (nats per image, higher is better): "
-        + "; ".join(f"{name} {v['mean']:.1f} ± {v['std']:.1f}" for name, v in elbo.items())
+        "VAE ELBO on the natural test split (nats per image, mean ± sample std, higher is "
+        "better): "
+        + "; ".join(f"{name} {_mean_std(v['values'])}" for name, v in elbo.items())
         + ".",
+        "",
+        *stats.target_table(cas_targets + improving["per_augmenter"]),
+        "",
+        (
+            f"At least one augmenter improves k = {min(ks, key=int)} ({improving['rule']}): "
+            f"{stats.verdict(improving)}."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -466,7 +560,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
             positions,
             [100 * per_k[k]["mean"] for k in ks],
             width,
-            yerr=[100 * per_k[k]["std"] for k in ks],
+            yerr=[100 * (per_k[k]["std"] or 0.0) for k in ks],
             capsize=2,
             label=arm,
         )

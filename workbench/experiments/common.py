@@ -1,10 +1,9 @@
-"""What the studies share: run names, summary statistics and the ``workbench experiment`` entry."""
+"""What the studies share: run names, rendering, and the ``workbench experiment`` entry."""
 
 from __future__ import annotations
 
-import statistics
+import json
 from pathlib import Path
-from typing import Any
 
 from workbench.render.job import RenderJob, run
 from workbench.scene.spec import load_spec
@@ -15,22 +14,26 @@ def slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
 
 
-def stats(values: list[float]) -> dict[str, Any]:
-    """Returns the mean, population standard deviation (0 for one value) and the values."""
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
-        "values": values,
-    }
-
-
-def render_scene(scene: Path, out: Path, num: int, resolution: int | None = None) -> None:
+def render_scene(scene: Path, out: Path, num: int, resolution: int | None = None) -> dict[str, str]:
     """Renders (or finishes rendering) ``num`` samples of ``scene`` with seed 0 into ``out``,
-    at ``resolution`` when given, without a progress bar (the study has its own)."""
+    at ``resolution`` when given, without a progress bar (the study has its own).
+
+    Returns:
+        the GL backend and ``GL_RENDERER`` string recorded in the dataset's manifest (for the
+        study's provenance).
+    """
     spec = load_spec(scene)
     if resolution is not None:
         spec = spec.model_copy(update={"resolution": resolution})
     run(RenderJob(spec=spec, out=out, num=num, seed=0, source=str(scene), progress=False))
+    renderer = json.loads((Path(out) / "manifest.json").read_text())["renderer"]
+    return {"backend": renderer["backend"], "gl_renderer": renderer["gl_renderer"]}
+
+
+def reused_runs(runs: Path) -> bool:
+    """Whether ``runs`` already holds results of an earlier invocation (a resumed study, whose
+    provenance times then cover only the part this invocation did)."""
+    return runs.is_dir() and any(runs.iterdir())
 
 
 def run_study(study: type, config_type: type, out: Path, quick: bool, seeds: int | None) -> int:

@@ -9,9 +9,12 @@ Protocol (all runs the same model, input size and number of training draws):
   rendered draws 1:1); pre-train on rendered then fine-tune on natural; and mixed with the
   best curriculum, chosen on the natural *validation* split at k = 10, seed 0 among a few
   candidates (never on the test split);
-* every arm over several seeds; mean and standard deviation of natural test accuracy.
+* every arm over several seeds: mean, sample standard deviation and n of natural test accuracy;
+  paired differences between arms over seeds with a 95% Student t interval; the targets decided
+  on those intervals (:mod:`workbench.experiments.stats`).
 
-Every run's result is written as soon as it ends, so an interrupted study resumes.
+Every run's result is written as soon as it ends, so an interrupted study resumes. The results
+carry a ``provenance`` block (:mod:`workbench.experiments.provenance`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from tqdm import tqdm
 
 from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
-from workbench.experiments.common import render_scene, run_study, slug, stats
+from workbench.experiments import stats
+from workbench.experiments.common import render_scene, reused_runs, run_study, slug
+from workbench.experiments.provenance import Recorder
 from workbench.models.callbacks import EpochSeed
 from workbench.models.classifier import Classifier
 
@@ -47,6 +52,14 @@ CURRICULA = {
     },
     "self-paced loss, linear": {"scorer": "loss", "pacing": "linear", "start": 0.3, "full_at": 0.7},
 }
+ARMS = ("natural only", "mixed", "pretrain + fine-tune", "mixed + curriculum")
+COMPARISONS = (
+    ("mixed", "natural only"),
+    ("pretrain + fine-tune", "natural only"),
+    ("mixed + curriculum", "natural only"),
+    ("mixed + curriculum", "mixed"),
+)
+ZERO_SHOT_TARGET, MIXED_K1_TARGET = 0.85, 0.90
 
 
 @dataclass
@@ -86,10 +99,12 @@ class Study:
     def __init__(self, out: str | Path, config: StudyConfig):
         self.out, self.config = Path(out), config
         self.rendered_dir = self.out / "rendered"
+        self.resumed = reused_runs(self.out / "runs")
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        self.recorder = Recorder(seeds=list(config.seeds))
 
     def render(self) -> None:
-        render_scene(SCENE, self.rendered_dir, self.config.rendered)
+        self.recorder.gl = render_scene(SCENE, self.rendered_dir, self.config.rendered)
 
     def _sources(
         self, k: int | str | None, rendered: bool, natural_train: bool = True
@@ -196,9 +211,8 @@ class Study:
             )["val"]
             for name, curriculum in self.config.curricula.items()
         }
-        (self.out / "curriculum_choice.json").write_text(
-            json.dumps({"k": k, "val_acc": scores}, indent=1)
-        )
+        choice = {"k": k, "seed": 0, "val_acc": scores, "provenance": self._provenance()}
+        (self.out / "curriculum_choice.json").write_text(json.dumps(choice, indent=1))
         return max(scores, key=scores.get)
 
     def _arm(
@@ -238,9 +252,7 @@ class Study:
             bar.update()
         best = self.choose_curriculum()
         bar.update(len(c.curricula))
-        arms: dict[str, dict[str, list[float]]] = {
-            a: {} for a in ("natural only", "mixed", "pretrain + fine-tune", "mixed + curriculum")
-        }
+        arms: dict[str, dict[str, list[float]]] = {a: {} for a in ARMS}
         for k in c.ks:
             for seed in c.seeds:
                 for arm, per_k in arms.items():
@@ -250,41 +262,34 @@ class Study:
         bar.close()
         summary = {
             "config": asdict(c),
-            "zero_shot": stats(zero_shot),
+            "zero_shot": stats.summary(zero_shot),
             "best_curriculum": best,
-            "arms": {arm: {k: stats(v) for k, v in per_k.items()} for arm, per_k in arms.items()},
+            "arms": {
+                arm: {k: stats.summary(v) for k, v in per_k.items()} for arm, per_k in arms.items()
+            },
+            "std": stats.STD,
         }
+        summary["differences"] = differences(summary)
+        summary["targets"] = targets(summary)
+        summary["provenance"] = self._provenance()
         self._write(summary)
         return summary
 
+    def _provenance(self) -> dict[str, Any]:
+        return self.recorder.block(resumed=self.resumed)
+
     def _write(self, summary: dict[str, Any]) -> None:
         (self.out / "results.json").write_text(json.dumps(summary, indent=1))
+        (self.out / "results.md").write_text(tables(summary))
         ks = [str(k) for k in self.config.ks]
         zs = summary["zero_shot"]
-        lines = [
-            (
-                f"Natural test accuracy (mean ± std over {len(self.config.seeds)} seeds); "
-                f"zero-shot (rendered only): **{100 * zs['mean']:.1f} ± {100 * zs['std']:.1f}%**; "
-                f"curriculum: {summary['best_curriculum']} (chosen on validation)."
-            ),
-            "",
-            "| k labels per class | " + " | ".join(summary["arms"]) + " |",
-            "|---|" + "---|" * len(summary["arms"]),
-        ]
-        for k in ks:
-            cells = [
-                f"{100 * v[k]['mean']:.1f} ± {100 * v[k]['std']:.1f}"
-                for v in summary["arms"].values()
-            ]
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
-        (self.out / "results.md").write_text("\n".join(lines) + "\n")
         fig, ax = plt.subplots(figsize=(6, 4))
         positions = range(len(ks))
         for arm, per_k in summary["arms"].items():
             ax.errorbar(
                 positions,
                 [100 * per_k[k]["mean"] for k in ks],
-                yerr=[100 * per_k[k]["std"] for k in ks],
+                yerr=[100 * (per_k[k]["std"] or 0.0) for k in ks],
                 marker="o",
                 capsize=3,
                 label=arm,
@@ -298,6 +303,98 @@ class Study:
         fig.tight_layout()
         fig.savefig(self.out / "results.png", dpi=120)
         plt.close(fig)
+
+
+def differences(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per k, the paired differences (over seeds) of the :data:`COMPARISONS` of arms."""
+    arms = summary["arms"]
+    return {
+        k: {
+            f"{a} - {b}": stats.paired_difference(arms[a][k]["values"], arms[b][k]["values"])
+            for a, b in COMPARISONS
+        }
+        for k in arms[ARMS[0]]
+    }
+
+
+def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The study's targets, each decided on the per-seed values (see :func:`stats.decide`):
+    zero-shot at least 85%, mixed at k = 1 at least 90%, and mixed with the curriculum at
+    least as good as natural only at every k (paired over seeds)."""
+    arms = summary["arms"]
+    out = [
+        {
+            "name": f"zero-shot (rendered only) >= {100 * ZERO_SHOT_TARGET:.0f}%",
+            "difference": False,
+            **stats.decide(summary["zero_shot"]["values"], ZERO_SHOT_TARGET),
+        }
+    ]
+    if "1" in arms["mixed"]:
+        out.append(
+            {
+                "name": f"mixed at k = 1 >= {100 * MIXED_K1_TARGET:.0f}%",
+                "difference": False,
+                **stats.decide(arms["mixed"]["1"]["values"], MIXED_K1_TARGET),
+            }
+        )
+    for k, per_arm in differences(summary).items():
+        out.append(
+            {
+                "name": f"mixed + curriculum - natural only >= 0 at k = {k}",
+                "difference": True,
+                **stats.decide(per_arm["mixed + curriculum - natural only"]["values"], 0.0),
+            }
+        )
+    return out
+
+
+def tables(summary: dict[str, Any]) -> str:
+    """The study's tables in Markdown (``results.md`` and the README), computed from the
+    per-seed values of ``summary``."""
+    arms, zero_shot = summary["arms"], summary["zero_shot"]["values"]
+    ks = list(arms[ARMS[0]])
+    n = len(zero_shot)
+    lines = [
+        (
+            f"Natural test accuracy (%, mean ± sample std over n = {n} seeds); zero-shot "
+            f"(rendered only): **{stats.pct(zero_shot)}**; curriculum: "
+            f"{summary['best_curriculum']} (chosen on validation)."
+        ),
+        "",
+        "| k labels per class | " + " | ".join(arms) + " |",
+        "|---|" + "---|" * len(arms),
+    ]
+    lines += [
+        f"| {k} | " + " | ".join(stats.pct(v[k]["values"]) for v in arms.values()) + " |"
+        for k in ks
+    ]
+    diffs = differences(summary)
+    labels = list(diffs[ks[0]])
+    lines += [
+        "",
+        (
+            f"Paired differences over the n = {n} seeds (percentage points, mean [95% Student t "
+            "interval]):"
+        ),
+        "",
+        "| k labels per class | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    lines += [
+        f"| {k} | " + " | ".join(stats.points(diffs[k][label]) for label in labels) + " |"
+        for k in ks
+    ]
+    return "\n".join(lines + ["", *stats.target_table(targets(summary))]) + "\n"
+
+
+def choice_line(choice: dict[str, Any]) -> str:
+    """One sentence with the curriculum candidates' validation accuracies, best first."""
+    ranked = sorted(choice["val_acc"].items(), key=lambda item: -item[1])
+    return (
+        f"Curriculum candidates, natural validation accuracy (%) at k = {choice['k']}, seed 0: "
+        + "; ".join(f"{name} {100 * acc:.1f}" for name, acc in ranked)
+        + "."
+    )
 
 
 def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
