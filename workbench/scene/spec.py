@@ -8,7 +8,7 @@ allowed.
 Every number is finite (no nan or inf), every range is ``[low, high]`` with ``low <= high``,
 sizes and distances are positive, and the bounds below keep a spec small: at most
 :data:`MAX_COUNT` objects of any kind, :data:`MAX_LIGHTS` lights, :data:`MAX_LIST` entries in a
-list, lengths up to :data:`MAX_LENGTH` metres, names up to :data:`MAX_TEXT` characters and a
+list, lengths from :data:`MIN_LENGTH` to :data:`MAX_LENGTH` metres, names up to :data:`MAX_TEXT` characters and a
 spec file up to :data:`MAX_SPEC_BYTES`. Whether the objects can be placed in the room a spec
 gives them is checked by each kind's preflight (``workbench.scene.kinds``), which needs the
 meshes' footprints.
@@ -79,16 +79,17 @@ ConditionName = Literal[CONDITIONS]  # type: ignore[valid-type]
 MAX_COUNT = 1000  # objects of any one kind in a sample (the high end of a count range)
 MAX_LIGHTS = 12  # lights in a scene: pyrender shades at most 4 of each kind (3 kinds)
 MAX_LIST = 100  # entries of any list (fonts, digits, textures, tabletop objects, ...)
-MAX_LENGTH = 1000.0  # metres: any size, distance, width or area
+MIN_LENGTH = 0.001  # metres: the smallest size, distance, width or area (1 mm)
+MAX_LENGTH = 1000.0  # metres: the largest
 MAX_INTENSITY = 1000.0  # light intensity
 MAX_TEXT = 100  # characters of a name or class name
 MAX_PATH = 4096  # characters of a mesh file path
 MAX_SPEC_BYTES = 2**20  # a spec file
 
 
-def _span(ge: float | None = None, le: float | None = None, gt: float | None = None) -> type:
-    """A ``[low, high]`` range of finite floats, each end within the given bounds."""
-    end = Annotated[float, Field(ge=ge, gt=gt, le=le)]
+def _span(ge: float, le: float) -> type:
+    """A ``[low, high]`` range of finite floats, each end within ``[ge, le]``."""
+    end = Annotated[float, Field(ge=ge, le=le)]
     return tuple[end, end]  # type: ignore[valid-type]
 
 
@@ -105,7 +106,8 @@ def _printable(text: str) -> str:
 
 
 Range = _span(ge=-MAX_LENGTH, le=MAX_LENGTH)
-Length = _span(gt=0.0, le=MAX_LENGTH)  # sizes, distances, widths: positive
+Length = _span(ge=MIN_LENGTH, le=MAX_LENGTH)  # sizes, distances, widths: positive
+Extent = Annotated[float, Field(ge=MIN_LENGTH, le=MAX_LENGTH)]
 Unit = _span(ge=0.0, le=1.0)  # colour saturation and value, metallic, roughness, ambient level
 Degrees = _span(ge=-360.0, le=360.0)
 FieldOfView = Annotated[Range, AfterValidator(_field_of_view)]
@@ -222,11 +224,11 @@ class DigitsSpec(_SpecBase):
     digits: list[Annotated[int, Field(ge=0, le=9)]] = Field(
         default=list(range(10)), min_length=1, max_length=MAX_LIST
     )
-    extrusion: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    extrusion: Annotated[float, Field(ge=0.01, le=1.0)] = 0.2
     yaw_deg: Degrees = (-35.0, 35.0)
     pitch_deg: Degrees = (-25.0, 25.0)
     roll_deg: Degrees = (-20.0, 20.0)
-    width_scale: _span(gt=0.0, le=10.0) = (1.0, 1.0)
+    width_scale: _span(ge=0.01, le=10.0) = (1.0, 1.0)
     crossed_seven: Probability = 0.0
     distractors: CountRange = (0, 2)
     camera: CameraSpec = CameraSpec(
@@ -259,7 +261,7 @@ class ShapesSpec(_SpecBase):
     )
     count: CountRange = (3, 6)
     size: Length = (0.4, 0.9)
-    area: Annotated[float, Field(gt=0.0, le=MAX_LENGTH)] = 1.6
+    area: Extent = 1.6
     ground_textures: list[TextureName] = Field(
         default=["grass", "gravel", "brick"], max_length=MAX_LIST
     )
@@ -287,7 +289,7 @@ class MeshObjectSpec(_Model):
 class TableSpec(_Model):
     """The table: ``size`` is the side in metres of the square top, whose surface is z = 0."""
 
-    size: Annotated[float, Field(gt=0.0, le=MAX_LENGTH)] = 1.2
+    size: Extent = 1.2
     textures: list[TextureName] = Field(default=["brick", "gravel", "grass"], max_length=MAX_LIST)
 
 
@@ -350,19 +352,29 @@ SceneSpec = Annotated[
 SCENE_KINDS = ("digits", "shapes", "tabletop", "street")
 
 
+# libyaml's safe loader when PyYAML has it: the same documents, and it refuses deep nesting at
+# once where the pure-Python loader takes seconds to run out of recursion.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Root(BaseModel):
     spec: SceneSpec
 
 
 def _shown(value: object, limit: int = 40) -> str:
     """A short one-line picture of a user's value for an error message."""
-    text = repr(value) if isinstance(value, (str, int, float)) else f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit] + "...")
+    text = repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _location(loc: tuple) -> str:
     """The dotted field path of a pydantic error; keys the user wrote are shown safely."""
-    parts = [p if isinstance(p, int) or str(p).isidentifier() else _shown(p) for p in loc]
+    parts = [
+        p if isinstance(p, int) or (str(p).isidentifier() and len(str(p)) <= 40) else _shown(p)
+        for p in loc
+    ]
     return ".".join(str(p) for p in parts) or "(top level)"
 
 
@@ -413,7 +425,7 @@ def load_spec(path: str | Path) -> DigitsSpec | ShapesSpec | TabletopSpec | Stre
                 f"{path}: a scene spec is at most {MAX_SPEC_BYTES:,} bytes; this one is "
                 f"{path.stat().st_size:,}"
             )
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise WorkbenchError(f"{path}: scene spec not found") from None
     except (OSError, UnicodeDecodeError) as exc:
