@@ -121,6 +121,10 @@ def load_sample(dataset: Dataset, index: int) -> dict[str, Any]:
         raise WorkbenchError(
             f"sample {index}: out of range; {dataset.root} has {len(dataset)} samples"
         ) from None
+    except WorkbenchError as exc:  # the reader names the damaged file
+        raise WorkbenchError(
+            f"sample {index} is unreadable: {exc}; check it with `workbench verify {dataset.root}`"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError, KeyError, zlib.error) as exc:
         raise WorkbenchError(
             f"{dataset.root}: sample {index} is unreadable ({type(exc).__name__}: {exc}); "
