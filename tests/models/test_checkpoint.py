@@ -41,3 +41,26 @@ def test_truncated_and_missing_files(classifier_ckpt, tmp_path):
         load_module(truncated, ["classifier"])
     with pytest.raises(WorkbenchError, match="no such checkpoint"):
         load_module(tmp_path / "none.ckpt", ["classifier"])
+
+
+def test_text_files_folders_and_malformed_hyperparameters_are_one_line(tmp_path):
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello\n")
+    with pytest.raises(WorkbenchError, match="notes.ckpt: not a readable checkpoint"):
+        read_checkpoint(text)
+    with pytest.raises(WorkbenchError, match="is a folder"):
+        read_checkpoint(tmp_path)
+    for hparams, kind in (([1, 2], "list"), ({1: "x"}, "dict"), ("abc", "str")):
+        path = tmp_path / f"{kind}.ckpt"
+        torch.save({"state_dict": {}, "hyper_parameters": hparams}, path)
+        with pytest.raises(WorkbenchError, match=f"hyper_parameters is a {kind}, not a mapping"):
+            load_module(path, ["classifier"])
+
+
+def test_hyperparameters_that_do_not_build_the_model_are_named(classifier_ckpt, tmp_path):
+    checkpoint = torch.load(classifier_ckpt[0], weights_only=True)
+    checkpoint["hyper_parameters"]["backbone"] = "no_such_backbone"
+    path = tmp_path / "odd.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(WorkbenchError, match="odd.ckpt: its hyperparameters do not build"):
+        load_module(path, ["classifier"])

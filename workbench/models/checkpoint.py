@@ -110,7 +110,7 @@ def load_module(
     }
     try:
         model = cls(**hparams)
-    except (TypeError, ValueError, KeyError, RuntimeError) as error:
+    except (WorkbenchError, TypeError, ValueError, KeyError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise WorkbenchError(
             f"{path}: its hyperparameters do not build a {kind} model "
