@@ -10,6 +10,7 @@ import pytest
 
 from tests.app.server import free_port, start_app, stop_app
 from tests.conftest import run_cli
+from workbench.imageio import UPLOAD_MAX_MB
 
 
 def test_app_listens_on_localhost_only(tmp_path):
@@ -87,7 +88,8 @@ def test_start_line_warning_and_the_servers_environment(tmp_path, monkeypatch, c
     assert started["cwd"] == app.APP.parent
     argv = started["argv"]
     forced = [("--server.enableXsrfProtection", "true"), ("--server.enableCORS", "true"),
-              ("--global.developmentMode", "false"), ("--server.address", "127.0.0.1")]  # fmt: skip
+              ("--global.developmentMode", "false"), ("--server.address", "127.0.0.1"),
+              ("--server.maxUploadSize", str(UPLOAD_MAX_MB))]  # fmt: skip
     for flag, value in forced:
         assert argv[argv.index(flag) + 1] == value
     assert token not in " ".join(argv)

@@ -73,9 +73,12 @@ def command(args: argparse.Namespace) -> list[str]:
         raise WorkbenchError(f"--port: must lie in [1, 65535], got {args.port}")
     if not APP.is_file():
         raise WorkbenchError(f"{APP}: the app's files are missing; install from a source checkout")
+    from workbench.imageio import UPLOAD_MAX_MB  # PIL only; the server refuses larger requests
+
     return [
         sys.executable, "-P", "-m", "streamlit", "run", str(APP),
         "--server.address", args.host, "--server.port", str(args.port), *GUARDS,
+        "--server.maxUploadSize", str(UPLOAD_MAX_MB),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "viewer",
         "--", "--data-root", str(root),
