@@ -42,6 +42,7 @@ def _bench(name: str) -> ModuleType:
     """Imports ``benchmarks/NAME.py`` (the benchmarks folder is not a package)."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
