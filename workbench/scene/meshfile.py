@@ -357,14 +357,15 @@ def _check_gltf(
     _budget(faces, vertices, f"shows {sum(shown.values()):,} mesh instances with", path, field)
     buffers = _gltf_buffers(header, data, ext, archive)
     for i, image in enumerate(_gltf_images(header, buffers, archive)):
-        _texture(image, f"{path} image {i}", field)
+        _texture(image, f"image {i}", path, field)
 
 
-def _texture(data: bytes, name: str, field: str) -> None:
+def _texture(data: bytes, name: str, path: Path, field: str) -> None:
+    """Decodes a texture of mesh file ``path`` with the safe decoder (PNG or JPEG, pixel limit)."""
     try:
         decode_image(data, name, PNG_JPEG, max_bytes=MAX_FILE_BYTES)
     except WorkbenchError as exc:
-        raise WorkbenchError(f"{field}: texture {exc}") from None
+        raise WorkbenchError(f"{field}: {path}: texture {exc}") from None
 
 
 def _instanced_size(scene: trimesh.Scene) -> tuple[int, int]:
@@ -401,7 +402,7 @@ def load(path: Path, field: str) -> list[trimesh.Trimesh]:
             _check_obj(data, path, field)
             library = _obj_material_library(data.decode("utf-8", errors="replace"))
             for name in [name for name in archive if name not in library]:
-                _texture(archive[name], str(refs[name]), field)
+                _texture(archive[name], str(refs[name]), path, field)
         elif ext in ("gltf", "glb"):
             _check_gltf(gltf_header(data, ext, path, field), data, ext, archive, path, field)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
