@@ -1,31 +1,52 @@
-"""Honesty checks of a robustness evaluation: each a named pass/fail with the measured value.
+"""Honesty checks of a robustness evaluation: each a named PASS, FAIL or SKIP with the measured
+value.
 
 A robust accuracy is only believable when the attack behind it worked. These checks look for
 the usual signs that it did not (Carlini et al. 2019, "On Evaluating Adversarial Robustness";
-Athalye et al. 2018 on gradient masking):
+Athalye et al. 2018 on gradient masking), AutoAttack's own flags among them (Croce & Hein 2020,
+``autoattack/checks.py`` and ``flags_doc.md``):
 
+* ``randomised``: two identical forward passes give the same logits (a randomised defence needs
+  EOT: ``--cascade rand``);
+* ``softmax_output``: the model returns logits, not probabilities (rows that are non-negative
+  and sum to 1 flatten the attacks' losses);
+* ``gradients_finite``: input gradients of the margin loss are finite and non-zero for nearly
+  every example (zero gradients starve gradient attacks);
 * ``sweep_monotone``: robust accuracy never rises with epsilon (a larger ball holds every point
   of a smaller one);
 * ``chance_at_large_eps``: with a ball large enough to reach a grey image, accuracy falls to
   chance or below;
 * ``budget_stable``: another run of the strongest attack with twice the steps and restarts
   lowers the reported robust accuracy by little;
-* ``whitebox_beats_blackbox``: no example is broken by the black-box attack but by no white-box
-  attack;
-* ``gradients_finite``: input gradients of the loss are finite and non-zero;
-* ``reverified``: every final adversarial example, passed once more through the model, gives
-  the reported prediction and lies inside the threat model's ball.
+* ``whitebox_beats_blackbox``: no example is broken by the black-box Square attack but by no
+  white-box attack; it passes only when Square had at least :data:`MIN_SQUARE_QUERIES` queries;
+* ``reverified``: an independent recomputation (a fresh float64 copy of the model, another
+  batch size, another order) agrees on every example's outcome, and every final adversarial
+  example lies inside the threat model's ball.
+
+A check whose budget is too small to mean anything is a SKIP with the reason, never a PASS.
 """
 
 from __future__ import annotations
 
-import math
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from workbench.adversarial.attacks.base import margin_loss
+from workbench.adversarial.model import attack_mode
+
+# AutoAttack's tolerances: logits (scaled to unit norm) of repeated passes, probability rows
+RANDOM_TOL = 1e-4
+PROBABILITY_TOL = 1e-5
+# the fewest Square queries per example for "no black-box success" to mean anything
+MIN_SQUARE_QUERIES = 1000
+# at most this many example ids are named in a check's detail
+NAMED_IDS = 10
 
 
 @dataclass
@@ -139,41 +160,136 @@ def budget_stable(
 
 
 def whitebox_beats_blackbox(
-    white_robust: Tensor, black_robust: Tensor, eps: float, tolerance: float = 0.01
+    white_robust: Tensor,
+    black_robust: Tensor,
+    eps: float,
+    queries: int | None = None,
+    tolerance: float = 0.01,
 ) -> Check:
-    """Counts examples that the black-box attack breaks but every white-box attack misses.
+    """Counts examples that the black-box attack breaks but every white-box attack misses
+    (AutoAttack's "Square improves on white-box" flag).
+
+    Black-box successes fail the check whatever the budget; their absence is a PASS only when
+    Square had at least :data:`MIN_SQUARE_QUERIES` queries per example (a few hundred queries
+    rarely break anything, so they would pass almost trivially), a SKIP otherwise.
 
     Args:
         white_robust: bool per example, True where every white-box attack failed.
         black_robust: bool per example, True where the black-box attack failed.
         eps: the epsilon both were run at.
+        queries: Square's queries per example (None when unknown: no PASS).
         tolerance: allowed fraction of such examples (black-box search is random).
     """
     violations = int((white_robust & ~black_robust).sum())
     fraction = violations / max(len(white_robust), 1)
-    passed = fraction <= tolerance + 1e-12
-    detail = (
+    threshold = f"<= {tolerance:.4g} with >= {MIN_SQUARE_QUERIES} queries"
+    found = (
         f"at eps {eps:g}, {violations} of {len(white_robust)} examples are broken by the "
         "black-box attack and missed by every white-box attack"
-        + ("" if passed else " (gradient masking?)")
     )
-    return Check("whitebox_beats_blackbox", passed, fraction, f"<= {tolerance:.4g}", detail)
+    budget = "an unknown number of" if queries is None else str(queries)
+    if fraction > tolerance + 1e-12:
+        detail = f"{found} (gradient masking?; Square had {budget} queries)"
+        return Check("whitebox_beats_blackbox", False, fraction, threshold, detail)
+    if queries is None or queries < MIN_SQUARE_QUERIES:
+        detail = (
+            f"{found}, but Square had {budget} queries, too few to show it: a PASS needs "
+            f">= {MIN_SQUARE_QUERIES} (--budget standard)"
+        )
+        return Check("whitebox_beats_blackbox", None, fraction, threshold, detail)
+    detail = f"{found} (Square with {queries} queries)"
+    return Check("whitebox_beats_blackbox", True, fraction, threshold, detail)
+
+
+def _ids(mask: Tensor) -> str:
+    """Returns the positions where ``mask`` is True, the first :data:`NAMED_IDS` of them."""
+    ids = mask.nonzero().flatten().tolist()
+    named = ", ".join(map(str, ids[:NAMED_IDS]))
+    return named + (f" and {len(ids) - NAMED_IDS} more" if len(ids) > NAMED_IDS else "")
+
+
+def randomised(
+    model: nn.Module,
+    x: Tensor,
+    passes: int = 5,
+    tol: float = RANDOM_TOL,
+    eot: bool = False,
+) -> Check:
+    """Runs ``passes`` identical forward passes on ``x``: the predictions, and the logits scaled
+    to unit norm, must not change (AutoAttack's randomised-defence flag).
+
+    Args:
+        model: the classifier (B x K logits), in the mode the attacks use.
+        x: a batch of images.
+        passes: forward passes compared (at least two).
+        tol: largest allowed L2 difference between two passes' unit-norm logits.
+        eot: the evaluation already averages gradients over the randomness (``--cascade
+            rand``): a randomised model then passes, named as such.
+    """
+    with torch.no_grad():
+        outputs = [model(x).double() for _ in range(max(passes, 2))]
+    scaled = [o / (o.flatten(1).norm(dim=1, keepdim=True) + 1e-10) for o in outputs]
+    spread = max(float((a - b).norm(dim=1).max()) for a in scaled for b in scaled)
+    changed = torch.stack([o.argmax(1) != outputs[0].argmax(1) for o in outputs]).any(0)
+    random = spread > tol or bool(changed.any())
+    passed = not random or eot
+    if not random:
+        detail = f"{len(outputs)} identical forward passes give the same logits"
+    else:
+        detail = (
+            f"{len(outputs)} identical forward passes differ (unit-norm logits by up to "
+            f"{spread:.3g}; predictions of {int(changed.sum())} of {len(x)} examples change)"
+        )
+        detail += (
+            ": a randomised model, evaluated with EOT as it needs"
+            if eot
+            else ": a randomised defence misleads standard attacks; use --cascade rand (EOT)"
+        )
+    return Check("randomised", passed, spread, f"<= {tol:g} unless EOT", detail)
+
+
+def softmax_output(model: nn.Module, x: Tensor, tol: float = PROBABILITY_TOL) -> Check:
+    """Fails when every output row is non-negative and sums to 1: the model returns
+    probabilities, whose saturation flattens the attacks' losses (AutoAttack's softmax flag).
+
+    Args:
+        model: the classifier, in the mode the attacks use.
+        x: a batch of images.
+        tol: tolerance of the non-negativity and of the row sums.
+    """
+    with torch.no_grad():
+        out = model(x).double()
+    rows = (out.min(dim=1).values > -tol) & ((out.sum(dim=1) - 1).abs() < tol)
+    share = float(rows.float().mean()) if len(out) else 0.0
+    passed = not (len(out) and bool(rows.all()))
+    detail = (
+        "the model returns logits (rows are not probability distributions)"
+        if passed
+        else f"all {len(out)} output rows are non-negative and sum to 1: the model returns "
+        "probabilities, not logits; remove its final softmax"
+    )
+    return Check("softmax_output", passed, share, "not every row a probability vector", detail)
 
 
 def gradients_finite(
     model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, min_nonzero: float = 0.95
 ) -> Check:
-    """The input gradient of the cross-entropy must be finite everywhere and non-zero for
-    at least ``min_nonzero`` of the examples (zero gradients starve gradient attacks)."""
+    """The input gradient of the margin loss (``max_{i != y} z_i - z_y``; scale-free like
+    AutoAttack's DLR, so a saturated softmax is not mistaken for masking) and of the
+    cross-entropy must be finite everywhere, and the margin's non-zero for at least
+    ``min_nonzero`` of the examples (AutoAttack's zero-gradient flag)."""
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(model(x), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
-    if grad is None:
-        grad = torch.zeros_like(x)
-    finite = bool(torch.isfinite(grad).all())
-    norms = grad.flatten(1).abs().sum(1)
-    nonzero = float((norms > 0).float().mean())
+        logits = model(x)
+        margin = margin_loss(logits, y).sum()
+        (grad,) = torch.autograd.grad(margin, x, retain_graph=True, allow_unused=True)
+        ce = F.cross_entropy(logits, y, reduction="sum")
+        (ce_grad,) = torch.autograd.grad(ce, x, allow_unused=True)
+    grad = torch.zeros_like(x) if grad is None else grad
+    ce_grad = torch.zeros_like(x) if ce_grad is None else ce_grad
+    finite = bool(torch.isfinite(grad).all() and torch.isfinite(ce_grad).all())
+    zero = grad.flatten(1).abs().sum(1) == 0
+    nonzero = 1.0 - float(zero.float().mean())
     passed = finite and nonzero >= min_nonzero
     if not finite:
         detail = "the input gradient holds NaN or inf values"
@@ -181,14 +297,39 @@ def gradients_finite(
         detail = f"{nonzero:.1%} of examples have a non-zero, finite input gradient"
     else:
         detail = (
-            f"only {nonzero:.1%} of examples have a non-zero input gradient "
-            "(gradient masking: gradient attacks cannot work)"
+            f"only {nonzero:.1%} of examples have a non-zero input gradient, zero at examples "
+            f"{_ids(zero)} (gradient masking: gradient attacks cannot work)"
         )
     return Check("gradients_finite", passed, nonzero, f">= {min_nonzero:g} non-zero", detail)
 
 
+def model_checks(model: nn.Module, x: Tensor, y: Tensor, eot: bool = False) -> list[Check]:
+    """Returns the checks of the model alone on a batch, with the model in eval mode (its
+    modes restored): :func:`randomised`, :func:`softmax_output`, :func:`gradients_finite`."""
+    with attack_mode(model):
+        return [
+            randomised(model, x, eot=eot),
+            softmax_output(model, x),
+            gradients_finite(model, x, y),
+        ]
+
+
+def _recomputed(model: nn.Module, x_adv: Tensor, y: Tensor, batch_size: int, seed: int) -> Tensor:
+    """Returns which examples a fresh float64 copy of ``model`` classifies correctly, computed
+    in a seeded random order with batches of ``batch_size``."""
+    fresh = copy.deepcopy(model).to(torch.float64).eval()
+    order = torch.randperm(len(x_adv), generator=torch.Generator().manual_seed(seed))
+    order = order.to(x_adv.device)
+    robust = torch.zeros(len(x_adv), dtype=torch.bool, device=x_adv.device)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            robust[index] = fresh(x_adv[index].to(torch.float64)).argmax(1) == y[index]
+    return robust
+
+
 def reverified(
-    model: Callable[[Tensor], Tensor],
+    model: nn.Module,
     x: Tensor,
     x_adv: Tensor,
     y: Tensor,
@@ -197,35 +338,50 @@ def reverified(
     eps: float,
     batch_size: int = 256,
     tol: float = 1e-5,
+    seed: int = 0,
 ) -> Check:
-    """Passes the final adversarial examples through the model once more.
+    """Recomputes every outcome independently of the evaluation that reported it.
 
-    Fails when a fresh prediction disagrees with the reported outcome, when an example lies
-    outside the ball (``distance > eps + tol``) or the [0, 1] box, or when a value is not finite.
+    A fresh copy of the model (deep-copied, so nothing the evaluation holds is reused), in
+    float64 and eval mode, classifies the final adversarial examples in a random order
+    (``seed``) with another batch size than the evaluation's ``batch_size``. Fails when it
+    disagrees about any example (named by position) with ``reported_robust``, when an example
+    lies outside the ball (``distance > eps + tol``) or the [0, 1] box, or when a value is not
+    finite. A model whose answer depends on the batch or on float precision fails here.
     """
-    fresh = []
-    with torch.no_grad():
-        for start in range(0, len(x_adv), batch_size):
-            logits = model(x_adv[start : start + batch_size])
-            fresh.append(logits.argmax(1) == y[start : start + batch_size])
-    fresh_robust = torch.cat(fresh) if fresh else torch.zeros(0, dtype=torch.bool)
-    mismatches = int((fresh_robust != reported_robust.to(fresh_robust.device)).sum())
-    over = float((distance(x_adv, x) - eps).max()) if len(x) else -math.inf
-    outside_box = bool(((x_adv < -tol) | (x_adv > 1 + tol)).any())
+    if len(x) == 0:
+        return skipped("reverified", "no examples")
+    other = max(1, min(batch_size, len(x)) // 2)
+    fresh = _recomputed(model, x_adv, y, other if other != batch_size else other + 1, seed)
+    reported = reported_robust.to(fresh.device)
+    missed = reported & ~fresh  # reported robust, fooled on recomputation
+    phantom = ~reported & fresh  # reported fooled, robust on recomputation
+    mismatches = int(missed.sum() + phantom.sum())
+    far = distance(x_adv, x) - eps
+    over = float(far.max())
+    outside_box = (x_adv < -tol) | (x_adv > 1 + tol)
     finite = bool(torch.isfinite(x_adv).all())
-    passed = mismatches == 0 and over <= tol and not outside_box and finite
+    passed = mismatches == 0 and over <= tol and not bool(outside_box.any()) and finite
     problems = []
-    if mismatches:
-        problems.append(f"{mismatches} fresh predictions disagree with the reported outcome")
+    if missed.any():
+        problems.append(
+            f"examples {_ids(missed)} are reported robust but a fresh float64 copy of the model "
+            "is fooled by them"
+        )
+    if phantom.any():
+        problems.append(
+            f"examples {_ids(phantom)} are reported fooled but a fresh float64 copy of the model "
+            "classifies them correctly"
+        )
     if over > tol:
-        problems.append(f"an example lies {over:.3g} outside the eps ball")
-    if outside_box:
-        problems.append("an example leaves the [0, 1] box")
+        problems.append(f"examples {_ids(far > tol)} lie up to {over:.3g} outside the eps ball")
+    if outside_box.any():
+        problems.append(f"examples {_ids(outside_box.flatten(1).any(1))} leave the [0, 1] box")
     if not finite:
         problems.append("an example holds NaN or inf")
     detail = (
-        f"at eps {eps:g}, all {len(x)} final examples give the reported outcome on a fresh "
-        "forward pass and lie inside the ball"
+        f"at eps {eps:g}, a fresh float64 copy of the model, in another order and batch size, "
+        f"agrees on all {len(x)} outcomes; every example lies inside the ball"
         if passed
         else f"at eps {eps:g}: " + "; ".join(problems)
     )

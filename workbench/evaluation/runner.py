@@ -429,7 +429,7 @@ class Runner:
     def _checks(self, points: dict[float, dict[str, Any]]) -> list[checks.Check]:
         s = self.settings
         strongest = _strongest_whitebox(s.attacks or [st.attack for st in self.stages])
-        found = [self._gradient_check()]
+        found = self._model_checks()
         curves = {name: [points[e]["acc"][name] for e in s.eps] for name in s.attacks}
         curves["worst case"] = [points[e]["worst_acc"] for e in s.eps]
         found.append(checks.sweep_monotone(s.eps, curves, len(self.x)))
@@ -461,9 +461,12 @@ class Runner:
         found.append(self._reverify(points))
         return found
 
-    def _gradient_check(self) -> checks.Check:
-        count = min(len(self.x), self.settings.batch_size)
-        return checks.gradients_finite(self.model, self.x[:count], self.y[:count])
+    def _model_checks(self) -> list[checks.Check]:
+        s = self.settings
+        count = min(len(self.x), s.batch_size)
+        return checks.model_checks(
+            self.model, self.x[:count], self.y[:count], eot=s.cascade == "rand"
+        )
 
     def _blackbox_check(self, points: dict[float, dict[str, Any]]) -> checks.Check:
         black = [a for a in self.settings.attacks if ATTACKS[a].black_box]
@@ -487,7 +490,9 @@ class Runner:
                     [b == stage[0]["stage"] for b in point["broken_by"]], device=self.x.device
                 )
                 black_robust = point["worst_robust"]
-            check = checks.whitebox_beats_blackbox(white_robust, black_robust, eps)
+            check = checks.whitebox_beats_blackbox(
+                white_robust, black_robust, eps, self.settings.queries
+            )
             if worst is None or check.value > worst.value:
                 worst = check
         return worst or checks.skipped("whitebox_beats_blackbox", "no black-box attack ran")
@@ -516,7 +521,8 @@ class Runner:
         return replace(
             verdicts[-1],
             detail=f"all {total} final examples ({len(verdicts)} epsilons) give the reported "
-            "outcome on a fresh forward pass and lie inside their ball",
+            "outcome on a fresh float64 copy of the model, in another order and batch size, "
+            "and lie inside their ball",
         )
 
     def _report(self, clean_acc, points, corruption, condition, found) -> dict[str, Any]:
