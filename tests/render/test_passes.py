@@ -1,5 +1,7 @@
 """The pyrender passes and labels on hand-made scenes with known answers."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -7,13 +9,17 @@ from workbench.render import gl
 
 gl.activate("egl")
 
+import pyrender
+
+from tests.conftest import ROOT
 from workbench.render.conditions import CONDITIONS, fog
 from workbench.render.sample import render_sample
 from workbench.render.view import Renderer
 from workbench.scene import assets
+from workbench.scene.kinds import build_scene
 from workbench.scene.model import Background, Camera, Light, Material, SceneInstance, SceneObject
 from workbench.scene.random import look_at
-from workbench.scene.spec import parse_spec
+from workbench.scene.spec import load_spec, parse_spec
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +179,49 @@ def test_sample_json_carries_camera_and_factors(renderer):
         "fog",
         "smallness",
     }
+
+
+def _node_hash_by_light(order: list[float]):
+    """A node hash under which pyrender's sets of light nodes iterate in ``order`` (intensities):
+    small distinct ints sit in a small set's table in ascending order."""
+    rank = {intensity: i for i, intensity in enumerate(order)}
+    return lambda node: rank[node.light.intensity] if node.light else object.__hash__(node)
+
+
+def test_light_set_order_cannot_change_a_pixel(renderer, monkeypatch):
+    """pyrender binds lights in the order of a set hashed by address and the shader adds them in
+    that order: sample 35 of shapes.yaml, seed 11, at 64 px has three directional lights and a
+    pixel that two of the six orders moved by one grey level (issue 11)."""
+    spec = load_spec(ROOT / "scenes" / "shapes.yaml").model_copy(update={"resolution": 64})
+    intensities = [light.intensity for light in build_scene(spec, 11, 35).lights]
+    assert len(intensities) == 3
+    images = []
+    for order in itertools.permutations(intensities):
+        monkeypatch.setattr(pyrender.Node, "__hash__", _node_hash_by_light(order))
+        plain = pyrender.Scene()
+        for intensity in reversed(order):
+            plain.add(pyrender.DirectionalLight(intensity=intensity))
+        assert [n.light.intensity for n in plain.light_nodes] == list(order)  # the order bites
+        images.append(renderer.render(build_scene(spec, 11, 35))["rgb"])
+        monkeypatch.undo()
+    differ = [i for i, image in enumerate(images) if not np.array_equal(images[0], image)]
+    assert not differ, f"light orders {differ} of 0-5 change the image"
+
+
+def test_meshes_and_lights_reach_pyrender_in_scene_order(renderer, monkeypatch):
+    ranks: dict[int, int] = {}
+    monkeypatch.setattr(pyrender.Node, "__hash__", lambda n: ranks.setdefault(id(n), -len(ranks)))
+    sun = Light("directional", (1, 1, 1), 3.0, look_at([2, -4, 5], [0, 0, 0]), role="sun")
+    instance = _scene([_cube(x, 0.0, 0, f"c{x}") for x in (-2.0, -1.0, 0.0, 1.0, 2.0)])
+    instance.lights = [sun] + [
+        Light(kind, (1, 1, 1), 1.0 + i, look_at([i, -4, 5], [0, 0, 0]))
+        for i, kind in enumerate(["directional", "point", "directional", "spot", "point"])
+    ]
+    plain = pyrender.Scene()
+    added = [plain.add(pyrender.PointLight(intensity=float(i))) for i in range(6)]
+    assert list(plain.light_nodes) != added  # without the fix, set order is not scene order
+    scene, nodes = renderer.build(instance)
+    assert list(scene.mesh_nodes) == nodes
+    assert [n.light.intensity for n in scene.light_nodes] == [
+        light.intensity for light in instance.lights
+    ]

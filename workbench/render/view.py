@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pyrender
@@ -145,6 +146,41 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
 
 
+class OrderedScene(pyrender.Scene):
+    """A pyrender scene that hands its meshes and lights to the renderer in insertion order.
+
+    pyrender keeps nodes in sets hashed by memory address, binds the lights in set order and
+    the shader adds their contributions in that order. Float addition is not associative, so a
+    scene with two lights of one kind came out one grey level apart in an odd pixel depending
+    on where the nodes happened to be allocated. Insertion order makes a render depend on the
+    scene instance only.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._order: dict[pyrender.Node, int] = {}
+        super().__init__(**kwargs)
+
+    def add_node(self, node: pyrender.Node, parent_node: pyrender.Node | None = None) -> None:
+        """Adds ``node`` (see :meth:`pyrender.Scene.add_node`) and records its rank."""
+        self._order.setdefault(node, len(self._order))
+        super().add_node(node, parent_node=parent_node)
+
+    def _ordered(self, nodes: set) -> list[pyrender.Node]:
+        return sorted(nodes, key=self._order.__getitem__)
+
+    @property
+    def mesh_nodes(self) -> list[pyrender.Node]:
+        """Mesh nodes in insertion order (equal-distance meshes are drawn in this order)."""
+        return self._ordered(self._mesh_nodes)
+
+    @property
+    def light_nodes(self) -> list[pyrender.Node]:
+        """Light nodes in insertion order, the order their uniforms are bound."""
+        return self._ordered(
+            self._point_light_nodes | self._spot_light_nodes | self._directional_light_nodes
+        )
+
+
 class Renderer:
     """An offscreen pyrender renderer of a fixed size."""
 
@@ -163,7 +199,7 @@ class Renderer:
 
     def build(self, instance: SceneInstance) -> tuple[pyrender.Scene, list[pyrender.Node]]:
         """Builds the pyrender scene; returns it with one node per scene object, in order."""
-        scene = pyrender.Scene(
+        scene = OrderedScene(
             bg_color=[*instance.background.color, 1.0], ambient_light=instance.ambient
         )
         nodes = [scene.add(_mesh(obj), pose=obj.pose) for obj in instance.objects]
