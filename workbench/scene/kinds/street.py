@@ -3,7 +3,9 @@
 World frame: z up, metres. The road runs along +y with its centre line on x = 0 and
 right-hand traffic: the right lane (x > 0) drives towards +y, the left lane towards -y. The
 camera stands in the right lane at y = 0 and looks down the road. Sidewalks, lamp posts, trees
-and buildings line both sides; cars drive in either lane or are parked at the kerb.
+and buildings line both sides; cars drive in either lane or are parked at the kerb. Cars, posts
+and trees that find no free stretch of road are dropped; the preflight refuses more buildings a
+side than the camera can see.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 import numpy as np
 import trimesh
 
+from workbench.errors import WorkbenchError
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
     ground,
@@ -32,6 +35,11 @@ KERBSIDE_Y = (3.0, 80.0)  # lamp posts and trees
 KERB = 0.15  # sidewalk height above the road
 GROUND_Z = -0.02  # unlabelled ground around the street, just below the road
 CAR_GAP = 0.6  # least free distance between cars on one side of the road
+ZFAR = 200.0  # the camera's far plane: nothing further away is drawn
+ROW_START = (-6.0, 4.0)  # where each side's row of buildings begins along y
+BUILDING_SIZE = ((6, 15), (8, 15), (6, 25))  # width (along the road), depth, height in metres
+# buildings a side that can stand nearer than the far plane (each at least 6 m wide)
+MAX_BUILDINGS = int((ZFAR - ROW_START[0]) // BUILDING_SIZE[0][0]) + 1
 CAR_PAINT = MaterialSpec(
     saturation=(0.0, 0.9),
     value=(0.1, 0.95),
@@ -193,9 +201,9 @@ def _buildings(
     """Rows of boxes behind the sidewalks, one row a side, placed along y without overlap."""
     objects, factors = [], []
     for side in (1, -1):
-        y = uniform(rng, (-6.0, 4.0))
+        y = uniform(rng, ROW_START)
         for _ in range(integer(rng, count)):
-            width, depth, height = (round(uniform(rng, r), 1) for r in ((6, 15), (8, 15), (6, 25)))
+            width, depth, height = (round(uniform(rng, r), 1) for r in BUILDING_SIZE)
             setback = uniform(rng, (0.0, 3.0))
             brick = bool(rng.uniform() < 0.5)
             color = hsv_color(rng, (0.05, 0.35), (0.45, 0.9))
@@ -352,7 +360,7 @@ def _camera(rng: np.random.Generator, spec: StreetSpec, road_width: float) -> tu
         width=spec.resolution,
         height=spec.resolution,
         znear=0.1,
-        zfar=200.0,
+        zfar=ZFAR,
     )
     factors = {
         "height": height,
@@ -373,7 +381,21 @@ def _sky(rng: np.random.Generator, spec: StreetSpec) -> tuple[Background, dict]:
     return background, {**factors, "color": list(background.color)}
 
 
-@register_kind("street")
+def _preflight(spec: StreetSpec) -> None:
+    """Refuses more buildings a side than can stand nearer than the camera's far plane.
+
+    Raises:
+        WorkbenchError: ``buildings_per_side`` allows more than :data:`MAX_BUILDINGS`.
+    """
+    if spec.buildings_per_side[1] > MAX_BUILDINGS:
+        raise WorkbenchError(
+            f"buildings_per_side: at most {MAX_BUILDINGS} buildings a side can be seen (each at "
+            f"least {BUILDING_SIZE[0][0]} m wide, the camera sees {ZFAR:g} m); lower "
+            f"buildings_per_side (now up to {spec.buildings_per_side[1]})"
+        )
+
+
+@register_kind("street", preflight=_preflight)
 def build(spec: StreetSpec, seed: int, index: int) -> SceneInstance:
     """Builds sample ``index``: street, buildings, lamp posts, trees, cars, camera, lights, sky."""
     ids = {name: i for i, name in enumerate(spec.classes())}
