@@ -179,6 +179,18 @@ def test_lock_refuses_a_file_or_a_foreign_folder_without_creating_anything(tmp_p
         _take(tmp_path / "file" / "ds")
 
 
+def test_provenance_must_agree_only_while_shards_remain(tmp_path):
+    fresh = {"seed": 0, "num_samples": 3, "shard_size": 3, "renderer": "llvmpipe"}
+    open_dataset_dir(tmp_path, fresh, ("seed",), ("renderer",))
+    other = {**fresh, "renderer": "NVIDIA H200"}
+    with pytest.raises(WorkbenchError, match="differs in renderer"):
+        open_dataset_dir(tmp_path, other, ("seed",), ("renderer",))
+    write_shard(tmp_path, 0, 0, _samples(0, 3))
+    assert open_dataset_dir(tmp_path, other, ("seed",), ("renderer",))["renderer"] == "llvmpipe"
+    with pytest.raises(WorkbenchError, match="differs in seed"):
+        open_dataset_dir(tmp_path, {**other, "seed": 1}, ("seed",), ("renderer",))
+
+
 def test_resume_identity_names_what_differs(tmp_path):
     fresh = {"seed": 0, "renderer": {"gl_renderer": "llvmpipe"}, "assets": {"a.obj": "1"}}
     open_dataset_dir(tmp_path, fresh, ("seed", "renderer.gl_renderer", "assets"))

@@ -133,8 +133,10 @@ def test_resume_with_another_renderer_or_version_is_refused(reference, tmp_path,
         manifest["renderer"]["gl_renderer"] = value
     else:
         manifest["renderer"]["versions"]["workbench"] = value
-    manifest["complete"] = False
     (out / "manifest.json").write_text(json.dumps(manifest))
+    if key == "gl_renderer":  # finished: nothing to render, so nothing can mix; reopened as is
+        run_cli("render", *ARGS, "--out", str(out))
+        assert json.loads((out / "manifest.json").read_text())["renderer"]["gl_renderer"] == value
     shutil.rmtree(out / "shards" / "000009")
     before = sample_hashes(out)
     _one_line_error(run_cli("render", *ARGS, "--out", str(out), check=False), shown, "new --out")
@@ -150,14 +152,17 @@ def test_resume_with_a_changed_mesh_file_is_refused(tmp_path):
         f"objects:\n  - {{path: {mesh}, class_name: bottle, count: [1, 1]}}\n"
     )
     out = tmp_path / "ds"
-    args = ["render", str(spec), "--num", "2", "--workers", "1", "--quiet", "--out", str(out)]
+    args = ["render", str(spec), "--num", "2", "--shard-size", "1", "--workers", "1", "--quiet",
+            "--out", str(out)]  # fmt: skip
     run_cli(*args)
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["assets"]) == {str(mesh.resolve())}
+    shutil.rmtree(out / "shards" / "000001")  # one shard left to render
     data = bytearray(mesh.read_bytes())
     data[0] = ord("x")  # the STL header: same geometry, other bytes
     mesh.write_bytes(bytes(data))
     _one_line_error(run_cli(*args, check=False), f"assets ({mesh.resolve()})", "new --out")
+    assert not (out / "shards" / "000001").exists()
 
 
 def test_paired_render_refuses_an_out_holding_other_things(tmp_path):

@@ -412,14 +412,29 @@ def _difference(key: str, old: Any, new: Any) -> str:
     return key
 
 
-def open_dataset_dir(out: Path, fresh: dict[str, Any], identity: Sequence[str]) -> dict[str, Any]:
+def _all_finished(out: Path, manifest: dict[str, Any]) -> bool:
+    try:
+        size, num = int(manifest["shard_size"]), int(manifest["num_samples"])
+        expected = {k: min(size, num - k * size) for k in range(-(-num // size))}
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return False
+    records = finished_shards(out)
+    return all(k in records and records[k]["count"] == n for k, n in expected.items())
+
+
+def open_dataset_dir(
+    out: Path, fresh: dict[str, Any], identity: Sequence[str], provenance: Sequence[str] = ()
+) -> dict[str, Any]:
     """Creates a dataset folder with the manifest ``fresh``, or reopens one whose manifest agrees
     with ``fresh`` on the ``identity`` keys (to resume); returns the manifest to finish.
 
     Args:
         out: dataset folder.
         fresh: the manifest a new run writes.
-        identity: keys that must agree to resume; ``a.b`` names ``manifest["a"]["b"]``.
+        identity: keys that must agree to reopen; ``a.b`` names ``manifest["a"]["b"]``.
+        provenance: keys that must agree too while shards remain to be written (the renderer,
+            asset digests, versions), so shards made differently never mix; a finished dataset
+            reopens whatever they say, as nothing is written into it.
 
     Raises:
         WorkbenchError: ``out`` is a file, holds another dataset, something else, or an
@@ -437,9 +452,10 @@ def open_dataset_dir(out: Path, fresh: dict[str, Any], identity: Sequence[str]) 
             raise WorkbenchError(
                 f"{path}: unreadable manifest; delete {out} or choose another --out"
             )
+        keys = [*identity, *(provenance if not _all_finished(out, old) else ())]
         diff = [
             _difference(k, _field(old, k), _field(fresh, k))
-            for k in identity
+            for k in keys
             if _field(old, k) != _field(fresh, k)
         ]
         if diff:

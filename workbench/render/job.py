@@ -6,12 +6,12 @@ same command again: finished shards are kept, unfinished ones are rendered anew,
 each sample depends only on ``(spec, seed, index, condition)`` the result is byte-identical to
 an uninterrupted run whatever the worker count, shard split, backend or resume point.
 
-A run holds the lock of every dataset folder it writes (:func:`~workbench.data.writer.dataset_lock`):
-a second render into a folder being written is refused with the holder's host, pid and start
-time, while the slices of one ``--shard I/N`` split (processes, batch jobs or hosts on a shared
+A run holds the lock of every dataset folder it writes (see
+:func:`~workbench.data.writer.dataset_lock`): a second render into a folder being written is
+refused with the holder's host, pid and start time, while the slices of one ``--shard I/N`` split (processes, batch jobs or hosts on a shared
 folder) run side by side. Resuming needs the same spec, seed, counts, condition, GL renderer,
 mesh and texture files (sha256) and workbench version, so shards from different renderers or
-assets never mix under one manifest.
+assets never mix under one manifest (a finished dataset is reopened whatever renders it now).
 """
 
 from __future__ import annotations
@@ -52,17 +52,8 @@ from workbench.scene.assets import asset_files
 from workbench.scene.kinds import preflight
 
 log = logging.getLogger(__name__)
-_IDENTITY = (
-    "kind",
-    "spec",
-    "seed",
-    "num_samples",
-    "shard_size",
-    "condition",
-    "renderer.gl_renderer",
-    "renderer.versions.workbench",
-    "assets",
-)
+_IDENTITY = ("kind", "spec", "seed", "num_samples", "shard_size", "condition")
+_PROVENANCE = ("renderer.gl_renderer", "renderer.versions.workbench", "assets")
 
 
 @dataclass
@@ -295,7 +286,7 @@ def run(job: RenderJob) -> dict[str, Path]:
         for folder in dirs.values():
             locks.enter_context(dataset_lock(folder, job.shard))
         manifests = {
-            c: open_dataset_dir(folder, _manifest(job, c, info, assets), _IDENTITY)
+            c: open_dataset_dir(folder, _manifest(job, c, info, assets), _IDENTITY, _PROVENANCE)
             for c, folder in dirs.items()
         }
         if len(dirs) > 1:
