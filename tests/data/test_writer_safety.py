@@ -83,15 +83,18 @@ def test_manifest_write_fsyncs_file_then_folder(tmp_path, fsynced):
     assert json.loads((tmp_path / "manifest.json").read_text()) == {"a": 1}
 
 
-@pytest.mark.parametrize("broken", [b"", b"{", b"[]", b'{"index": 0}', None])
+@pytest.mark.parametrize("broken", [b"", b"{", b"[]", b'{"index": 0}', "count", "digest"])
 def test_corrupt_or_empty_shard_index_is_unfinished_and_rewritten(tmp_path, broken):
     write_shard(tmp_path, 0, 0, _samples(0, 3))
     write_shard(tmp_path, 1, 3, _samples(3, 2))
     reference = _files(tmp_path)
     index = shard_dir(tmp_path, 0) / SHARD_INDEX
-    if broken is None:  # a well-formed index whose file list does not match its digest
+    if isinstance(broken, str):  # well-formed JSON that disagrees with itself
         data = json.loads(index.read_text())
-        data["files"]["000000.json"] = "0" * 64
+        if broken == "count":
+            data["count"] = 999
+        else:
+            data["files"]["000000.json"] = "0" * 64
         index.write_text(json.dumps(data))
     else:
         index.write_bytes(broken)

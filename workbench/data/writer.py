@@ -109,6 +109,7 @@ def read_shard_index(folder: Path) -> dict[str, Any] | None:
         not isinstance(files, dict)
         or not all(_plain_name(k) and isinstance(v, str) for k, v in files.items())
         or not all(type(v) is int and v >= 0 for v in ints)
+        or len(files) != index["count"] * len(MODALITIES)
         or index["index"] != int(Path(folder).name)
         or index.get("sha256") != shard_digest(files)
     ):
