@@ -3,10 +3,15 @@ config, typed options and a checkpoint under the root (every escape tried, and r
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+import time
 
 import pytest
+import yaml
 
+from tests.app.test_training_page import TINY
 from workbench.errors import WorkbenchError
 from workbench.inspect.fit_options import check_config, fit_options
 from workbench.inspect.jobs import JobRegistry
@@ -100,21 +105,39 @@ def test_configs_that_escape_the_root_are_refused(root, text, tmp_path_factory):
     assert not JobRegistry(root).jobs()
 
 
-def test_a_good_config_passes_and_the_command_holds_no_free_text(root):
+class _Payload:
+    """Unpickling this runs a shell command: what a hostile checkpoint would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_the_command_holds_only_typed_fields_and_a_pickled_checkpoint_runs_nothing(root):
     (root / "configs" / "good.yaml").write_text(GOOD)
     assert check_config(root, "configs/good.yaml")["trainer"]["max_epochs"] == 1
-    options = fit_options(max_epochs=3, learning_rate=0.5, batch_size=8, seed=4, devices=2)
-    job = start_fit(root, "configs/good.yaml", options, "runs/tiny/checkpoints/last.ckpt")
-    JobRegistry(root).stop(job.id)
-    runs, ckpt = root.resolve() / "runs", root.resolve() / "runs/tiny/checkpoints/last.ckpt"
+    (root / "configs" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    evil = root / "runs" / "tiny" / "checkpoints" / "evil.ckpt"
+    evil.write_bytes(pickle.dumps({"state_dict": _Payload(root / "PWNED")}))
+    options = fit_options(max_epochs=3, learning_rate=0.5, batch_size=8, seed=4, devices=1)
+    job = start_fit(root, "configs/tiny.yaml", options, "runs/tiny/checkpoints/evil.ckpt")
+    runs = root.resolve() / "runs"
     assert job.command[1:] == [
-        "-P", "-m", "workbench.cli", "fit", "-c", str(root.resolve() / "configs/good.yaml"),
+        "-P", "-m", "workbench.cli", "fit", "-c", str(root.resolve() / "configs/tiny.yaml"),
         "--trainer.default_root_dir", str(runs), "--trainer.max_epochs", "3",
         "--model.init_args.lr", "0.5", "--data.init_args.batch_size", "8",
-        "--seed_everything", "4", "--trainer.devices", "2", "--weights_only", "true",
-        "--ckpt_path", str(ckpt),
+        "--seed_everything", "4", "--trainer.devices", "1", "--weights_only", "true",
+        "--ckpt_path", str(evil.resolve()),
     ]  # fmt: skip
-    assert job.target == "runs/good"
+    assert job.target == "runs/tiny"
+    registry = JobRegistry(root)
+    deadline = time.monotonic() + 400
+    while registry.get(job.id).running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert registry.get(job.id).status == "failed"
+    assert "Weights only load failed" in job.tail(200) and not (root / "PWNED").exists()
 
 
 def test_fit_refuses_bad_options_checkpoints_and_a_second_fit_of_one_config(root, tmp_path):

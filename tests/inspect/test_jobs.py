@@ -73,6 +73,17 @@ def test_one_folder_one_job_across_registries_and_stop(tmp_path):
     _until(lambda: other_tab.get(second.id).status == "finished")
 
 
+def test_at_most_a_few_jobs_run_at_once(tmp_path):
+    registry = JobRegistry(tmp_path)
+    jobs = [registry.start("fit", [sys.executable, "-c", SLOW], f"runs/{i}") for i in range(4)]
+    with pytest.raises(WorkbenchError, match=f"fit: 4 jobs are running already .*{jobs[0].id}"):
+        registry.start("fit", [sys.executable, "-c", "pass"], "runs/more")
+    registry.stop(jobs[0].id)
+    registry.start("fit", [sys.executable, "-c", "pass"], "runs/more")
+    for job in jobs[1:]:
+        registry.stop(job.id)
+
+
 def test_stale_records_read_as_ended(tmp_path):
     registry = JobRegistry(tmp_path)
     job = registry.start("fit", [sys.executable, "-c", SLOW], "runs/a")

@@ -41,6 +41,7 @@ from workbench.inspect.paths import relative_to_root, state_dir
 TAIL_BYTES = 64 * 1024
 FINAL = ("finished", "failed", "stopped", "ended")
 MIN_FREE_BYTES = 200 * 2**20
+MAX_RUNNING = 4  # jobs of one data root at once
 APP_PID_ENV = "WORKBENCH_APP_PID"
 _CHILDREN: dict[int, subprocess.Popen] = {}  # supervisors this process started, to reap them
 
@@ -269,10 +270,12 @@ class JobRegistry:
             info: what a page needs to show progress.
 
         Raises:
-            WorkbenchError: a running job already writes into ``target`` (named in the message).
+            WorkbenchError: a running job already writes into ``target`` (named in the message),
+                or :data:`MAX_RUNNING` jobs run already.
         """
         target = (self.root / target).resolve()
         with _locked(self.folder):
+            running = []
             for path in self.folder.glob("*.json"):
                 other = _read(path)
                 if other is None or not other.running:
@@ -283,6 +286,12 @@ class JobRegistry:
                         f"{relative_to_root(self.root, target)}: {other.describe()} is still "
                         "running there; wait for it or stop it first"
                     )
+                running += [other.id] if other.running else []
+            if len(running) >= MAX_RUNNING:
+                raise WorkbenchError(
+                    f"{kind}: {len(running)} jobs are running already ({', '.join(running)}); "
+                    "wait for one to end or stop one first"
+                )
             job_id = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
             path = self._path(job_id)
             log = state_dir(self.root, "logs") / f"{job_id}.log"
