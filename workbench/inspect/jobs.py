@@ -222,7 +222,7 @@ class JobRegistry:
             started = process_started(record.pid)
             if started is None or abs(started - record.created) > 0.01:
                 record.status, record.ended_at = "ended", time.time()
-                record.reason = "its process is gone (the app or the machine stopped?)"
+                record.reason = "its process is gone; the app or the machine stopped"
                 _write(path, record)
         return record
 

@@ -48,7 +48,7 @@ def supervise(command: list[str], record: str, watch: int | None) -> int:
     stop = {"reason": ""}
 
     def on_signal(signum: int, _frame) -> None:
-        stop["reason"] = stop["reason"] or f"cancelled ({signal.Signals(signum).name})"
+        stop["reason"] = stop["reason"] or "cancelled"
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
