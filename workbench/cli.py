@@ -105,9 +105,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from workbench.experiments.demo import run_demo
+    from workbench.numerics import pin_cpu_numerics
 
-    for name, path in run_demo(args.out).items():
+    pin_cpu_numerics()  # before torch loads: the same printed numbers on any x86-64 machine
+    from workbench.experiments.demo import FULL, QUICK, run_demo
+
+    for name, path in run_demo(args.out, QUICK if args.quick else FULL).items():
         print(f"{name}: {path}")
     return 0
 
@@ -131,6 +134,9 @@ COMMANDS = {
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    from workbench.data.writer import check_folder_path
+
+    check_folder_path(Path(args.out))
     module = importlib.import_module(EXPERIMENTS[args.name])
     return module.main(Path(args.out), quick=args.quick, seeds=args.seeds)
 
@@ -217,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the main job on the embedded data: render, (train, evaluate, report)"
     )
     demo.add_argument("--out", default="demo_out")
+    demo.add_argument(
+        "--quick", action="store_true", help="every stage on a reduced budget (for tests)"
+    )
     demo.set_defaults(func=_demo)
 
     for name, module_name in COMMANDS.items():

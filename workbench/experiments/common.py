@@ -26,7 +26,12 @@ def render_scene(scene: Path, out: Path, num: int, resolution: int | None = None
     if resolution is not None:
         spec = spec.model_copy(update={"resolution": resolution})
     run(RenderJob(spec=spec, out=out, num=num, seed=0, source=str(scene), progress=False))
-    renderer = json.loads((Path(out) / "manifest.json").read_text())["renderer"]
+    return dataset_renderer(out)
+
+
+def dataset_renderer(folder: Path) -> dict[str, str]:
+    """The GL backend and ``GL_RENDERER`` string a rendered dataset's manifest records."""
+    renderer = json.loads((Path(folder) / "manifest.json").read_text())["renderer"]
     return {"backend": renderer["backend"], "gl_renderer": renderer["gl_renderer"]}
 
 
