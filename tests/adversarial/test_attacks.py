@@ -389,3 +389,22 @@ def test_dlr_keeps_its_loss_with_enough_classes():
     dlr = build_attack("apgd-dlr", model, threat, steps=5, targeted=True, seed=3)(x, y, (y + 1) % 4)
     ce = build_attack("apgd-ce", model, threat, steps=5, targeted=True, seed=3)(x, y, (y + 1) % 4)
     assert not torch.equal(dlr, ce)
+
+
+def test_apgd_eot_averages_the_gradients_of_several_passes():
+    """A deterministic model: averaging identical gradients changes nothing, and every step
+    costs ``eot_iter`` forward passes (the last step one)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(len(args[0])))
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    threat = ThreatModel("linf", 0.1)
+    once = build_attack("apgd-ce", model, threat, steps=5, seed=1)(x, y)
+    assert len(calls) == 5 + 1
+    calls.clear()
+    thrice = build_attack("apgd-ce", model, threat, steps=5, seed=1, eot_iter=3)(x, y)
+    assert len(calls) == 3 * 5 + 1
+    assert torch.equal(once, thrice)
+    with pytest.raises(WorkbenchError, match="eot_iter: must be a positive integer, got 0"):
+        build_attack("apgd-dlr", model, threat, eot_iter=0)
