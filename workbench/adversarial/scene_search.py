@@ -23,12 +23,19 @@ uniformly with probability ``1 / D`` so that choices can jump, with the step siz
 the 1/5 success rule. Every misclassified scene found on the way is written, hardest first, as
 a dataset in the standard contract; ``{kind: rendered, path: OUT}`` feeds them back as hard
 examples.
+
+An evolution strategy finds many near-copies of one failure, so the summary also counts
+*distinct* failures (:func:`distinct_groups`, rule in :data:`DISTINCT_RULE`): failures with the
+same rendered image, or with the same choices, counts and on/off pins and every range pin within
+a tenth of its range, are one failure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,14 @@ log = logging.getLogger(__name__)
 
 INDEX_RANGE = 2**20  # sample indices the search draws the remaining randomness from
 SHARD_SIZE = 64
+DISTINCT_TOLERANCE = 0.1  # share of a range factor's interval within which two pins are alike
+DISTINCT_RULE = (
+    "two failures are copies when their rendered rgb images are identical (sha256) or when they "
+    "pin every choice, count and on/off factor alike and every range factor within "
+    f"{DISTINCT_TOLERANCE:g} of its interval of each other (the sample index, which draws only "
+    "the unsearched remainder such as light azimuth and jitter, is ignored); distinct failures "
+    "are the groups these links join, so a chain of near-copies counts once"
+)
 
 
 @dataclass(frozen=True)
@@ -238,6 +253,72 @@ class _Evaluator:
         return margins, labels
 
 
+def image_digest(rgb: np.ndarray) -> str:
+    """Returns the sha256 of a rendered image's bytes (with its shape and dtype)."""
+    digest = hashlib.sha256(f"{rgb.shape}{rgb.dtype}".encode())
+    digest.update(np.ascontiguousarray(rgb).tobytes())
+    return digest.hexdigest()
+
+
+def distinct_groups(
+    pins: Sequence[dict[str, Any]],
+    digests: Sequence[str],
+    factors: Sequence[Factor],
+    tolerance: float = DISTINCT_TOLERANCE,
+) -> list[int]:
+    """Groups failures that are copies of one another (:data:`DISTINCT_RULE`).
+
+    Rounding each range pin to a grid would split near-copies that straddle a grid line (with
+    a dozen range factors almost every pair does), so range pins are compared at a tolerance
+    instead, and the groups are the connected components of the "is a copy" links (independent
+    of the order of the failures).
+
+    Args:
+        pins: each failure's pinned factor values (its JSON's ``search.pins``).
+        digests: each failure's :func:`image_digest`.
+        factors: the searched factors (:attr:`FactorSpace.factors`).
+        tolerance: the share of a range factor's interval within which two pins are alike.
+
+    Returns:
+        each failure's group number; groups are numbered in order of first appearance.
+
+    Raises:
+        ValueError: ``pins`` and ``digests`` differ in length.
+    """
+    if len(pins) != len(digests):
+        raise ValueError(f"{len(pins)} pins but {len(digests)} image digests")
+    n = len(pins)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def link(i: int, j: int) -> None:
+        parent[root(j)] = root(i)
+
+    ranges = [f for f in factors if f.kind == "range"]
+    discrete = [f.name for f in factors if f.kind != "range"]
+    unit = np.array(
+        [[(p[f.name] - f.low) / (f.high - f.low) for f in ranges] for p in pins], dtype=np.float64
+    ).reshape(n, len(ranges))
+    keys = [tuple(p[name] for name in discrete) for p in pins]
+    first_with: dict[str, int] = {}
+    for i in range(n):
+        if digests[i] in first_with:
+            link(first_with[digests[i]], i)
+        first_with.setdefault(digests[i], i)
+        if i:
+            near = np.abs(unit[:i] - unit[i]).max(axis=1, initial=0.0) <= tolerance + 1e-12
+            for j in np.flatnonzero(near):
+                if keys[j] == keys[i]:
+                    link(int(j), i)
+    numbers: dict[int, int] = {}
+    return [numbers.setdefault(root(i), len(numbers)) for i in range(n)]
+
+
 def random_share(budget: int, population: int) -> int:
     """Returns how many of ``budget`` evaluations go to uniform random points first."""
     return min(budget, max(population, budget // 4))
@@ -355,8 +436,10 @@ def search_scenes(
         progress: show a progress bar.
 
     Returns:
-        ``out``; its manifest's ``search`` entry holds the counts and the best margin, every
-        sample's JSON the margin, prediction and pinned factor values under ``search``.
+        ``out``; its manifest's ``search`` entry holds the counts (``found``, and
+        ``distinct`` failures by :func:`distinct_groups`) and the best margin, every sample's
+        JSON the margin, prediction, pinned factor values, image sha256 and distinct group
+        under ``search``.
 
     Raises:
         WorkbenchError: bad budget, resolution or output folder, a checkpoint that is not a
@@ -408,6 +491,14 @@ def search_scenes(
         renderer.close()
 
     failures = sorted(evaluator.failures.values(), key=lambda c: c.margin, reverse=True)
+    records_of = [c.sample.meta["search"] for c in failures]
+    for record, candidate in zip(records_of, failures):
+        record["rgb_sha256"] = image_digest(candidate.sample.arrays["rgb"])
+    groups = distinct_groups(
+        [r["pins"] for r in records_of], [r["rgb_sha256"] for r in records_of], space.factors
+    )
+    for record, group in zip(records_of, groups):
+        record["group"] = group
     first = random_share(budget, population)
     margins = np.array([c.margin for c in history])
     extra = {
@@ -416,6 +507,8 @@ def search_scenes(
         "population": population,
         "threshold": threshold,
         "found": len(failures),
+        "distinct": len(set(groups)),
+        "distinct_rule": DISTINCT_RULE,
         "random_phase": {
             "evaluations": first,
             "misclassified": int((margins[:first] > 0).sum()),
@@ -433,6 +526,6 @@ def search_scenes(
         for k, start in enumerate(range(0, len(failures), SHARD_SIZE))
     ]
     write_json_atomic(out / MANIFEST, _manifest(spec, seed, records, failures, info, extra))
-    log.info("scene search: %d of %d scenes misclassified, written to %s",
-             len(failures), budget, out)  # fmt: skip
+    log.info("scene search: %d of %d scenes misclassified (%d distinct), written to %s",
+             len(failures), budget, len(set(groups)), out)  # fmt: skip
     return out
