@@ -54,6 +54,12 @@ def test_render_out_that_is_a_file(files):
     assert files["file"].read_text() == "mine"
 
 
+@pytest.mark.parametrize("args", [["demo"], ["experiment", "augment", "--quick"]])
+def test_demo_and_experiments_refuse_a_file_out(files, args):
+    done = run_cli(*args, "--out", str(files["file"] / "sub"), check=False)
+    _cli_error(done, f"lies under the file {files['file']}")
+
+
 def test_verify_exit_codes_say_corrupt_or_cannot_verify(rendered_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(rendered_dir, copy)
