@@ -31,7 +31,7 @@ def test_reference_is_complete_and_verified(reference, tmp_path_factory):
     assert len(reference) == 20 * 5
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["renderer"]["backend"] == "egl"
-    assert "llvmpipe" in manifest["renderer"]["gl_renderer"] or manifest["renderer"]["gl_renderer"]
+    assert "llvmpipe" in manifest["renderer"]["gl_renderer"]
     assert [s["count"] for s in manifest["shards"]] == [6, 6, 6, 2]
     assert f"clone: {out}" in done.stdout
     assert open_dataset(out).verify() == []
@@ -40,6 +40,34 @@ def test_reference_is_complete_and_verified(reference, tmp_path_factory):
 def test_same_bytes_with_two_workers(reference, tmp_path):
     run_cli("render", *SMALL, "--out", str(tmp_path / "w2"), "--workers", "2")
     assert sample_hashes(tmp_path / "w2") == reference
+
+
+# Sample 24 has three directional lights and a pixel one rounding step from the next grey
+# level: it came out two ways when pyrender bound the lights in memory-address order (issue 11).
+FLAKY = ["scenes/shapes.yaml", "--num", "25", "--seed", "11", "--shard-size", "5", "--quiet"]
+
+
+def test_flaky_sample_is_the_same_bytes_over_repeated_renders(tmp_path):
+    run_cli("render", *FLAKY, "--workers", "1", "--out", str(tmp_path / "ref"))
+    reference = sample_hashes(tmp_path / "ref")
+    assert len(reference) == 25 * 5 and "000024.rgb.png" in reference
+    threads = {**os.environ, "LP_NUM_THREADS": "4"}
+    renders = {  # name -> the runs that make one dataset, with their environment
+        "two workers": [(["--workers", "2"], None)],
+        "shard split then resume": [
+            (["--workers", "2", "--shard", f"{i}/2"], None) for i in (0, 1)
+        ],
+        "one worker, other shard size, 4 llvmpipe threads": [(["--shard-size", "7"], threads)],
+        "two workers again": [(["--workers", "2"], None)],
+    }
+    differ = {}
+    for name, runs in renders.items():
+        out = tmp_path / name.replace(" ", "_").replace(",", "")
+        for extra, env in runs:
+            run_cli("render", *FLAKY, "--workers", "1", "--out", str(out), *extra, env=env)
+        hashes = sample_hashes(out)
+        differ[name] = sorted(k for k in reference if hashes.get(k) != reference[k])
+    assert differ == {name: [] for name in renders}
 
 
 def test_same_bytes_from_shard_split_and_other_shard_size(reference, tmp_path):
