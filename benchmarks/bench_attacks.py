@@ -1,29 +1,40 @@
-"""Attack benchmark against torchattacks, side by side in one process; prints ratios, writes JSON.
+"""Attack benchmark against torchattacks and the Adversarial Robustness Toolbox (ART), side by
+side in one process at equal budgets; prints a summary, writes JSON.
 
-Same model, same batch, same steps and step size for both sides:
+Same model, same examples, one batch, and at every budget (``--budgets``, steps of every
+white-box attack; 10 and 100 by default) the same steps, restarts, target classes and queries
+on every side:
 
-* PGD (L-inf) time per step, ours / torchattacks, median over repeats (order alternates);
-* PGD robust accuracy at eps 0.05 and 0.1: ours must be no higher than theirs;
-* our AutoAttack-style cascade (APGD-CE, APGD-T, Square; workbench.evaluation.cascade) against
-  ``torchattacks.AutoAttack(version='standard')`` (APGD-CE, APGD-T, FAB-T, Square) at the same
-  eps: ours must be at least as strong, within 0.5 points.
+* PGD (L-inf), ours against torchattacks' with the same steps and step size: time per step
+  (paired ratios over repeats, order alternating) and robust accuracy at every eps (ours no
+  higher);
+* our cascade, preset ``standard`` (APGD-CE, APGD-T, FAB-T, Square;
+  :func:`workbench.evaluation.cascade.cascade_stages`), against torchattacks' APGD, APGDT,
+  FAB (multi-targeted) and Square at the same budget, combined per example by its
+  ``MultiAttack`` as its ``AutoAttack`` does, and against ART's APGD-CE, targeted APGD-DLR and
+  Square composed the same way (ART has no FAB). Targets: our worst case within 0.5 points of
+  each reference (never higher by more), our time at most 1.0x torchattacks'.
 
-Outcomes on both sides are decided by one fresh forward pass on the returned images, and both
-sides' images are checked against the eps ball and the [0, 1] box.
+Outcomes on every side are decided by one fresh forward pass on the returned images, which are
+checked against the eps ball and the [0, 1] box.
 
 torchattacks is a benchmark-only dependency, installed without its dependencies (its
-torchvision import is not needed for these attacks):
-``pip install --no-deps torchattacks==3.5.1``.
+torchvision import is not needed for these attacks): ``pip install --no-deps
+torchattacks==3.5.1``; ART comes with the ``bench`` extra.
 
-The JSON carries a ``provenance`` block (commit, command, host, versions, threads).
+The JSON carries the budgets (``budget``), the machine's load averages and a ``provenance``
+block (commit, command, host, versions, threads).
 
-Usage: python benchmarks/bench_attacks.py --out bench_out [--ckpt CKPT] [--n 256] [--steps 20]
+Usage: python benchmarks/bench_attacks.py --out bench_out [--ckpt CKPT] [--n 256]
+    [--budgets 10,100] [--queries 5000] [--repeats 11] [--cascade-repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import statistics
 import time
 from pathlib import Path
@@ -36,12 +47,30 @@ from workbench.adversarial.model import LogitsModel
 from workbench.adversarial.threat import ThreatModel
 from workbench.data.datamodule import harmonise
 from workbench.data.sources import DigitsSource
-from workbench.evaluation.cascade import autoattack_stages, predict, run_cascade
+from workbench.evaluation.cascade import capped_targets, cascade_stages, predict, run_cascade
 from workbench.evaluation.data import load_eval_data
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder
 from workbench.models.checkpoint import load_module
 from workbench.models.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+REFERENCES = ("torchattacks", "art")
+NAMES = {"torchattacks": "torchattacks'", "art": "ART's"}
+HALF_POINT = 0.005
+COMPOSITION = {
+    "ours": "workbench cascade, preset standard: APGD-CE, APGD-T (DLR), FAB-T, Square",
+    "torchattacks": (
+        "torchattacks: APGD (ce), APGDT, FAB (multi_targeted) and Square with the same steps, "
+        "restarts, target classes and queries, combined per example by its MultiAttack."
+    ),
+    "art": (
+        "ART: AutoProjectedGradientDescent (cross-entropy; then targeted, DLR loss, on the same "
+        "most likely wrong classes) and SquareAttack with the same budget, composed per example "
+        "in AutoAttack's order; ART has no FAB, so its column lacks the FAB-T stage."
+    ),
+}
 
 
 def train_digits(image_size: int = 16, epochs: int = 15, eps: float = 0.1) -> Classifier:
@@ -52,8 +81,12 @@ def train_digits(image_size: int = 16, epochs: int = 15, eps: float = 0.1) -> Cl
     source = DigitsSource("train")
     x = torch.stack([harmonise(source[i], image_size, 1)["image"] for i in range(len(source))])
     y = torch.from_numpy(source.labels())
-    model = Classifier(backbone="small_cnn", backbone_options={"width": 16, "depth": 2},
-                       image_size=image_size, in_channels=1)  # fmt: skip
+    model = Classifier(
+        backbone="small_cnn",
+        backbone_options={"width": 16, "depth": 2},
+        image_size=image_size,
+        in_channels=1,
+    )
     optimizer = torch.optim.Adam(model.parameters(), 3e-3)
     fgsm = build_attack("pgd", model, ThreatModel("linf", eps), steps=1, step_size=1.25 * eps)
     model.train()
@@ -97,21 +130,208 @@ def pgd_pair(model, x, y, eps: float, steps: int, seed: int):
     return (lambda: ours(x, y)), run_theirs, threat
 
 
+def ours_cascade(model, x, y, threat: ThreatModel, budget: dict, classes: int, batch: int):
+    """Our cascade, preset ``standard``, at ``budget``."""
+    stages = cascade_stages(
+        "standard",
+        budget["steps"],
+        budget["queries"],
+        budget["targets"],
+        budget["restarts"],
+        classes,
+    )
+    return lambda: run_cascade(model, x, y, threat, stages, seed=0, batch_size=batch).x_adv
+
+
+def torchattacks_cascade(model, x, y, eps: float, budget: dict, classes: int):
+    """torchattacks' APGD-CE, APGD-T, FAB-T and Square at ``budget``, combined per example by
+    its ``MultiAttack`` (as its ``AutoAttack`` does, whose inner attacks keep their defaults)."""
+    import torchattacks as ta
+
+    steps, restarts = budget["steps"], budget["restarts"]
+    common = {"norm": "Linf", "eps": eps, "seed": 0}
+    attacks = [
+        ta.APGD(model, steps=steps, n_restarts=restarts, loss="ce", **common),
+        ta.APGDT(model, steps=steps, n_restarts=restarts, n_classes=classes, **common),
+        ta.FAB(
+            model,
+            steps=steps,
+            n_restarts=restarts,
+            multi_targeted=True,
+            n_classes=classes,
+            **common,
+        ),
+        ta.Square(model, n_queries=budget["queries"], n_restarts=1, **common),
+    ]
+    for attack in attacks[1:3]:
+        attack.n_target_classes = budget["targets"]
+    combined = ta.MultiAttack(attacks)
+    return lambda: combined(x, y)
+
+
+def art_cascade(model, x, y, eps: float, budget: dict, classes: int, batch: int):
+    """The Adversarial Robustness Toolbox's APGD-CE, targeted APGD-DLR and Square at
+    ``budget``, combined per example in AutoAttack's order (each on the points still standing,
+    outcomes by a fresh forward pass). ART has no FAB, so this reference has no FAB-T stage;
+    and ART's ``AutoAttack`` class cannot hold this budget (its targeted mode runs every listed
+    attack against every class), so its attacks are composed here."""
+    import numpy as np
+    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    estimator = PyTorchClassifier(
+        model,
+        loss=torch.nn.CrossEntropyLoss(),
+        input_shape=tuple(x.shape[1:]),
+        nb_classes=classes,
+        clip_values=(0.0, 1.0),
+        device_type="cpu",
+    )
+    apgd = {
+        "norm": np.inf,
+        "eps": eps,
+        "eps_step": 2 * eps,
+        "max_iter": budget["steps"],
+        "nb_random_init": budget["restarts"],
+        "batch_size": batch,
+        "verbose": False,
+    }
+    ce = AutoProjectedGradientDescent(estimator, loss_type="cross_entropy", **apgd)
+    dlr_t = AutoProjectedGradientDescent(
+        estimator, loss_type="difference_logits_ratio", targeted=True, **apgd
+    )
+    square = SquareAttack(
+        estimator,
+        norm=np.inf,
+        eps=eps,
+        max_iter=budget["queries"],
+        p_init=0.8,
+        nb_restarts=1,
+        batch_size=batch,
+        verbose=False,
+    )
+    with torch.no_grad():
+        ranked = model(x).argsort(dim=1, descending=True)
+    # the i-th most likely wrong class of each example (AutoAttack's targets)
+    wrong = torch.stack([row[row != label] for row, label in zip(ranked, y, strict=True)])
+
+    def run() -> torch.Tensor:
+        np.random.seed(0)
+        torch.manual_seed(0)
+        x_adv, standing = x.clone(), predict(model, x, batch) == y
+        plan = [(ce, None)] + [(dlr_t, i) for i in range(budget["targets"])] + [(square, None)]
+        for attack, target in plan:
+            index = standing.nonzero()[:, 0]
+            if len(index) == 0:
+                break
+            labels = y[index] if target is None else wrong[index, target]
+            found = torch.from_numpy(attack.generate(x[index].numpy(), labels.numpy()))
+            fooled = predict(model, found, batch) != y[index]
+            x_adv[index[fooled]] = found[fooled]
+            standing[index[fooled]] = False
+        return x_adv
+
+    return run
+
+
+def timed(runs: dict, repeats: int) -> tuple[dict, dict]:
+    """Runs every callable ``repeats`` times, order reversed every other repeat; returns each
+    one's outputs and seconds per repeat."""
+    outputs: dict = {name: [] for name in runs}
+    seconds: dict = {name: [] for name in runs}
+    for repeat in range(repeats):
+        order = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            start = time.perf_counter()
+            outputs[name].append(runs[name]())
+            seconds[name].append(time.perf_counter() - start)
+    return outputs, seconds
+
+
+def pgd_row(model, x, y, eps_list: list[float], steps: int, repeats: int) -> dict:
+    """PGD-``steps`` time per step (ours / torchattacks, paired by repeat) and robust accuracy
+    at every eps."""
+    ours, theirs, _ = pgd_pair(model, x, y, max(eps_list), steps, seed=0)
+    ours(), theirs()  # warm both
+    _, seconds = timed({"ours": ours, "torchattacks": theirs}, repeats)
+    ratios = [a / b for a, b in zip(seconds["ours"], seconds["torchattacks"], strict=True)]
+    rows = []
+    for eps in eps_list:
+        ours, theirs, threat = pgd_pair(model, x, y, eps, steps, seed=0)
+        ours_acc = accuracy(model, checked(threat, ours(), x), y)
+        theirs_acc = accuracy(model, checked(threat, theirs(), x), y)
+        rows.append(
+            {
+                "eps": eps,
+                "ours": ours_acc,
+                "torchattacks": theirs_acc,
+                "ours_no_higher": ours_acc <= theirs_acc,
+            }
+        )
+    return {
+        "steps": steps,
+        "seconds_per_step": {k: statistics.median(v) / steps for k, v in seconds.items()},
+        "seconds": seconds,
+        "time_ratios": ratios,
+        "time": stats.decide(ratios, 1.0, "<="),
+        "accuracy": rows,
+    }
+
+
+def cascade_row(model, x, y, eps: float, budget: dict, classes: int, batch: int, repeats: int):
+    """The three cascades at ``eps`` and ``budget``: robust accuracy (every repeat, checked in
+    the ball), seconds per repeat, and the targets."""
+    threat = ThreatModel("linf", eps)
+    runs = {
+        "ours": ours_cascade(model, x, y, threat, budget, classes, batch),
+        "torchattacks": torchattacks_cascade(model, x, y, eps, budget, classes),
+        "art": art_cascade(model, x, y, eps, budget, classes, batch),
+    }
+    outputs, seconds = timed(runs, repeats)
+    acc = {
+        name: [accuracy(model, checked(threat, a, x), y) for a in adv]
+        for name, adv in outputs.items()
+    }
+    worst = {name: min(values) for name, values in acc.items()}
+    ratios = [a / b for a, b in zip(seconds["ours"], seconds["torchattacks"], strict=True)]
+    return {
+        "eps": eps,
+        "accuracy": worst,
+        "accuracy_repeats": acc,
+        "seconds": seconds,
+        "time_ratios": ratios,
+        "time": stats.decide(ratios, 1.0, "<="),
+        "within": {
+            ref: stats.decide([worst["ours"] - worst[ref]], HALF_POINT, "<=") for ref in REFERENCES
+        },
+    }
+
+
+def load() -> list[float]:
+    """The 1, 5 and 15 minute load averages of the machine (timings are noisy under load)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench_out")
     parser.add_argument("--ckpt", default=None, help="classifier checkpoint (default: train one)")
     parser.add_argument("--n", type=int, default=256, help="examples of the digits test split")
-    parser.add_argument("--steps", type=int, default=20, help="PGD steps")
-    parser.add_argument("--repeats", type=int, default=11, help="timing repeats (median)")
-    parser.add_argument("--eps", default="0.05,0.1", help="L-inf radii of the accuracy rows")
+    parser.add_argument("--budgets", default="10,100", help="steps of every white-box attack")
+    parser.add_argument("--queries", type=int, default=5000, help="Square's queries")
+    parser.add_argument("--restarts", type=int, default=1, help="restarts of white-box attacks")
+    parser.add_argument("--repeats", type=int, default=11, help="PGD timing repeats")
+    parser.add_argument("--cascade-repeats", type=int, default=3, help="cascade timing repeats")
+    parser.add_argument("--eps", default="0.05,0.1", help="L-inf radii")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads of both sides (1: steadiest timing)"
+        "--threads", type=int, default=1, help="torch threads of every side (1: steadiest timing)"
     )
     args = parser.parse_args()
     recorder = Recorder(seeds={"model": 0, "attacks": 0, "examples": 0})
+    import art
     import torchattacks
 
+    load_start = load()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     classifier = load_module(args.ckpt, ["classifier"]) if args.ckpt else train_digits()
@@ -119,85 +339,144 @@ def main() -> None:
     size, channels = int(classifier.hparams.image_size), int(classifier.hparams.in_channels)
     data = load_eval_data("digits", size, channels, n=args.n, seed=0)
     x, y = data.x, data.y
-    clean = accuracy(model, x, y)
+    with torch.no_grad():
+        classes = int(model(x[:1]).shape[1])
     eps_list = [float(e) for e in args.eps.split(",")]
-
-    # PGD time per step (both warm; order alternates between repeats)
-    ours, theirs, _ = pgd_pair(model, x, y, max(eps_list), args.steps, seed=0)
-    ours(), theirs()
-    times: dict[str, list[float]] = {"ours": [], "theirs": []}
-    for repeat in range(args.repeats):
-        order = [("ours", ours), ("theirs", theirs)]
-        for name, fn in order if repeat % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) / args.steps)
-    per_step = {k: statistics.median(v) for k, v in times.items()}
-
-    rows = []
-    for eps in eps_list:
-        ours, theirs, threat = pgd_pair(model, x, y, eps, args.steps, seed=0)
-        ours_acc = accuracy(model, checked(threat, ours(), x), y)
-        theirs_acc = accuracy(model, checked(threat, theirs(), x), y)
-        start = time.perf_counter()
-        cascade = run_cascade(model, x, y, threat, autoattack_stages(), seed=0, batch_size=512)
-        cascade_seconds = time.perf_counter() - start
-        checked(threat, cascade.x_adv, x)
-        auto = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard",
-                                       n_classes=model(x[:1]).shape[1], seed=0)  # fmt: skip
-        start = time.perf_counter()
-        auto_adv = auto(x, y)
-        auto_seconds = time.perf_counter() - start
-        auto_acc = accuracy(model, checked(threat, auto_adv, x), y)
-        rows.append(
-            {
-                "eps": eps,
-                "pgd_acc_ours": ours_acc,
-                "pgd_acc_torchattacks": theirs_acc,
-                "pgd_ours_no_higher": ours_acc <= theirs_acc,
-                "cascade_acc_ours": cascade.accuracy,
-                "autoattack_acc_torchattacks": auto_acc,
-                "cascade_within_half_point": cascade.accuracy <= auto_acc + 0.005,
-                "cascade_seconds": round(cascade_seconds, 2),
-                "autoattack_seconds": round(auto_seconds, 2),
-                "cascade_stages": cascade.stages,
-            }
-        )
+    budgets = [
+        {
+            "steps": int(s),
+            "restarts": args.restarts,
+            "targets": capped_targets(9, classes),
+            "queries": args.queries,
+        }
+        for s in args.budgets.split(",")
+    ]
+    runs = []
+    for budget in budgets:
+        log.info("budget %s", budget)
+        pgd = pgd_row(model, x, y, eps_list, budget["steps"], args.repeats)
+        rows = [
+            cascade_row(model, x, y, eps, budget, classes, len(x), args.cascade_repeats)
+            for eps in eps_list
+        ]
+        runs.append({"budget": budget, "pgd": pgd, "cascade": rows})
+        print(summary(runs[-1]), flush=True)
 
     result = {
         "model": args.ckpt or "small_cnn trained on digits in this run",
         "n": len(x),
         "image": [channels, size, size],
-        "clean_acc": clean,
-        "pgd_steps": args.steps,
+        "clean_acc": accuracy(model, x, y),
         "threads": torch.get_num_threads(),
-        "pgd_seconds_per_step": {k: round(v, 5) for k, v in per_step.items()},
-        "pgd_time_ratio": round(per_step["ours"] / per_step["theirs"], 3),
-        "pgd_time_ratio_ok": per_step["ours"] <= per_step["theirs"],
-        "accuracy": rows,
+        "batch": len(x),
+        "budget": budgets,
+        "composition": COMPOSITION,
+        "load_average": {"start": load_start, "end": load()},
+        "runs": runs,
         "torchattacks": torchattacks.__version__,
+        "art": art.__version__,
         "torch": torch.__version__,
     }
     result["provenance"] = recorder.block()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "attacks.json").write_text(json.dumps(result, indent=1))
-
-    print(f"\nattacks: {len(x)} digits test images {channels}x{size}x{size}, clean acc {clean:.4f}")
-    print(f"PGD time per step ({args.steps} steps, batch {len(x)}): ours "
-          f"{per_step['ours'] * 1e3:.1f} ms, torchattacks {per_step['theirs'] * 1e3:.1f} ms, "
-          f"ratio {result['pgd_time_ratio']:.3f} (target <= 1.0)")  # fmt: skip
-    print(f"{'eps':>6} {'PGD ours':>9} {'PGD ta':>9} {'cascade':>9} {'AutoAttack':>11} "
-          f"{'cascade s':>10} {'AA s':>8}")  # fmt: skip
-    for row in rows:
-        print(f"{row['eps']:>6g} {row['pgd_acc_ours']:>9.4f} {row['pgd_acc_torchattacks']:>9.4f} "
-              f"{row['cascade_acc_ours']:>9.4f} {row['autoattack_acc_torchattacks']:>11.4f} "
-              f"{row['cascade_seconds']:>10.1f} {row['autoattack_seconds']:>8.1f}")  # fmt: skip
     print(f"wrote {out / 'attacks.json'}")
 
 
+def summary(run: dict) -> str:
+    """A few lines for the console: one budget's PGD and cascade rows."""
+    b, pgd = run["budget"], run["pgd"]
+    ratio = statistics.median(pgd["time_ratios"])
+    decision = pgd["time"]["decision"]
+    lines = [f"budget {b}: PGD-{pgd['steps']} time ours/torchattacks {ratio:.3f} ({decision})"]
+    for row in run["cascade"]:
+        acc = ", ".join(f"{k} {v:.4f}" for k, v in row["accuracy"].items())
+        secs = ", ".join(f"{k} {statistics.median(v):.1f} s" for k, v in row["seconds"].items())
+        lines.append(f"  eps {row['eps']:g}: {acc}; {secs}")
+    return "\n".join(lines)
+
+
+def _ratio(decided: dict) -> str:
+    """A decided time ratio: estimate, interval when there is one, n and the verdict."""
+    bounds = decided["interval"]
+    shown = f", 95% interval [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else ""
+    return f"{decided['estimate']:.2f}x{shown}, n = {decided['n']}: {stats.verdict(decided)}"
+
+
 def markdown(result: dict) -> str:
-    """The README's comparison table, from ``attacks.json``."""
+    """The README's comparison tables, from ``attacks.json``."""
+    if "budget" not in result:
+        return _unbudgeted_markdown(result)
+    lines = [
+        (
+            "| steps | L-inf eps | PGD ours | PGD torchattacks | our cascade (standard) | "
+            "torchattacks, same budget | ART, same budget | seconds: ours / torchattacks / ART |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    targets = []
+    for run in result["runs"]:
+        steps, pgd = run["budget"]["steps"], run["pgd"]
+        pgd_acc = {row["eps"]: row for row in pgd["accuracy"]}
+        for row in run["cascade"]:
+            acc, seconds = row["accuracy"], row["seconds"]
+            shown = " / ".join(
+                f"{statistics.median(seconds[k]):.1f}" for k in ("ours", *REFERENCES)
+            )
+            lines.append(
+                f"| {steps} | {row['eps']:g} | {100 * pgd_acc[row['eps']]['ours']:.1f} | "
+                f"{100 * pgd_acc[row['eps']]['torchattacks']:.1f} | {100 * acc['ours']:.1f} | "
+                f"{100 * acc['torchattacks']:.1f} | {100 * acc['art']:.1f} | {shown} |"
+            )
+            for ref in REFERENCES:
+                within = row["within"][ref]
+                targets.append(
+                    f"- {steps} steps, eps {row['eps']:g}: our worst case minus {NAMES[ref]} "
+                    f"{100 * within['estimate']:+.1f} points, target <= +0.5: "
+                    f"{stats.verdict(within)}"
+                )
+            targets.append(
+                f"- {steps} steps, eps {row['eps']:g}: cascade time ours / torchattacks "
+                f"{_ratio(row['time'])}"
+            )
+        targets.append(
+            f"- PGD-{steps} time ours / torchattacks ({1e3 * pgd['seconds_per_step']['ours']:.1f} "
+            f"against {1e3 * pgd['seconds_per_step']['torchattacks']:.1f} ms per step): "
+            f"{_ratio(pgd['time'])}"
+        )
+    budgets = "; ".join(
+        f"{b['steps']} steps, {b['restarts']} restart(s), {b['targets']} target classes, "
+        f"Square {b['queries']} queries"
+        for b in result["budget"]
+    )
+    runs = result["runs"]
+    cascade_repeats = len(runs[0]["cascade"][0]["time_ratios"])
+    load = result["load_average"]
+    lines += [
+        "",
+        (
+            f"Robust accuracy in %, clean {100 * result['clean_acc']:.1f}%, n = {result['n']} "
+            f"(one batch of {result['batch']}), torch threads {result['threads']}, all in one "
+            f"process on the same model and examples. Budgets, equal on every side: {budgets}. "
+            f"{result['composition']['torchattacks']} {result['composition']['art']} "
+            "Every returned image is checked in the eps ball and the box; outcomes come from one "
+            "fresh forward pass. Seconds are medians over "
+            f"{cascade_repeats} repeats (PGD: {len(runs[0]['pgd']['time_ratios'])}), the order "
+            "reversed every other repeat; time ratios are paired by repeat. The machine's load "
+            f"average (1, 5, 15 min) was {load['start']} at the start and {load['end']} at the "
+            "end: timings under load are noisy."
+        ),
+        "",
+        f"Targets (accuracy: {stats.RULE_POINT}; time: {stats.RULE_INTERVAL}):",
+        "",
+        *targets,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _unbudgeted_markdown(result: dict) -> str:
+    """The comparison table of an ``attacks.json`` written before budgets were recorded."""
     lines = [
         (
             "| L-inf eps | PGD-20 ours | PGD-20 torchattacks | our cascade | torchattacks "
