@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/workbench experiment augment --out bench_out/augment
 	$(BIN)/python benchmarks/bench_attacks.py --out bench_out
 	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out
+	$(BIN)/python benchmarks/bench_scene_search.py --out bench_out
 	$(BIN)/python benchmarks/publish.py --from bench_out
 
 clean:

@@ -107,6 +107,11 @@ OUTPUTS = {
             "python benchmarks/bench_adversarial_training.py --out bench_out",
             {"adversarial_training.png": "adversarial_training.png"},
         ),
+        Output(
+            "scene_search.json",
+            "scene_search.json",
+            "python benchmarks/bench_scene_search.py --out bench_out",
+        ),
     )
 }
 REGIONS = {
@@ -121,6 +126,7 @@ REGIONS = {
         "adversarial_training.json", lambda d: _bench("bench_adversarial_training").markdown(d)
     ),
     "attacks": Region("attacks.json", lambda d: _bench("bench_attacks").markdown(d)),
+    "scene-search": Region("scene_search.json", lambda d: _bench("bench_scene_search").markdown(d)),
 }
 
 
