@@ -6,8 +6,8 @@ the usual signs that it did not (Carlini et al. 2019, "On Evaluating Adversarial
 Athalye et al. 2018 on gradient masking), AutoAttack's own flags among them (Croce & Hein 2020,
 ``autoattack/checks.py`` and ``flags_doc.md``):
 
-* ``randomised``: two identical forward passes give the same logits (a randomised defence needs
-  EOT: ``--cascade rand``);
+* ``randomised``: repeated identical forward passes give the same logits (a randomised defence
+  needs EOT: ``--cascade rand``);
 * ``softmax_output``: the model returns logits, not probabilities (rows that are non-negative
   and sum to 1 flatten the attacks' losses);
 * ``gradients_finite``: input gradients of the margin loss are finite and non-zero for nearly
@@ -55,7 +55,8 @@ class Check:
 
     Attributes:
         name: short identifier (``sweep_monotone``, ...).
-        passed: True, False, or None when the check could not run (``detail`` says why).
+        passed: True, False, or None when the check could not run or its budget was too small
+            to mean anything (``detail`` says why).
         value: the measured number the verdict rests on.
         threshold: what the value is compared with, in words.
         detail: one sentence for the report.
