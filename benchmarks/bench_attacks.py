@@ -143,7 +143,7 @@ def ours_cascade(model, x, y, threat: ThreatModel, budget: dict, classes: int, b
     return lambda: run_cascade(model, x, y, threat, stages, seed=0, batch_size=batch).x_adv
 
 
-def torchattacks_cascade(model, x, y, eps: float, budget: dict, classes: int):
+def torchattacks_cascade(model, eps: float, budget: dict, classes: int):
     """torchattacks' APGD-CE, APGD-T, FAB-T and Square at ``budget``, combined per example by
     its ``MultiAttack`` (as its ``AutoAttack`` does, whose inner attacks keep their defaults)."""
     import torchattacks as ta
@@ -165,8 +165,7 @@ def torchattacks_cascade(model, x, y, eps: float, budget: dict, classes: int):
     ]
     for attack in attacks[1:3]:
         attack.n_target_classes = budget["targets"]
-    combined = ta.MultiAttack(attacks)
-    return lambda: combined(x, y)
+    return ta.MultiAttack(attacks)
 
 
 def art_cascade(model, x, y, eps: float, budget: dict, classes: int, batch: int):
@@ -282,9 +281,10 @@ def cascade_row(model, x, y, eps: float, budget: dict, classes: int, batch: int,
     """The three cascades at ``eps`` and ``budget``: robust accuracy (every repeat, checked in
     the ball), seconds per repeat, and the targets."""
     threat = ThreatModel("linf", eps)
+    theirs = torchattacks_cascade(model, eps, budget, classes)
     runs = {
         "ours": ours_cascade(model, x, y, threat, budget, classes, batch),
-        "torchattacks": torchattacks_cascade(model, x, y, eps, budget, classes),
+        "torchattacks": lambda: theirs(x, y),
         "art": art_cascade(model, x, y, eps, budget, classes, batch),
     }
     outputs, seconds = timed(runs, repeats)
