@@ -182,3 +182,33 @@ def test_paired_render_refuses_an_out_holding_other_things(tmp_path):
     )
     assert [p.name for p in other.iterdir()] == ["conditions.json"]
     assert json.loads((other / "conditions.json").read_text()) == pairs
+
+
+def test_a_worker_that_dies_ends_the_render_with_one_line_and_a_rerun_finishes(tmp_path):
+    # multiprocessing.Pool replaced a dead worker silently and then waited forever for its shard
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "worker_killed"
+    args = ["render", "digits", "--num", "600", "--resolution", "32", "--shard-size", "6",
+            "--workers", "2", "--quiet", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        _wait(lambda: (out / "shards" / "000000" / "_shard.json").is_file())
+        workers = [
+            child
+            for child in psutil.Process(proc.pid).children()
+            if "spawn_main" in " ".join(child.cmdline())
+        ]
+        assert len(workers) == 2
+        workers[0].kill()
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, stderr
+    assert "a render worker died" in lines[0] and "run the same command again" in lines[0]
+    run_cli(*args)
+    dataset = open_dataset(out)
+    assert len(dataset) == 600 and dataset.verify() == []

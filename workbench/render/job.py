@@ -26,6 +26,8 @@ import os
 import platform
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -221,15 +223,22 @@ def _run_local(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -
         for unit in units:
             bar.update(render_unit(*unit)["count"])
         return
-    with multiprocessing.get_context("spawn").Pool(
-        job.workers, _init_worker, (info.backend,)
-    ) as pool:
-        for record in pool.imap_unordered(_star_render_unit, units):
-            bar.update(record["count"])
-
-
-def _star_render_unit(unit: tuple) -> dict:
-    return render_unit(*unit)
+    # A worker that dies (killed, or crashed in the GL driver) breaks the pool and ends the run
+    # with an error; multiprocessing.Pool would replace it silently and wait forever.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(job.workers, context, _init_worker, (info.backend,)) as pool:
+        futures = [pool.submit(render_unit, *unit) for unit in units]
+        try:
+            for future in as_completed(futures):
+                bar.update(future.result()["count"])
+        except BrokenProcessPool:
+            raise WorkbenchError(
+                f"{job.out}: a render worker died (killed, or crashed in the GL driver); the "
+                "finished shards are kept: run the same command again to resume"
+            ) from None
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _run_ray(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -> None:
