@@ -1,6 +1,7 @@
 """``workbench robustness`` end to end on a tiny digits model, resume, paired conditions,
 gradient masking caught by the checks, and one clear message per bad input."""
 
+import copy
 import json
 
 import pytest
@@ -8,14 +9,18 @@ import torch
 from torch import nn
 
 from tests.conftest import run_cli
+from workbench.adversarial.threat import ThreatModel
 from workbench.cli import main
 from workbench.data.sources import DigitsSource
 from workbench.errors import WorkbenchError
+from workbench.evaluation.cascade import cascade_stages, predict, run_cascade
 from workbench.evaluation.data import load_eval_data
 from workbench.evaluation.runner import Runner, make_settings
 from workbench.models.checkpoint import load_module
 
 CHECKS = {
+    "randomised",
+    "softmax_output",
     "gradients_finite",
     "sweep_monotone",
     "chance_at_large_eps",
@@ -161,3 +166,67 @@ def test_bad_batches_are_refused(tiny_ckpt):
         Runner(model, x, y[:3], settings, progress=False)
     with pytest.raises(WorkbenchError, match=r"y: labels must be in \[0, 9\]"):
         Runner(model, x, y + 10, settings, progress=False)
+
+
+class BatchNormNet(nn.Module):
+    """conv-batchnorm-ReLU-linear whose running statistics are far from any batch's."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                  nn.Flatten(), nn.Dropout(0.5), nn.Linear(256, 10))  # fmt: skip
+        self.body[1].running_mean.fill_(0.3)
+        self.body[1].running_var.fill_(0.05)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def training_model_and_data():
+    """A BatchNormNet in training mode (one submodule in eval mode: mixed modes must come back
+    exactly), its eval-mode twin, images and the twin's labels; train mode would answer
+    otherwise."""
+    model = BatchNormNet().train()
+    model.body[2].eval()
+    twin = copy.deepcopy(model).eval()
+    x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = twin(x).argmax(1)
+        assert not torch.equal(copy.deepcopy(model)(x).argmax(1), y)
+    return model, twin, x, y
+
+
+def unchanged(model, modes, state):
+    assert {n: m.training for n, m in model.named_modules()} == modes
+    assert all(p.requires_grad for p in model.parameters())
+    for key, value in model.state_dict().items():  # running statistics and batch counter
+        assert torch.equal(value, state[key]), key
+
+
+def test_cascade_and_predict_use_eval_mode_and_leave_the_model_as_it_was():
+    model, twin, x, y = training_model_and_data()
+    modes = {n: m.training for n, m in model.named_modules()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert torch.equal(predict(model, x, 8), y)
+    unchanged(model, modes, state)
+    threat = ThreatModel("linf", 0.05)
+    stages = cascade_stages("standard", steps=5, queries=20)
+    got = run_cascade(model, x, y, threat, stages, batch_size=8)
+    want = run_cascade(twin, x, y, threat, stages, batch_size=8)
+    assert torch.equal(got.robust, want.robust) and torch.equal(got.x_adv, want.x_adv)
+    assert got.broken_by == want.broken_by and 0 < got.accuracy < 1
+    unchanged(model, modes, state)
+
+
+def test_runner_uses_eval_mode_and_leaves_the_model_as_it_was():
+    model, twin, x, y = training_model_and_data()
+    modes = {n: m.training for n, m in model.named_modules()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    settings = make_settings(budget="quick", eps=[0.05], corruptions=["contrast"])
+    got = Runner(model, x, y, settings, progress=False).run().report
+    unchanged(model, modes, state)
+    want = Runner(twin, x, y, settings, progress=False).run().report
+    for key in ("clean_acc", "robust_acc", "worst_case_acc", "corruptions"):
+        assert got[key] == want[key], key
+    assert [c["value"] for c in got["checks"]] == [c["value"] for c in want["checks"]]
