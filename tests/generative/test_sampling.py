@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import sample_hashes
 from workbench.data.reader import open_dataset
 from workbench.data.sources import RenderedSource
+from workbench.data.writer import OWNER
 from workbench.errors import WorkbenchError
 from workbench.generative.sampling import class_indices, shard_seed, write_samples
 
@@ -71,7 +72,9 @@ def test_same_seed_same_bytes_and_resume_redoes_only_missing_shards(tmp_path):
     assert sample_hashes(first) != sample_hashes(other)
     reference = sample_hashes(first)
     # an interrupted run: shard 1 unfinished (a partial folder), the manifest incomplete
-    shutil.move(first / "shards" / "000001", first / "shards" / "000001.partial-host-1")
+    partial = first / "shards" / "000001.partial-host-1"
+    shutil.move(first / "shards" / "000001", partial)
+    (partial / OWNER).touch()  # its writer is gone: nobody holds the owner lock
     manifest = json.loads((first / "manifest.json").read_text())
     (first / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
     generator = NoiseGenerator()
@@ -102,3 +105,11 @@ def test_non_finite_generator_output_is_refused(tmp_path):
 
     with pytest.raises(WorkbenchError, match="non-finite pixels"):
         write_samples(Broken(), tmp_path / "s", 3, progress=False)
+
+
+def test_a_second_writer_into_a_folder_being_sampled_is_refused(tmp_path):
+    from workbench.data.writer import dataset_lock
+
+    out = tmp_path / "held"
+    with dataset_lock(out), pytest.raises(WorkbenchError, match="another run is writing"):
+        write_samples(NoiseGenerator(), out, 4, progress=False)

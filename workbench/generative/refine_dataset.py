@@ -28,6 +28,7 @@ from tqdm import tqdm
 from workbench.data.reader import Dataset, open_dataset
 from workbench.data.writer import (
     clear_partials,
+    dataset_lock,
     finish_manifest,
     finished_shards,
     open_dataset_dir,
@@ -111,34 +112,35 @@ def refine_dataset(
     if out.resolve() == dataset.root.resolve():
         raise WorkbenchError(f"--out: {out} is the input dataset; choose another folder")
     source = dataset.manifest
-    manifest = open_dataset_dir(
-        out,
-        {
-            **source,
-            "name": f"{source.get('name', dataset.root.name)}_refined",
-            "refined": {
-                "source": str(dataset.root.resolve()),
-                "source_shards": [r["sha256"] for r in source["shards"]],
-                "refiner": dict(provenance or {}),
+    with dataset_lock(out):  # a second writer into this folder is refused
+        manifest = open_dataset_dir(
+            out,
+            {
+                **source,
+                "name": f"{source.get('name', dataset.root.name)}_refined",
+                "refined": {
+                    "source": str(dataset.root.resolve()),
+                    "source_shards": [r["sha256"] for r in source["shards"]],
+                    "refiner": dict(provenance or {}),
+                },
+                "command": list(sys.argv),
+                "complete": False,
+                "shards": [],
             },
-            "command": list(sys.argv),
-            "complete": False,
-            "shards": [],
-        },
-        _IDENTITY,
-    )
-    done = finished_shards(out)
-    todo = [r for r in source["shards"] if r["index"] not in done]
-    clear_partials(out, [r["index"] for r in todo])
-    refiner.eval()
-    with tqdm(
-        total=sum(r["count"] for r in todo), unit="sample", desc="refine", disable=not progress
-    ) as bar:
-        for record in todo:
-            samples = _refined_shard(refiner, dataset, record["start"], record["count"])
-            write_shard(out, record["index"], record["start"], samples)
-            bar.update(record["count"])
-    finish_manifest(out, manifest)
+            _IDENTITY,
+        )
+        done = finished_shards(out)
+        todo = [r for r in source["shards"] if r["index"] not in done]
+        clear_partials(out, [r["index"] for r in todo])
+        refiner.eval()
+        with tqdm(
+            total=sum(r["count"] for r in todo), unit="sample", desc="refine", disable=not progress
+        ) as bar:
+            for record in todo:
+                samples = _refined_shard(refiner, dataset, record["start"], record["count"])
+                write_shard(out, record["index"], record["start"], samples)
+                bar.update(record["count"])
+        finish_manifest(out, manifest)
     return out
 
 

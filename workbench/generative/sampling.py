@@ -33,6 +33,7 @@ from workbench.data.reader import open_dataset
 from workbench.data.sources import ConditionalGenerator
 from workbench.data.writer import (
     clear_partials,
+    dataset_lock,
     finish_manifest,
     finished_shards,
     open_dataset_dir,
@@ -167,46 +168,49 @@ def write_samples(
     provenance = {"kind": module_kind(generator), **(provenance or {})}
     kind = provenance["kind"]
     num_shards = -(-num // shard_size)
-    manifest = open_dataset_dir(
-        out,
-        {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "kind": "generated",
-            "name": f"{kind}_samples",
-            "generator": provenance,
-            "seed": seed,
-            "num_samples": num,
-            "shard_size": shard_size,
-            "num_shards": num_shards,
-            "condition": CONDITION,
-            "resolution": None,
-            "classes": {str(i): c for i, c in enumerate(generator.classes)},
-            "sampled_classes": [generator.classes[i] for i in chosen],
-            "modalities": MODALITIES,
-            "dense_labels": False,
-            "versions": {"workbench": __version__},
-            "command": list(sys.argv),
-            "complete": False,
-            "shards": [],
-        },
-        _IDENTITY,
-    )
-    done = finished_shards(out)
-    todo = [k for k in range(num_shards) if k not in done]
-    clear_partials(out, todo)
-    total = sum(min(shard_size, num - k * shard_size) for k in todo)
-    with tqdm(total=total, unit="sample", desc=f"sample {kind}", disable=not progress) as bar:
-        for shard in todo:
-            start = shard * shard_size
-            labels = [chosen[i % len(chosen)] for i in range(start, min(start + shard_size, num))]
-            samples = _samples(generator, kind, shard_seed(seed, shard), start, labels)
-            write_shard(out, shard, start, samples)
-            bar.update(len(samples))
-    if manifest["resolution"] is None:
-        first = decode_file("rgb.png", (shard_dir(out, 0) / "000000.rgb.png").read_bytes())
-        manifest["resolution"] = int(first.shape[0])
-    finish_manifest(out, manifest)
+    with dataset_lock(out):  # a second writer into this folder is refused
+        manifest = open_dataset_dir(
+            out,
+            {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "kind": "generated",
+                "name": f"{kind}_samples",
+                "generator": provenance,
+                "seed": seed,
+                "num_samples": num,
+                "shard_size": shard_size,
+                "num_shards": num_shards,
+                "condition": CONDITION,
+                "resolution": None,
+                "classes": {str(i): c for i, c in enumerate(generator.classes)},
+                "sampled_classes": [generator.classes[i] for i in chosen],
+                "modalities": MODALITIES,
+                "dense_labels": False,
+                "versions": {"workbench": __version__},
+                "command": list(sys.argv),
+                "complete": False,
+                "shards": [],
+            },
+            _IDENTITY,
+        )
+        done = finished_shards(out)
+        todo = [k for k in range(num_shards) if k not in done]
+        clear_partials(out, todo)
+        total = sum(min(shard_size, num - k * shard_size) for k in todo)
+        with tqdm(total=total, unit="sample", desc=f"sample {kind}", disable=not progress) as bar:
+            for shard in todo:
+                start = shard * shard_size
+                labels = [
+                    chosen[i % len(chosen)] for i in range(start, min(start + shard_size, num))
+                ]
+                samples = _samples(generator, kind, shard_seed(seed, shard), start, labels)
+                write_shard(out, shard, start, samples)
+                bar.update(len(samples))
+        if manifest["resolution"] is None:
+            first = decode_file("rgb.png", (shard_dir(out, 0) / "000000.rgb.png").read_bytes())
+            manifest["resolution"] = int(first.shape[0])
+        finish_manifest(out, manifest)
     return out
 
 
