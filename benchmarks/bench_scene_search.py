@@ -255,14 +255,18 @@ def markdown(results: dict) -> str:
             f"Counts per search, mean ± sample std (n = {n}):"
         ),
         "",
-        "| arm | misclassified scenes | distinct failures | classes among them | s per search |",
+        (
+            "| arm | misclassified scenes | distinct failures | classes among them "
+            "| s per search, wall / CPU |"
+        ),
         "|---|---|---|---|---|",
     ]
     for arm in ARMS:
         a = arms[arm]
         lines.append(
             f"| {names[arm]} | {_count(a['found'])} | {_count(a['distinct'])} | "
-            f"{_count(a['classes'])} | {_count(a['wall_s'])} |"
+            f"{_count(a['classes'])} | {_count(a['wall_s'])} / "
+            f"{_count(stats.summary([r['cpu_s'] for r in a['runs']]))} |"
         )
     difference = results["difference"]
     decided = results["target"]
