@@ -248,6 +248,8 @@ def markdown(results: dict) -> str:
     arms = results["arms"]
     eps = [f"{e:g}" for e in s["eps"]]
     attacks = list(arms["pgd"]["per_attack"])
+    aimed = [a for a in attacks if a in ("apgd-dlr", "fab")]
+    targeted = f"; {' and '.join(aimed)} targeted, as in the cascade" if aimed else ""
     lines = [
         (
             f"{results['epochs']} epochs of `{results['config']}`; accuracy (%) on the "
@@ -255,9 +257,8 @@ def markdown(results: dict) -> str:
             f"`{results['robustness_command']}` (budget `{s['budget']}`: {s['steps']} steps, "
             f"{s['restarts']} restart, {s['targets']} target classes, {s['queries']} Square "
             f"queries). Worst case: per example, over the sweep ({', '.join(attacks)}, each on "
-            "its own; APGD-DLR and FAB targeted, as in the cascade) and the "
-            f"`{arms['pgd']['cascade_preset']}` cascade's stages not already swept, on the "
-            "points none of them broke."
+            f"its own{targeted}) and the `{arms['pgd']['cascade_preset']}` cascade's stages not "
+            "already swept, on the points none of them broke."
         ),
         "",
         "| model | clean | " + " | ".join(f"worst case @{e}" for e in eps) + " | checks |",
@@ -267,7 +268,9 @@ def markdown(results: dict) -> str:
         r = arms[arm]
         cells = " | ".join(f"{100 * r['worst_case'][e]:.1f}" for e in eps)
         failed = [name for name, status in r["checks"].items() if status == "FAIL"]
-        checks = "all pass" if not failed else "**failed: " + ", ".join(failed) + "**"
+        skipped = [name for name, status in r["checks"].items() if status == "SKIP"]
+        checks = "**failed: " + ", ".join(failed) + "**" if failed else "no failure"
+        checks += f" (skipped: {', '.join(skipped)})" if skipped else ""
         lines.append(f"| {NAMES[arm]} | {100 * r['clean']:.1f} | {cells} | {checks} |")
     lines += [
         "",
