@@ -106,8 +106,7 @@ def robustness_args(ckpt: Path, report: Path, budget: str) -> list[str]:
 
 def evaluate(ckpt: Path, report: Path, budget: str) -> tuple[dict, dict]:
     """Runs ``workbench robustness`` on one checkpoint; returns its report and the time."""
-    command = [str(Path(sys.executable).with_name("workbench")),
-               *robustness_args(ckpt, report, budget)]  # fmt: skip
+    command = [sys.executable, "-m", "workbench.cli", *robustness_args(ckpt, report, budget)]
     start = _clock()
     subprocess.run(command, check=True)
     seconds = _elapsed(start, "children_cpu")
