@@ -36,17 +36,24 @@ def run_cli(
     return done
 
 
-def kill_cli_when(args: list[str], ready: Callable[[], bool], timeout: float = 240) -> None:
+def kill_cli_when(args: list[str], ready: Callable[[], bool], timeout: float = 240) -> bool:
     """Starts ``workbench ARGS`` in its own process group and kills the whole group with SIGKILL
-    as soon as ``ready()`` is true (or ``ready`` is a number of seconds to wait)."""
+    as soon as ``ready()`` is true.
+
+    Returns:
+        whether the command was still running when it was killed (a test of a kill mid-run
+        asserts it: killing a command that had already finished proves nothing).
+    """
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     deadline = time.time() + timeout
-    while time.time() < deadline and not ready():
+    while time.time() < deadline and not ready() and proc.poll() is None:
         time.sleep(0.02)
+    running = proc.poll() is None
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    return running
 
 
 def sample_hashes(folder: Path) -> dict[str, str]:
