@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 REFERENCES = ("torchattacks", "art")
 NAMES = {"torchattacks": "torchattacks'", "art": "ART's"}
 HALF_POINT = 0.005
+BUDGETS = (10, 100)  # steps of the budgets make bench runs
 COMPOSITION = {
     "ours": "workbench cascade, preset standard: APGD-CE, APGD-T (DLR), FAB-T, Square",
     "torchattacks": (
@@ -317,7 +318,9 @@ def main() -> None:
     parser.add_argument("--out", default="bench_out")
     parser.add_argument("--ckpt", default=None, help="classifier checkpoint (default: train one)")
     parser.add_argument("--n", type=int, default=256, help="examples of the digits test split")
-    parser.add_argument("--budgets", default="10,100", help="steps of every white-box attack")
+    parser.add_argument(
+        "--budgets", default=",".join(map(str, BUDGETS)), help="steps of every white-box attack"
+    )
     parser.add_argument("--queries", type=int, default=5000, help="Square's queries")
     parser.add_argument("--restarts", type=int, default=1, help="restarts of white-box attacks")
     parser.add_argument("--repeats", type=int, default=11, help="PGD timing repeats")
@@ -440,6 +443,11 @@ def markdown(result: dict) -> str:
                 f"- {steps} steps, eps {row['eps']:g}: cascade time ours / torchattacks "
                 f"{_ratio(row['time'])}"
             )
+        no_higher = all(row["ours_no_higher"] for row in pgd["accuracy"])
+        targets.append(
+            f"- PGD-{steps} ours no higher than torchattacks at every eps: "
+            f"{'met' if no_higher else '**missed**'}"
+        )
         targets.append(
             f"- PGD-{steps} time ours / torchattacks ({1e3 * pgd['seconds_per_step']['ours']:.1f} "
             f"against {1e3 * pgd['seconds_per_step']['torchattacks']:.1f} ms per step): "
@@ -472,6 +480,10 @@ def markdown(result: dict) -> str:
         "",
         *targets,
     ]
+    missing = [str(s) for s in BUDGETS if s not in {b["steps"] for b in result["budget"]}]
+    if missing:
+        budgets = " and ".join(missing)
+        lines += ["", f"Not run for this JSON: the {budgets}-step budget of `make bench`."]
     return "\n".join(lines) + "\n"
 
 
