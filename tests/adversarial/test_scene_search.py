@@ -85,7 +85,7 @@ def test_elite_takes_the_best_of_each_niche_before_seconds():
     assert [c.margin for c in elite(history, 4)] == [3.0, 1.0, 0.5, 2.0]
 
 
-def test_search_finds_failures_of_a_weak_model_and_writes_a_dataset(weak_ckpt, tmp_path):
+def test_search_finds_failures_of_a_weak_model_and_writes_a_dataset(weak_ckpt, tmp_path, capsys):
     from workbench.commands import attack_scenes
 
     out = tmp_path / "hard"
@@ -93,10 +93,12 @@ def test_search_finds_failures_of_a_weak_model_and_writes_a_dataset(weak_ckpt, t
                               seed=3, population=6, resolution=32, threshold=0.0, gl="auto",
                               quiet=True)  # fmt: skip
     assert attack_scenes.run(args) == 0
+    printed = capsys.readouterr().out
     dataset = open_dataset(out)
     assert dataset.verify() == [] and len(dataset) >= 3
     search = dataset.manifest["search"]
     assert search["budget"] == 24 and search["found"] == len(dataset)
+    assert f"misclassified, {search['distinct']} distinct" in printed
     margins = [dataset.meta(i)["search"]["margin"] for i in range(len(dataset))]
     assert min(margins) > 0 and margins == sorted(margins, reverse=True)
     sample = dataset[0]

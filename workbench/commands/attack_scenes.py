@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = json.loads((out / "manifest.json").read_text())["search"]
     print(
-        f"{summary['found']} of {summary['budget']} scenes misclassified "
+        f"{summary['found']} of {summary['budget']} scenes misclassified, "
+        f"{summary['distinct']} distinct "
         f"(random phase {summary['random_phase']['misclassified']} of "
         f"{summary['random_phase']['evaluations']}, evolution "
         f"{summary['evolution_phase']['misclassified']} of "

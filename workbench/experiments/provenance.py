@@ -146,6 +146,7 @@ class Recorder:
 
     def __init__(self, seeds: Any = None, gl: dict[str, Any] | None = None):
         self.seeds, self.gl = seeds, gl
+        self.git = git_state()  # the code that ran: a commit made during a long run is not it
         self.started = datetime.now(UTC)
         self._wall, self._times = time.perf_counter(), os.times()
 
@@ -162,7 +163,7 @@ class Recorder:
         )
         torch = sys.modules.get("torch")
         block = {
-            "git": git_state(),
+            "git": self.git,
             "started_utc": _utc(self.started),
             "finished_utc": _utc(datetime.now(UTC)),
             "command": command(),
