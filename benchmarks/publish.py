@@ -112,6 +112,7 @@ OUTPUTS = {
             "scene_search.json",
             "python benchmarks/bench_scene_search.py --out bench_out",
         ),
+        Output("demo/summary.json", "demo.json", "workbench demo --out bench_out/demo"),
     )
 }
 REGIONS = {
@@ -127,6 +128,7 @@ REGIONS = {
     ),
     "attacks": Region("attacks.json", lambda d: _bench("bench_attacks").markdown(d)),
     "scene-search": Region("scene_search.json", lambda d: _bench("bench_scene_search").markdown(d)),
+    "demo": Region("demo.json", lambda d: _study("demo").markdown(d)),
 }
 
 

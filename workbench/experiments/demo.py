@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench.data.preview import condition_grid, contact_sheet
 from workbench.data.reader import open_dataset, open_paired
@@ -219,3 +220,9 @@ def run_demo(out: str | Path, budget: DemoBudget = FULL) -> dict[str, object]:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return written
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The README's demo region: what the demo printed, as a code block."""
+    lines = [f"{key}: {value}" for key, value in summary["printed"].items()]
+    return "```\n" + "\n".join(lines) + "\n```\n"
