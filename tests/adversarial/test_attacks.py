@@ -163,7 +163,7 @@ def test_pgd_one_pass_per_step_and_restarts_only_unfooled(digits_model, digits_b
     still_right = len(x) - int(fooled.sum())
     assert 0 < still_right < len(x)
     assert sizes[5] == still_right
-    assert len(sizes) in (10, 15)
+    assert len(sizes) in (10, 14)  # runs 1 and 2: 4 steps + the final iterate; run 3: 4 steps
     assert accuracy(digits_model, x_adv, y) <= still_right / len(x)
 
 
@@ -206,6 +206,11 @@ def test_best_iterate_misclassified_first_then_highest_loss(
     losses = torch.stack(model.losses)
     rank = losses + wrong * (losses.max() - losses.min() + 1)  # misclassified first, then loss
     chosen = torch.stack(model.inputs)[rank.argmax(dim=0), torch.arange(len(x))]
+    if name != "apgd-ce":
+        # the PGD family returns the last, unranked iterate to examples no iterate fooled
+        # (tests/adversarial/test_pgd_forwards.py); the ranking holds for the others
+        keep = wrong.any(dim=0)
+        x_adv, chosen = x_adv[keep], chosen[keep]
     assert torch.equal(x_adv, chosen)
 
 
