@@ -457,12 +457,7 @@ def tables(summary: dict[str, Any]) -> str:
             "per class."
         ),
         "",
-        "| k labels per class | " + " | ".join(arms) + " |",
-        "|---|" + "---|" * len(arms),
-    ]
-    lines += [
-        f"| {k} | " + " | ".join(stats.pct(v[k]["values"]) for v in arms.values()) + " |"
-        for k in ks
+        *stats.table_by_k(list(arms), ks, lambda k, arm: stats.pct(arms[arm][k]["values"])),
     ]
     diffs = differences(summary)
     labels = list(diffs[ks[0]])
@@ -473,12 +468,7 @@ def tables(summary: dict[str, Any]) -> str:
             "Student t interval]):"
         ),
         "",
-        "| k labels per class | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
-    lines += [
-        f"| {k} | " + " | ".join(stats.points(diffs[k][label]) for label in labels) + " |"
-        for k in ks
+        *stats.table_by_k(labels, ks, lambda k, label: stats.points(diffs[k][label])),
     ]
     cas = summary["cas"]
     lines += [

@@ -361,12 +361,7 @@ def tables(summary: dict[str, Any]) -> str:
             f"{summary['best_curriculum']} (chosen on validation)."
         ),
         "",
-        "| k labels per class | " + " | ".join(arms) + " |",
-        "|---|" + "---|" * len(arms),
-    ]
-    lines += [
-        f"| {k} | " + " | ".join(stats.pct(v[k]["values"]) for v in arms.values()) + " |"
-        for k in ks
+        *stats.table_by_k(list(arms), ks, lambda k, arm: stats.pct(arms[arm][k]["values"])),
     ]
     diffs = differences(summary)
     labels = list(diffs[ks[0]])
@@ -377,12 +372,7 @@ def tables(summary: dict[str, Any]) -> str:
             "interval]):"
         ),
         "",
-        "| k labels per class | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
-    lines += [
-        f"| {k} | " + " | ".join(stats.points(diffs[k][label]) for label in labels) + " |"
-        for k in ks
+        *stats.table_by_k(labels, ks, lambda k, label: stats.points(diffs[k][label])),
     ]
     return "\n".join(lines + ["", *stats.target_table(targets(summary))]) + "\n"
 

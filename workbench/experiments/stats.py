@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 CONFIDENCE = 0.95
@@ -154,3 +154,15 @@ def target_table(decided: list[dict[str, Any]]) -> list[str]:
             f"| {t['name']} | {fmt.format(100 * t['estimate'])} | {shown} | {t['n']} | {decision} |"
         )
     return lines
+
+
+def table_by_k(
+    columns: Sequence[str], ks: Sequence[Any], cell: Callable[[Any, str], str]
+) -> list[str]:
+    """Markdown lines of a table with a row per number of labels per class ``k`` and a column
+    per name in ``columns``; ``cell(k, column)`` fills each cell."""
+    return [
+        "| k labels per class | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+        *(f"| {k} | " + " | ".join(cell(k, column) for column in columns) + " |" for k in ks),
+    ]
