@@ -4,15 +4,45 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without the background-networking flags Chromium's own connections are refused offline.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@contextmanager
+def chromium_context(profile: Path, *flags: str) -> Iterator[Any]:
+    """A headless Chromium (Debian's, driven by Playwright; nothing downloaded) with its own
+    profile, so its tabs share the app's access cookie; skips the test without either."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not shutil.which(CHROMIUM):
+        pytest.skip("chromium is not installed (make test installs it when run as root)")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=[*FLAGS, *flags], headless=True,
+            viewport={"width": 1280, "height": 900},
+        )  # fmt: skip
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @dataclass

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 
 import psutil
 import pytest
 
-from tests.app.server import free_port, start_app, stop_app
-from tests.app.test_browser import CHROMIUM, FLAGS
+from tests.app.server import chromium_context, free_port, start_app, stop_app
 from workbench.commands.app import APP
 
 HOSTILE_CONFIG = """
@@ -146,26 +144,17 @@ def test_server_runs_from_the_app_folder_without_streamlit_variables(server):
 
 
 def test_chromium_needs_the_token_and_refuses_dns_rebinding(server, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("chromium is not installed (make test installs it when run as root)")
-    rebinding = [*FLAGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"]
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=rebinding, headless=True
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{server.port}/", timeout=120_000)
-            assert "Open the URL that workbench app printed" in page.inner_text("body")
-            evil = page.goto(f"http://evil.example:{server.port}/?token={server.token}")
-            assert evil.status == 403 and "Host header not allowed" in page.inner_text("body")
-            page.goto(server.url, timeout=120_000)
-            assert page.url == f"http://127.0.0.1:{server.port}/"  # the token left the URL
-            page.get_by_text("Training").first.wait_for(timeout=120_000)
-            page.get_by_text("Data root:").first.wait_for(timeout=60_000)
-        finally:
-            browser.close()
+    rebinding = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+    with chromium_context(tmp_path / "profile", rebinding) as browser:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{server.port}/", timeout=120_000)
+        assert "Open the URL that workbench app printed" in page.inner_text("body")
+        evil = page.goto(f"http://evil.example:{server.port}/?token={server.token}")
+        assert evil.status == 403 and "Host header not allowed" in page.inner_text("body")
+        page.goto(server.url, timeout=120_000)
+        assert page.url == f"http://127.0.0.1:{server.port}/"  # the token left the URL
+        page.get_by_text("Training").first.wait_for(timeout=120_000)
+        page.get_by_text("Data root:").first.wait_for(timeout=60_000)
 
 
 def test_the_token_is_printed_once_and_logged_nowhere_else(server, start):

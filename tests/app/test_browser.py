@@ -4,46 +4,27 @@ the app loads, the Generate page makes a preview, and the screenshot shows it.""
 from __future__ import annotations
 
 import io
-import shutil
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from tests.app.server import free_port, start_app, stop_app
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without the background-networking flags Chromium's own connections are refused offline.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+from tests.app.server import chromium_context, free_port, start_app, stop_app
 
 
 def test_generate_page_makes_a_preview_in_chromium(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("chromium is not installed (make test installs it when run as root)")
     port = free_port()
     (tmp_path / "root").mkdir()
     app = start_app(tmp_path / "root", port)
     try:
-        with playwright.sync_playwright() as driver:
-            browser = driver.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
-                viewport={"width": 1280, "height": 900},
-            )  # fmt: skip
-            try:
-                page = browser.new_page()
-                page.goto(app.url, timeout=120_000)
-                page.get_by_text("Generate").first.wait_for(timeout=120_000)
-                images = page.locator('[data-testid="stImage"] img')
-                images.nth(4).wait_for(timeout=180_000)  # rgb, depth, segmentation, ids, boxes
-                page.get_by_text("label:").first.wait_for(timeout=60_000)
-                shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
-                preview = np.asarray(
-                    Image.open(io.BytesIO(images.nth(0).screenshot())).convert("RGB")
-                )
-            finally:
-                browser.close()
+        with chromium_context(tmp_path / "profile") as browser:
+            page = browser.new_page()
+            page.goto(app.url, timeout=120_000)
+            page.get_by_text("Generate").first.wait_for(timeout=120_000)
+            images = page.locator('[data-testid="stImage"] img')
+            images.nth(4).wait_for(timeout=180_000)  # rgb, depth, segmentation, ids, boxes
+            page.get_by_text("label:").first.wait_for(timeout=60_000)
+            shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
+            preview = np.asarray(Image.open(io.BytesIO(images.nth(0).screenshot())).convert("RGB"))
     finally:
         stop_app(app)
     assert shot.std() > 10, "the page screenshot is blank"

@@ -5,15 +5,13 @@ render stops when the app stops."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import psutil
 import pytest
 import yaml
 
-from tests.app.server import free_port, start_app, stop_app
-from tests.app.test_browser import CHROMIUM, FLAGS
+from tests.app.server import chromium_context, free_port, start_app, stop_app
 from tests.app.test_training_page import TINY
 from workbench.data.reader import open_dataset
 from workbench.inspect.jobs import JobRegistry
@@ -24,20 +22,9 @@ PROGRESS = '[data-testid="stProgress"]'
 
 @pytest.fixture
 def chromium(tmp_path):
-    """Returns ``open_context()``: a Chromium context (one profile, so tabs share the token
-    cookie) that closes at the end of the test."""
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("chromium is not installed (make test installs it when run as root)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
-            viewport={"width": 1280, "height": 900},
-        )  # fmt: skip
-        try:
-            yield browser
-        finally:
-            browser.close()
+    """A Chromium context (one profile, so tabs share the token cookie) closed after the test."""
+    with chromium_context(tmp_path / "profile") as browser:
+        yield browser
 
 
 def _server_commands(server) -> list[str]:
