@@ -212,3 +212,25 @@ def test_a_worker_that_dies_ends_the_render_with_one_line_and_a_rerun_finishes(t
     run_cli(*args)
     dataset = open_dataset(out)
     assert len(dataset) == 600 and dataset.verify() == []
+
+
+def test_workers_start_whatever_script_the_host_put_in_main(tmp_path, monkeypatch):
+    # Streamlit's AppTest leaves an app page as __main__; spawned workers used to import it
+    # ("No module named 'common'") and died before rendering anything
+    import types
+
+    from workbench.render.job import RenderJob, run
+    from workbench.scene.spec import load_spec
+
+    marker = tmp_path / "imported"
+    script = tmp_path / "host_script.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nimport no_such_module_here\n")
+    host = types.ModuleType("__main__")
+    host.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", host)
+    spec = load_spec(ROOT / "scenes" / "digits.yaml").model_copy(update={"resolution": 16})
+    out = tmp_path / "ds"
+    run(RenderJob(spec=spec, out=out, num=8, workers=2, shard_size=2, progress=False))
+    assert sys.modules["__main__"] is host
+    assert not marker.exists()
+    assert open_dataset(out).verify() == [] and len(open_dataset(out)) == 8

@@ -26,6 +26,8 @@ import os
 import platform
 import signal
 import sys
+import types
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -217,6 +219,23 @@ def render_unit(
     return write_shard(Path(folder), shard, start, samples)
 
 
+@contextlib.contextmanager
+def _blank_main() -> Iterator[None]:
+    """Makes ``__main__`` a blank module while worker processes are started.
+
+    A spawned worker first imports its parent's ``__main__``. When a host has put a script
+    there (Streamlit and its AppTest run pages as ``__main__``; a notebook or a script without an
+    ``if __name__ == "__main__"`` guard), that import fails or runs the script again in every
+    worker. Render workers need nothing from it.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _run_local(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -> None:
     if job.workers == 1:
         _init_worker(info.backend)
@@ -227,7 +246,8 @@ def _run_local(job: RenderJob, units: list[tuple], info: gl.GLInfo, bar: tqdm) -
     # with an error; multiprocessing.Pool would replace it silently and wait forever.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(job.workers, context, _init_worker, (info.backend,)) as pool:
-        futures = [pool.submit(render_unit, *unit) for unit in units]
+        with _blank_main():  # a spawning executor starts its workers inside submit()
+            futures = [pool.submit(render_unit, *unit) for unit in units]
         try:
             for future in as_completed(futures):
                 bar.update(future.result()["count"])
