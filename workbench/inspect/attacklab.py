@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, option_error
 from workbench.imageio import PNG_JPEG, UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS, decode_image
 from workbench.inspect.paths import resolve_under
 
@@ -149,12 +149,7 @@ def attack_options(**values: Any) -> AttackOptions:
     try:
         return AttackOptions(**values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "options"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"not an option; allowed: {', '.join(AttackOptions.model_fields)}"
-        raise WorkbenchError(f"{field}: {msg}") from None
+        raise option_error(exc, AttackOptions.model_fields) from None
 
 
 def read_upload(data: bytes, name: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, option_error
 from workbench.inspect.paths import relative_to_root, resolve_under
 
 NAMESPACES = ("workbench.", "pytorch_lightning.", "torch.optim.")
@@ -90,12 +90,7 @@ def fit_options(**values: Any) -> FitOptions:
     try:
         return FitOptions(**values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "options"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = f"not an option; allowed: {', '.join(FitOptions.model_fields)}"
-        raise WorkbenchError(f"{field}: {msg}") from None
+        raise option_error(exc, FitOptions.model_fields) from None
 
 
 def _refuse(source: str, key: str, why: str) -> WorkbenchError:
