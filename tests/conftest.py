@@ -56,6 +56,24 @@ def kill_cli_when(args: list[str], ready: Callable[[], bool], timeout: float = 2
     return running
 
 
+def wait_until(condition: Callable[[], bool], limit: float = 120) -> None:
+    """Polls ``condition`` until it holds; fails the test when ``limit`` seconds pass first."""
+    deadline = time.monotonic() + limit
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert condition(), f"not true within {limit} s"
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts as ended)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def sample_hashes(folder: Path) -> dict[str, str]:
     """Returns sample file name -> sha256 for every sample file of a dataset folder."""
     return {

@@ -5,14 +5,13 @@ render stops when the app stops."""
 
 from __future__ import annotations
 
-import time
-
 import psutil
 import pytest
 import yaml
 
 from tests.app.server import chromium_context, free_port, start_app, stop_app
 from tests.app.test_training_page import TINY
+from tests.conftest import process_gone, wait_until
 from workbench.data.reader import open_dataset
 from workbench.inspect.jobs import JobRegistry
 
@@ -74,20 +73,6 @@ def _render(page, num: int | None = None, out: str | None = None) -> None:
     page.get_by_role("button", name="Render dataset").click(timeout=60_000)
 
 
-def _until(condition, limit: float = 120) -> None:
-    deadline = time.monotonic() + limit
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert condition()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_two_tabs_cannot_render_into_one_folder_in_chromium(tmp_path, chromium):
     root = tmp_path / "root"
     root.mkdir()
@@ -115,11 +100,11 @@ def test_two_tabs_cannot_render_into_one_folder_in_chromium(tmp_path, chromium):
         first.locator(PROGRESS).filter(has_text="/ 20000 (running)").wait_for(timeout=120_000)
         long = next(j for j in registry.jobs() if j.target == "datasets/long")
         supervisor = psutil.Process(long.pid)
-        _until(lambda: supervisor.children())
+        wait_until(lambda: supervisor.children())
         render = supervisor.children()[0].pid
     finally:
         stop_app(server)
-    _until(lambda: not registry.get(long.id).running)
+    wait_until(lambda: not registry.get(long.id).running)
     assert registry.get(long.id).status == "stopped"
     assert registry.get(long.id).reason == "the app stopped"
-    _until(lambda: _gone(long.pid) and _gone(render))
+    wait_until(lambda: process_gone(long.pid) and process_gone(render))

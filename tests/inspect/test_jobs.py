@@ -9,12 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import psutil
 import pytest
 
+from tests.conftest import process_gone, wait_until
 from workbench.errors import WorkbenchError
 from workbench.inspect.jobs import APP_PID_ENV, JobRegistry, check_room
 
@@ -28,25 +28,11 @@ FAMILY = (
 )
 
 
-def _until(condition, limit: float = 120) -> None:
-    deadline = time.monotonic() + limit
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert condition()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_jobs_are_recorded_logged_and_finish(tmp_path):
     registry = JobRegistry(tmp_path)
     done = registry.start("echo", [sys.executable, "-c", "print('one'); print('two')"], "out/a")
     failed = registry.start("echo", [sys.executable, "-c", "raise SystemExit(3)"], "out/b")
-    _until(lambda: not registry.get(done.id).running and not registry.get(failed.id).running)
+    wait_until(lambda: not registry.get(done.id).running and not registry.get(failed.id).running)
     assert registry.get(done.id).status == "finished" and registry.get(done.id).tail(1) == "two"
     assert (registry.get(failed.id).status, registry.get(failed.id).exit_code) == ("failed", 3)
     saved = json.loads((tmp_path / ".workbench-app" / "jobs" / f"{done.id}.json").read_text())
@@ -60,7 +46,7 @@ def test_jobs_are_recorded_logged_and_finish(tmp_path):
 def test_one_folder_one_job_across_registries_and_stop(tmp_path):
     first = JobRegistry(tmp_path).start("render", [sys.executable, "-c", SLOW], "data/x")
     other_tab = JobRegistry(tmp_path)  # another tab, or the app started again
-    _until(lambda: "ready" in other_tab.get(first.id).tail())
+    wait_until(lambda: "ready" in other_tab.get(first.id).tail())
     for target in ("data/x", "data/x/clone", "data"):
         with pytest.raises(WorkbenchError, match=f"render job {first.id} .* still running"):
             other_tab.start("render", [sys.executable, "-c", "pass"], target)
@@ -68,9 +54,9 @@ def test_one_folder_one_job_across_registries_and_stop(tmp_path):
     with pytest.raises(WorkbenchError, match="still running"):
         other_tab.forget(first.id)
     stopped = other_tab.stop(first.id)
-    assert stopped.status == "stopped" and _gone(first.pid)
+    assert stopped.status == "stopped" and process_gone(first.pid)
     second = other_tab.start("render", [sys.executable, "-c", "pass"], "data/x")  # free again
-    _until(lambda: other_tab.get(second.id).status == "finished")
+    wait_until(lambda: other_tab.get(second.id).status == "finished")
 
 
 def test_at_most_a_few_jobs_run_at_once(tmp_path):
@@ -89,7 +75,7 @@ def test_stale_records_read_as_ended(tmp_path):
     job = registry.start("fit", [sys.executable, "-c", SLOW], "runs/a")
     path = registry.folder / f"{job.id}.json"
     os.killpg(job.pgid, signal.SIGKILL)  # no supervisor left to write the status
-    _until(lambda: registry.get(job.id).status == "ended")
+    wait_until(lambda: registry.get(job.id).status == "ended")
     assert "gone" in registry.get(job.id).reason
 
     reused = json.loads(path.read_text())  # a live pid that is another process now
@@ -105,17 +91,17 @@ def test_jobs_stop_when_the_watched_app_is_killed_unless_detached(tmp_path, monk
     registry = JobRegistry(tmp_path)
     attached = registry.start("render", [sys.executable, "-c", FAMILY], "a")
     detached = registry.start("render", [sys.executable, "-c", SLOW], "b", detached=True)
-    _until(lambda: "kid" in attached.tail() and "ready" in detached.tail())
+    wait_until(lambda: "kid" in attached.tail() and "ready" in detached.tail())
     kid = int(attached.tail().split()[-1])
     command = psutil.Process(attached.pid).children()[0].pid
     app.kill()
     app.wait()
-    _until(lambda: registry.get(attached.id).status == "stopped")
+    wait_until(lambda: registry.get(attached.id).status == "stopped")
     assert registry.get(attached.id).reason == "the app stopped"
-    _until(lambda: _gone(attached.pid) and _gone(command) and _gone(kid))
-    assert registry.get(detached.id).running and not _gone(detached.pid)
+    wait_until(lambda: process_gone(attached.pid) and process_gone(command) and process_gone(kid))
+    assert registry.get(detached.id).running and not process_gone(detached.pid)
     registry.stop(detached.id)
-    assert _gone(detached.pid)
+    assert process_gone(detached.pid)
 
 
 def test_too_little_room_is_refused(tmp_path, monkeypatch):

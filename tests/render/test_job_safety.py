@@ -10,13 +10,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, kill_cli_when, run_cli, sample_hashes
+from tests.conftest import ROOT, kill_cli_when, run_cli, sample_hashes, wait_until
 from workbench.data import open_dataset
 from workbench.data.writer import finished_samples
 
@@ -41,20 +39,16 @@ def _one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> str:
     return lines[0]
 
 
-def _wait(ready: Callable[[], bool], timeout: float = 240) -> None:
-    deadline = time.time() + timeout
-    while not ready():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def _start_and_pause(args: list[str], out: Path) -> subprocess.Popen:
     """Starts ``workbench ARGS`` and stops it (SIGSTOP) once its first shard is finished, so
     it holds the folder mid-write for as long as the test needs."""
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
-    _wait(lambda: (out / "shards" / "000000" / "_shard.json").is_file() or proc.poll() is not None)
+    wait_until(
+        lambda: (out / "shards" / "000000" / "_shard.json").is_file() or proc.poll() is not None,
+        limit=240,
+    )
     os.killpg(proc.pid, signal.SIGSTOP)
     assert proc.poll() is None, "finished before it could be paused"
     assert not json.loads((out / "manifest.json").read_text())["complete"]
@@ -194,7 +188,7 @@ def test_a_worker_that_dies_ends_the_render_with_one_line_and_a_rerun_finishes(t
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        _wait(lambda: (out / "shards" / "000000" / "_shard.json").is_file())
+        wait_until(lambda: (out / "shards" / "000000" / "_shard.json").is_file(), limit=240)
         workers = [
             child
             for child in psutil.Process(proc.pid).children()

@@ -173,18 +173,12 @@ class APGDDLR(_APGD):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.auto_targets = False
         if not (
             isinstance(self.options["target_classes"], int) and self.options["target_classes"] >= 1
         ):
             raise WorkbenchError(
                 f"target_classes: must be a positive integer, got {self.options['target_classes']!r}"
             )
-
-    def success(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        if self.auto_targets:
-            return logits.argmax(dim=1) != y
-        return super().success(logits, y, target)
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         clean = self.logits(x, y, target)

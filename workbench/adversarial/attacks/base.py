@@ -125,6 +125,8 @@ class Attack:
     black_box: ClassVar[bool] = False
     target_optional: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
+    # True while a targeted attack without given targets tries classes of its own choosing
+    auto_targets: bool = False
 
     def __init__(
         self,
@@ -249,9 +251,12 @@ class Attack:
         return F.cross_entropy(logits, y, reduction="none")
 
     def success(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        """Returns which examples fool the model (B bool)."""
+        """Returns which examples fool the model (B bool); while a targeted attack tries target
+        classes of its own choosing (``auto_targets``), any wrong class counts."""
         pred = logits.argmax(dim=1)
-        return pred == target if target is not None else pred != y
+        if target is None or self.auto_targets:
+            return pred != y
+        return pred == target
 
     def loss_grad(
         self, x_adv: Tensor, y: Tensor, target: Tensor | None

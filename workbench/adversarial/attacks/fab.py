@@ -120,12 +120,6 @@ class FAB(Attack):
         for key, (fine, wanted) in checks.items():
             if not fine:
                 raise WorkbenchError(f"{key}: must be {wanted}, got {o[key]!r}")
-        self.auto_targets = False
-
-    def success(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        if self.auto_targets:
-            return logits.argmax(dim=1) != y
-        return super().success(logits, y, target)
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         clean = self.logits(x, y, target)
