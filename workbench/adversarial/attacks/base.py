@@ -13,19 +13,19 @@ from torch import Tensor, nn
 from workbench.adversarial.model import as_logits_model, attack_mode, check_batch, check_logits
 from workbench.adversarial.threat import NORMS, ThreatModel
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 
 log = logging.getLogger(__name__)
 
-ATTACKS: dict[str, type[Attack]] = {}
+ATTACKS: Registry[type[Attack]] = Registry("attack")
 
 
 def register_attack(name: str) -> Callable[[type[Attack]], type[Attack]]:
-    """Class decorator that registers an :class:`Attack` subclass under ``name``."""
+    """Class decorator that sets ``cls.name`` and registers the class in :data:`ATTACKS`."""
 
     def decorate(cls: type[Attack]) -> type[Attack]:
         cls.name = name
-        ATTACKS[name] = cls
-        return cls
+        return ATTACKS.add(name, cls)
 
     return decorate
 
