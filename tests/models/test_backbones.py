@@ -9,9 +9,9 @@ from torch import nn
 
 from workbench.errors import WorkbenchError
 from workbench.models import (
+    BACKBONES,
     NORMS,
     BatchRenorm2d,
-    backbone_names,
     build_backbone,
     make_norm,
     saved_activation_bytes,
@@ -26,7 +26,7 @@ def _copy(model: nn.Module, **options) -> nn.Module:
 
 
 @pytest.mark.parametrize("norm", NORMS)
-@pytest.mark.parametrize("name", backbone_names())
+@pytest.mark.parametrize("name", BACKBONES.names())
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (3, 64, 64)])
 def test_output_shape_matches_stride_and_channels(name, norm, shape):
     channels, height, width = shape
@@ -39,7 +39,7 @@ def test_output_shape_matches_stride_and_channels(name, norm, shape):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-@pytest.mark.parametrize("name", backbone_names())
+@pytest.mark.parametrize("name", BACKBONES.names())
 def test_training_steps_decrease_loss(name, norm):
     torch.manual_seed(0)
     backbone = build_backbone(name, 3, width=8, norm=norm)

@@ -10,21 +10,16 @@ from workbench.models.losses import (
     depth_loss,
 )
 from workbench.models.norms import NORMS, BatchRenorm2d, make_norm
-from workbench.models.registry import (
-    backbone_names,
-    backbone_options,
-    build_backbone,
-    register_backbone,
-)
+from workbench.models.registry import BACKBONES, backbone_options, build_backbone
 
 __all__ = [
+    "BACKBONES",
     "CLASSIFICATION_LOSSES",
     "DEPTH_LOSSES",
     "INIT_SCHEMES",
     "NORMS",
     "Backbone",
     "BatchRenorm2d",
-    "backbone_names",
     "backbone_options",
     "build_backbone",
     "classification_loss",
@@ -32,6 +27,5 @@ __all__ = [
     "initialize",
     "load_backbone_weights",
     "make_norm",
-    "register_backbone",
     "saved_activation_bytes",
 ]

@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from workbench.errors import WorkbenchError
 from workbench.models.norms import check_norm, make_norm
-from workbench.models.registry import register_backbone
+from workbench.models.registry import BACKBONES
 
 
 class Backbone(nn.Module):
@@ -73,7 +73,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.shortcut(x) + self.drop_path(branch))
 
 
-@register_backbone("small_cnn")
+@BACKBONES.register("small_cnn")
 class SmallCNN(Backbone):
     """``depth`` blocks of conv3x3-norm-ReLU-maxpool2, doubling the width after each block.
 
@@ -120,7 +120,7 @@ class SmallCNN(Backbone):
         return self.dropout(self.features(x))
 
 
-@register_backbone("resnet")
+@BACKBONES.register("resnet")
 class ResNet(Backbone):
     """ResNet with basic blocks and a stride-1 3x3 stem, sized for 8x8 to 128x128 inputs.
 

@@ -1,4 +1,4 @@
-"""Backbone registry: name -> constructor, feeding the CLI choices, the app and the tests."""
+"""Backbone registry (:data:`BACKBONES`) and the builder that checks the options by signature."""
 
 from __future__ import annotations
 
@@ -7,41 +7,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 
 if TYPE_CHECKING:
     from workbench.models.backbones import Backbone
 
 Constructor = Callable[..., "Backbone"]
-_BACKBONES: dict[str, Constructor] = {}
-
-
-def register_backbone(name: str) -> Callable[[Constructor], Constructor]:
-    """Registers ``constructor(in_channels, **options) -> Backbone`` under ``name``.
-
-    Args:
-        name: the name that :func:`build_backbone` and the configs use.
-
-    Returns:
-        A decorator that registers the constructor and returns it unchanged.
-    """
-
-    def decorate(constructor: Constructor) -> Constructor:
-        if name in _BACKBONES:
-            raise ValueError(f"backbone {name!r} is registered twice")
-        _BACKBONES[name] = constructor
-        return constructor
-
-    return decorate
-
-
-def backbone_names() -> list[str]:
-    """Returns the registered backbone names, sorted."""
-    return sorted(_BACKBONES)
+BACKBONES: Registry[Constructor] = Registry("backbone")
+"""``constructor(in_channels, **options) -> Backbone`` by the name that the configs use."""
 
 
 def backbone_options(name: str) -> list[str]:
     """Returns the option names that the backbone ``name`` accepts besides ``in_channels``."""
-    params = inspect.signature(_constructor(name)).parameters
+    params = inspect.signature(BACKBONES.get(name)).parameters
     return [p for p in params if p != "in_channels"]
 
 
@@ -49,7 +27,7 @@ def build_backbone(name: str, in_channels: int, **options) -> Backbone:
     """Builds the registered backbone ``name``.
 
     Args:
-        name: one of :func:`backbone_names`.
+        name: a name in :data:`BACKBONES`.
         in_channels: input image channels (1 or 3).
         **options: the backbone's keyword options (see its class).
 
@@ -65,10 +43,4 @@ def build_backbone(name: str, in_channels: int, **options) -> Backbone:
             f"backbone {name!r} has no option {', '.join(unknown)}; "
             f"options: {', '.join(backbone_options(name))}"
         )
-    return _constructor(name)(in_channels, **options)
-
-
-def _constructor(name: str) -> Constructor:
-    if name not in _BACKBONES:
-        raise WorkbenchError(f"unknown backbone {name!r}; known: {', '.join(backbone_names())}")
-    return _BACKBONES[name]
+    return BACKBONES.get(name)(in_channels, **options)
