@@ -5,36 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 from workbench.scene.model import SceneInstance
 
 Builder = Callable[..., SceneInstance]
-_BUILDERS: dict[str, Builder] = {}
-_PREFLIGHTS: dict[str, Callable[..., None]] = {}
+SCENE_KINDS: Registry[Builder] = Registry("scene kind")
+"""``builder(spec, seed, index) -> SceneInstance`` by spec ``kind``; the optional metadata
+``preflight`` is a ``preflight(spec)`` that loads assets and raises
+:class:`~workbench.errors.WorkbenchError` for specs that cannot be rendered."""
 
-
-def register_kind(
-    name: str, preflight: Callable[..., None] | None = None
-) -> Callable[[Builder], Builder]:
-    """Registers ``builder(spec, seed, index) -> SceneInstance`` for a scene kind.
-
-    Args:
-        name: the spec's ``kind`` value.
-        preflight: optional ``preflight(spec)`` that loads assets and raises
-            :class:`~workbench.errors.WorkbenchError` for specs that cannot be rendered.
-    """
-
-    def decorate(builder: Builder) -> Builder:
-        _BUILDERS[name] = builder
-        if preflight is not None:
-            _PREFLIGHTS[name] = preflight
-        return builder
-
-    return decorate
+register_kind = SCENE_KINDS.register  # @register_kind(kind, preflight=check)
+kinds = SCENE_KINDS.names
 
 
 def build_scene(spec, seed: int, index: int) -> SceneInstance:
     """Randomizes sample ``index`` of a dataset with ``seed``; pure function of its arguments."""
-    return _BUILDERS[spec.kind](spec, seed, index)
+    return SCENE_KINDS.get(spec.kind)(spec, seed, index)
 
 
 def preflight(spec) -> None:
@@ -43,17 +29,12 @@ def preflight(spec) -> None:
     Raises:
         WorkbenchError: one line naming the spec's file (``spec.source``) and the field.
     """
-    check = _PREFLIGHTS.get(spec.kind)
-    if check is not None:
-        try:
+    try:
+        check = SCENE_KINDS.metadata(spec.kind).get("preflight")
+        if check is not None:
             check(spec)
-        except WorkbenchError as exc:
-            raise WorkbenchError(f"{spec.source}: {exc}") from None
-
-
-def kinds() -> list[str]:
-    """Returns the registered scene kinds."""
-    return sorted(_BUILDERS)
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"{spec.source}: {exc}") from None
 
 
 from workbench.scene.kinds import digits, shapes, street, tabletop  # noqa: F401  (registration)
