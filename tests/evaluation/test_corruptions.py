@@ -37,7 +37,7 @@ def test_noise_depends_on_seed(images):
 
 
 def test_bad_input_is_named(images):
-    with pytest.raises(WorkbenchError, match="unknown 'snow'; known: brightness"):
+    with pytest.raises(WorkbenchError, match="unknown corruption 'snow'; known: brightness"):
         corrupt(images, "snow", 1)
     with pytest.raises(WorkbenchError, match="severity: must be 1 to 5, got 6"):
         corrupt(images, "contrast", 6)

@@ -25,21 +25,13 @@ from PIL import Image
 from torch import Tensor
 
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
 Corruption = Callable[[Tensor, int, torch.Generator], Tensor]
-CORRUPTIONS: dict[str, Corruption] = {}
-
-
-def register_corruption(name: str) -> Callable[[Corruption], Corruption]:
-    """Registers ``fn(x, severity, generator) -> x`` under ``name``."""
-
-    def decorate(fn: Corruption) -> Corruption:
-        CORRUPTIONS[name] = fn
-        return fn
-
-    return decorate
+CORRUPTIONS: Registry[Corruption] = Registry("corruption")
+"""``fn(x, severity, generator) -> x`` by name."""
 
 
 def corrupt(x: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
@@ -57,10 +49,7 @@ def corrupt(x: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     Raises:
         WorkbenchError: unknown name, severity outside 1-5, or a batch of the wrong shape/range.
     """
-    if name not in CORRUPTIONS:
-        raise WorkbenchError(
-            f"corruption: unknown {name!r}; known: {', '.join(sorted(CORRUPTIONS))}"
-        )
+    fn = CORRUPTIONS.get(name)
     if severity not in SEVERITIES:
         raise WorkbenchError(f"corruption severity: must be 1 to 5, got {severity!r}")
     if x.dim() != 4 or x.shape[1] not in (1, 3):
@@ -70,7 +59,7 @@ def corrupt(x: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     if x.numel() and (x.min() < 0 or x.max() > 1):
         raise WorkbenchError("corruption input: images must lie in [0, 1]")
     generator = torch.Generator(device=x.device).manual_seed(int(seed))
-    return CORRUPTIONS[name](x, severity, generator).clamp(0, 1).to(x.dtype)
+    return fn(x, severity, generator).clamp(0, 1).to(x.dtype)
 
 
 def _normal(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -81,21 +70,21 @@ def _uniform(x: Tensor, generator: torch.Generator) -> Tensor:
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-@register_corruption("gaussian_noise")
+@CORRUPTIONS.register("gaussian_noise")
 def gaussian_noise(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Additive Gaussian noise with standard deviation 0.04 to 0.10."""
     c = (0.04, 0.06, 0.08, 0.09, 0.10)[severity - 1]
     return x + c * _normal(x, generator)
 
 
-@register_corruption("shot_noise")
+@CORRUPTIONS.register("shot_noise")
 def shot_noise(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Poisson noise: photon counts ``Poisson(x * c) / c`` with ``c`` from 500 down to 50."""
     c = (500.0, 250.0, 100.0, 75.0, 50.0)[severity - 1]
     return torch.poisson(x * c, generator=generator) / c
 
 
-@register_corruption("impulse_noise")
+@CORRUPTIONS.register("impulse_noise")
 def impulse_noise(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Salt-and-pepper noise on 1% to 7% of the values (half salt, half pepper)."""
     amount = (0.01, 0.02, 0.03, 0.05, 0.07)[severity - 1]
@@ -104,7 +93,7 @@ def impulse_noise(x: Tensor, severity: int, generator: torch.Generator) -> Tenso
     return torch.where(hit, salt.to(x.dtype), x)
 
 
-@register_corruption("speckle_noise")
+@CORRUPTIONS.register("speckle_noise")
 def speckle_noise(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Multiplicative noise ``x + x * N(0, c)`` with ``c`` from 0.06 to 0.2."""
     c = (0.06, 0.10, 0.12, 0.16, 0.20)[severity - 1]
@@ -115,7 +104,7 @@ def _odd(size: float) -> int:
     return max(3, 2 * math.ceil(size) + 1)
 
 
-@register_corruption("gaussian_blur")
+@CORRUPTIONS.register("gaussian_blur")
 def gaussian_blur(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Gaussian blur with sigma 0.4 to 1.0 pixels."""
     sigma = (0.4, 0.6, 0.7, 0.8, 1.0)[severity - 1]
@@ -123,7 +112,7 @@ def gaussian_blur(x: Tensor, severity: int, generator: torch.Generator) -> Tenso
     return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma))
 
 
-@register_corruption("defocus_blur")
+@CORRUPTIONS.register("defocus_blur")
 def defocus_blur(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """A disk kernel (radius 0.3 to 1.5 pixels) softened by a Gaussian (anti-aliasing)."""
     radius, alias = ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1.0, 0.2), (1.5, 0.1))[severity - 1]
@@ -136,7 +125,7 @@ def defocus_blur(x: Tensor, severity: int, generator: torch.Generator) -> Tensor
     return kornia.filters.filter2d(x, kernel / kernel.sum(), border_type="reflect")
 
 
-@register_corruption("motion_blur")
+@CORRUPTIONS.register("motion_blur")
 def motion_blur(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """A straight streak of 3 to 7 pixels at a random angle in [-45, 45] degrees per image."""
     size = (3, 3, 5, 5, 7)[severity - 1]
@@ -145,7 +134,7 @@ def motion_blur(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     return kornia.filters.motion_blur(x, size, angle, direction, border_type="reflect")
 
 
-@register_corruption("contrast")
+@CORRUPTIONS.register("contrast")
 def contrast(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Pulls every image towards its mean grey: factor 0.75 down to 0.15."""
     c = (0.75, 0.5, 0.4, 0.3, 0.15)[severity - 1]
@@ -153,7 +142,7 @@ def contrast(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     return (x - mean) * c + mean
 
 
-@register_corruption("brightness")
+@CORRUPTIONS.register("brightness")
 def brightness(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Adds 0.05 to 0.3 to the HSV value (to the grey level of one-channel images)."""
     c = (0.05, 0.1, 0.15, 0.2, 0.3)[severity - 1]
@@ -164,7 +153,7 @@ def brightness(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     return kornia.color.hsv_to_rgb(hsv)
 
 
-@register_corruption("jpeg_compression")
+@CORRUPTIONS.register("jpeg_compression")
 def jpeg_compression(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """A JPEG round trip (PIL) at quality 80 down to 40."""
     quality = (80, 65, 58, 50, 40)[severity - 1]
@@ -179,7 +168,7 @@ def jpeg_compression(x: Tensor, severity: int, generator: torch.Generator) -> Te
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, x.dtype)
 
 
-@register_corruption("pixelate")
+@CORRUPTIONS.register("pixelate")
 def pixelate(x: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Box-downsamples to 95% down to 65% of the size, then scales back up (nearest)."""
     c = (0.95, 0.9, 0.85, 0.75, 0.65)[severity - 1]
