@@ -49,7 +49,7 @@ with controls:
     if spec is not None:
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
         index = st.number_input("Sample index", 0, 10**6, 0, key="index")
-        condition = st.selectbox("Condition", CONDITIONS, key="condition")
+        condition = st.selectbox("Condition", CONDITIONS.names(), key="condition")
         own = min(spec.resolution, MAX_RESOLUTION)
         resolution = st.select_slider(
             "Resolution",
@@ -100,7 +100,7 @@ if spec is not None and edited is not None:
     num = left.number_input("Samples per condition", 1, MAX_SAMPLES, 100, key="num")
     workers = right.number_input("Render processes", 1, MAX_WORKERS, 1, key="workers")
     conditions = right.multiselect(
-        "Conditions", CONDITIONS, default=list(edited.conditions), key="conditions"
+        "Conditions", CONDITIONS.names(), default=list(edited.conditions), key="conditions"
     )
     detached = st.checkbox("Keep running after the app stops", key="render_detached")
     if st.button("Render dataset", type="primary", key="render_start"):

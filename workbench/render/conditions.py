@@ -13,10 +13,20 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from workbench.registry import Registry
 from workbench.scene.model import Light, SceneInstance
 from workbench.scene.random import kelvin_to_rgb, look_at, spherical, uniform
 
-CONDITIONS = ("clone", "overcast", "fog", "rain", "morning", "sunset", "night")
+CONDITIONS: Registry[str] = Registry("condition")
+"""What each condition does, in one line; :func:`scene_condition` and :func:`image_condition`
+apply it."""
+CONDITIONS.add("clone", "the scene as specified")
+CONDITIONS.add("overcast", "a high dim sun, softer fills, grey sky and haze")
+CONDITIONS.add("fog", "a dimmer sun and depth fog (visibility 2 to 8 times the subject distance)")
+CONDITIONS.add("rain", "a high dim sun, dark sky, light fog and rain streaks")
+CONDITIONS.add("morning", "a low warm sun (8 to 20 degrees, 3800 to 5000 K)")
+CONDITIONS.add("sunset", "a very low orange sun (1 to 8 degrees, 1900 to 2600 K)")
+CONDITIONS.add("night", "a faint moon, warm dim fills, a lamp beside the camera and sensor noise")
 FOG_COLOR = np.array([0.78, 0.80, 0.83])
 
 
@@ -38,7 +48,11 @@ def scene_condition(
 
     Returns:
         the condition's parameters, which ``image_condition`` and the sample JSON use.
+
+    Raises:
+        WorkbenchError: ``condition`` is not in :data:`CONDITIONS`.
     """
+    CONDITIONS.get(condition)
     params: dict[str, Any] = {"name": condition}
     sun = instance.sun
     fills = [light for light in instance.lights if light.role != "sun"]
@@ -100,8 +114,6 @@ def scene_condition(
         ambient = np.full(3, 0.03)
         params["sky_gain"] = [0.036, 0.042, 0.06]
         params["noise_sigma"] = 0.02
-    elif condition != "clone":
-        raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
     instance.ambient = (float(ambient[0]), float(ambient[1]), float(ambient[2]))
     return params
 
