@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-
-SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
+from workbench.resources import scenes_dir
 
 
 def resolve_scene(name: str) -> Path:
@@ -19,11 +18,12 @@ def resolve_scene(name: str) -> Path:
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    for folder in (Path.cwd() / "scenes", SCENES_DIR):
+    bundled = scenes_dir()
+    for folder in (Path.cwd() / "scenes", bundled):
         candidate = folder / f"{name}.yaml"
         if candidate.is_file():
             return candidate
-    known = sorted(p.stem for p in SCENES_DIR.glob("*.yaml"))
+    known = sorted(p.stem for p in bundled.glob("*.yaml"))
     raise WorkbenchError(
         f"scene {name!r}: no such file or bundled scene; bundled: {', '.join(known)}"
     )

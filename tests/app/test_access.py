@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.app.server import chromium_context, free_port, start_app, stop_app
-from workbench.commands.app import APP
+from workbench.resources import app_dir
 
 HOSTILE_CONFIG = """
 [server]
@@ -140,7 +140,7 @@ def test_server_runs_from_the_app_folder_without_streamlit_variables(server):
     env = proc.environ()
     assert env["WORKBENCH_APP_PID"] == str(server.proc.pid)
     assert not [key for key in env if key.startswith("STREAMLIT_")]
-    assert proc.cwd() == str(APP.parent)
+    assert proc.cwd() == str(app_dir())
 
 
 def test_chromium_needs_the_token_and_refuses_dns_rebinding(server, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from tests.app.server import free_port, start_app, stop_app
 from tests.conftest import run_cli
 from workbench.imageio import UPLOAD_MAX_MB
+from workbench.resources import app_dir
 
 
 def test_app_listens_on_localhost_only(tmp_path):
@@ -85,7 +86,7 @@ def test_start_line_warning_and_the_servers_environment(tmp_path, monkeypatch, c
     assert started["env"]["WORKBENCH_APP_PID"] == str(os.getpid())
     assert started["env"]["WORKBENCH_DATA_ROOT"] == str(tmp_path)
     assert not [key for key in started["env"] if key.startswith("STREAMLIT_")]
-    assert started["cwd"] == app.APP.parent
+    assert started["cwd"] == app_dir()
     argv = started["argv"]
     forced = [("--server.enableXsrfProtection", "true"), ("--server.enableCORS", "true"),
               ("--global.developmentMode", "false"), ("--server.address", "127.0.0.1"),

@@ -16,7 +16,6 @@ import numpy as np
 import psutil
 import pytest
 
-from workbench.cli import SCENES_DIR
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
 from workbench.inspect.jobs import JobRegistry
@@ -33,7 +32,10 @@ from workbench.inspect.preview import (
     sample_views,
     start_render,
 )
+from workbench.resources import scenes_dir
 from workbench.scene.spec import load_spec, parse_spec
+
+SCENES_DIR = scenes_dir()
 
 
 @pytest.fixture(scope="module")

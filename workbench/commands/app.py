@@ -1,10 +1,10 @@
 """``workbench app``: starts the Streamlit app behind a token, on 127.0.0.1 unless ``--host``.
 
-The server runs ``app/serve.py``, which wraps the app in
-:class:`workbench.inspect.access.AccessGuard`. It starts from the app's own folder with no
-``STREAMLIT_*`` variables, and the options that guard it are passed as flags, which win over any
-``config.toml``: so a ``.streamlit/config.toml`` where the command is started, or the variables
-of the shell, cannot turn XSRF or CORS protection off.
+The server runs the app's ``serve.py`` (in :func:`workbench.resources.app_dir`, shipped with the
+package), which wraps the app in :class:`workbench.inspect.access.AccessGuard`. It starts from
+the app's own folder with no ``STREAMLIT_*`` variables, and the options that guard it are passed
+as flags, which win over any ``config.toml``: so a ``.streamlit/config.toml`` where the command
+is started, or the variables of the shell, cannot turn XSRF or CORS protection off.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from workbench.inspect.access import (
     WILDCARDS,
     is_loopback,
 )
+from workbench.resources import app_dir
 
 HELP = "start the Streamlit app over a data root (localhost only unless --host is given)"
-APP = Path(__file__).resolve().parent.parent.parent / "app" / "serve.py"
 PID_ENV = "WORKBENCH_APP_PID"
 ROOT_ENV = "WORKBENCH_DATA_ROOT"
 # Flags that guard the server; flags win over every config.toml (and we pass no STREAMLIT_*).
@@ -71,12 +71,13 @@ def command(args: argparse.Namespace) -> list[str]:
         raise WorkbenchError(f"--data-root: {args.data_root} is not a folder")
     if not 1 <= args.port <= 65535:
         raise WorkbenchError(f"--port: must lie in [1, 65535], got {args.port}")
-    if not APP.is_file():
-        raise WorkbenchError(f"{APP}: the app's files are missing; install from a source checkout")
+    script = app_dir() / "serve.py"
+    if not script.is_file():
+        raise WorkbenchError(f"{script}: the app's files are missing; reinstall workbench")
     from workbench.imageio import UPLOAD_MAX_MB  # PIL only; the server refuses larger requests
 
     return [
-        sys.executable, "-P", "-m", "streamlit", "run", str(APP),
+        sys.executable, "-P", "-m", "streamlit", "run", str(script),
         "--server.address", args.host, "--server.port", str(args.port), *GUARDS,
         "--server.maxUploadSize", str(UPLOAD_MAX_MB),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
@@ -112,7 +113,7 @@ def url(host: str, port: int, token: str) -> str:
 
 def environment(root: str, token: str, host: str) -> dict[str, str]:
     """The server's environment: this one less every ``STREAMLIT_*`` variable, plus the data root,
-    the token and bound host (for ``app/serve.py``) and the server's pid (for its jobs)."""
+    the token and bound host (for the app's ``serve.py``) and the server's pid (for its jobs)."""
     kept = {key: value for key, value in os.environ.items() if not key.startswith("STREAMLIT_")}
     return {
         **kept, ROOT_ENV: root, TOKEN_ENV: token, HOST_ENV: host, PID_ENV: str(os.getpid()),
@@ -135,5 +136,5 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"workbench app: {url(args.host, args.port, token)}  (data root {argv[-1]})", flush=True)
     env = environment(argv[-1], token, args.host)
-    os.chdir(APP.parent)  # no .streamlit/config.toml of the caller's folder
+    os.chdir(app_dir())  # no .streamlit/config.toml of the caller's folder
     os.execve(sys.executable, argv, env)

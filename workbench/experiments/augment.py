@@ -56,6 +56,7 @@ from workbench.data.reader import open_dataset
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
+from workbench.resources import scenes_dir
 from workbench.generative.cas import (
     TrainBudget,
     accuracy,
@@ -70,7 +71,6 @@ from workbench.generative.sampling import write_samples
 from workbench.generative.source import SampledSource
 from workbench.models.checkpoint import KINDS, load_module
 
-SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
 ARMS = ("natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN")
 GENERATORS = ("vae", "gan")
 CAS_RATIO_TARGET = 0.8
@@ -132,7 +132,10 @@ class Study:
 
     def render(self) -> None:
         self.recorder.gl = render_scene(
-            SCENE, self.rendered_dir, self.config.rendered, self.config.image_size
+            scenes_dir() / "digits_sim2real.yaml",
+            self.rendered_dir,
+            self.config.rendered,
+            self.config.image_size,
         )
 
     def _rendered(self, path: Path | None = None, name: str = "rendered") -> dict[str, Any]:

@@ -21,9 +21,8 @@ from typing import Any
 from workbench.data.preview import condition_grid, contact_sheet
 from workbench.data.reader import open_dataset, open_paired
 from workbench.render.job import RenderJob, run
+from workbench.resources import configs_dir, scenes_dir
 from workbench.scene.spec import load_spec
-
-SCENES = Path(__file__).resolve().parents[2] / "scenes"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def _limits(batches: int | None) -> list[str]:
 
 def render_stage(out: Path, num: int = 600, paired: int = 48, workers: int = 2) -> dict[str, Path]:
     """Renders the demo digits (resumable) and paired conditions; returns the paths it wrote."""
-    spec = load_spec(SCENES / "digits.yaml")
+    spec = load_spec(scenes_dir() / "digits.yaml")
     digits = run(
         RenderJob(
             spec=spec, out=out / "digits", num=num, workers=workers, source="scenes/digits.yaml"
@@ -91,10 +90,6 @@ def render_stage(out: Path, num: int = 600, paired: int = 48, workers: int = 2) 
         "sheet": sheet,
         "conditions_grid": grid,
     }
-
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-CONFIG = CONFIGS / "classifier_digits.yaml"
 
 
 def weights_digest(model) -> str:
@@ -133,7 +128,7 @@ def train_stage(
         cli = build(
             [
                 "-c",
-                str(CONFIG),
+                str(configs_dir() / "classifier_digits.yaml"),
                 "--trainer.max_epochs",
                 str(epochs),
                 "--trainer.default_root_dir",
@@ -160,7 +155,7 @@ def generator_stage(out: Path, epochs: int = 40, batches: int | None = None) -> 
     cli = build(
         [
             "-c",
-            str(CONFIGS / "vae_digits.yaml"),
+            str(configs_dir() / "vae_digits.yaml"),
             "--trainer.max_epochs",
             str(epochs),
             "--trainer.default_root_dir",

@@ -36,10 +36,10 @@ from workbench.data.datamodule import MixedDataModule
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
+from workbench.resources import scenes_dir
 from workbench.models.callbacks import EpochSeed
 from workbench.models.classifier import Classifier
 
-SCENE = Path(__file__).resolve().parents[2] / "scenes" / "digits_sim2real.yaml"
 ALL = "all"
 CURRICULA = {
     "domain, linear": {"scorer": "domain", "pacing": "linear", "start": 0.3, "full_at": 0.7},
@@ -104,7 +104,9 @@ class Study:
         self.recorder = Recorder(seeds=list(config.seeds))
 
     def render(self) -> None:
-        self.recorder.gl = render_scene(SCENE, self.rendered_dir, self.config.rendered)
+        self.recorder.gl = render_scene(
+            scenes_dir() / "digits_sim2real.yaml", self.rendered_dir, self.config.rendered
+        )
 
     def _sources(
         self, k: int | str | None, rendered: bool, natural_train: bool = True

@@ -40,10 +40,10 @@ from workbench.inspect.jobs import (
 )
 from workbench.inspect.paths import relative_to_root, resolve_under, state_dir
 from workbench.inspect.preview_worker import receive, send
+from workbench.resources import scenes_dir
 from workbench.scene.assets import asset_files
 from workbench.scene.spec import parse_spec
 
-SCENES_DIR = Path(__file__).resolve().parent.parent.parent / "scenes"
 VIEW_SIZE = 256
 MAX_RESOLUTION = 512
 MAX_SAMPLES = 100_000
@@ -54,9 +54,10 @@ BYTES_PER_SAMPLE = 4096  # the sample's JSON
 
 def find_specs(root: str | Path) -> dict[str, Path]:
     """Returns label -> file for the bundled scene specs and those in ``ROOT/scenes``."""
-    specs = {f"bundled: {p.stem}": p for p in sorted(SCENES_DIR.glob("*.yaml"))}
+    bundled = scenes_dir().resolve()
+    specs = {f"bundled: {p.stem}": p for p in sorted(bundled.glob("*.yaml"))}
     folder = Path(root).resolve() / "scenes"
-    if folder.resolve() != SCENES_DIR:
+    if folder.resolve() != bundled:
         specs.update({f"scenes/{p.name}": p for p in sorted(folder.glob("*.y*ml"))})
     return specs
 
@@ -224,8 +225,9 @@ def check_spec(root: str | Path, spec) -> None:
             f"resolution: at most {MAX_RESOLUTION} in the app, got {spec.resolution}; "
             "use workbench render for larger images"
         )
+    bundled = scenes_dir().resolve()
     for path in asset_files(spec):
-        if not path.resolve().is_relative_to(SCENES_DIR):
+        if not path.resolve().is_relative_to(bundled):
             resolve_under(root, path)
 
 
