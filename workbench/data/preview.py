@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from workbench.data.reader import Dataset
 
@@ -18,7 +16,7 @@ def _boxes(ax, meta: dict) -> None:
         if obj["box"]:
             x0, y0, x1, y1 = obj["box"]
             ax.add_patch(
-                plt.Rectangle(
+                Rectangle(
                     (x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="yellow", lw=0.8
                 )
             )
@@ -33,7 +31,8 @@ def contact_sheet(dataset: Dataset, path: str | Path, count: int = 6) -> Path:
         count: number of samples (columns).
     """
     count = min(count, len(dataset))
-    fig, axes = plt.subplots(4, count, figsize=(1.8 * count, 7.4), squeeze=False)
+    fig = Figure(figsize=(1.8 * count, 7.4))
+    axes = fig.subplots(4, count, squeeze=False)
     for col in range(count):
         sample = dataset[col]
         meta = sample["meta"]
@@ -58,7 +57,6 @@ def contact_sheet(dataset: Dataset, path: str | Path, count: int = 6) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -66,9 +64,8 @@ def condition_grid(sets: dict[str, Dataset], path: str | Path, count: int = 5) -
     """Writes paired renders side by side: one row per condition, same scenes in each column."""
     names = list(sets)
     count = min(count, *(len(d) for d in sets.values()))
-    fig, axes = plt.subplots(
-        len(names), count, figsize=(1.8 * count, 1.9 * len(names)), squeeze=False
-    )
+    fig = Figure(figsize=(1.8 * count, 1.9 * len(names)))
+    axes = fig.subplots(len(names), count, squeeze=False)
     for row, name in enumerate(names):
         for col in range(count):
             axes[row, col].imshow(sets[name][col]["rgb"])
@@ -78,5 +75,4 @@ def condition_grid(sets: dict[str, Dataset], path: str | Path, count: int = 5) -
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -10,11 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 STYLE = """
 body { font-family: sans-serif; max-width: 980px; margin: 2em auto; color: #222; }
@@ -27,10 +24,9 @@ img { max-width: 100%; }
 """
 
 
-def _png(figure: plt.Figure) -> str:
+def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -40,7 +36,8 @@ def _img(data: str, alt: str) -> str:
 
 def eps_plot(report: dict[str, Any]) -> str:
     """Accuracy against epsilon per attack and for the worst case (clean accuracy at 0)."""
-    figure, ax = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    ax = figure.subplots()
     eps = [0.0, *report["eps"]]
     for name, accs in report["robust_acc"].items():
         ax.plot(eps, [report["clean_acc"], *accs.values()], marker="o", label=name, alpha=0.8)
@@ -55,7 +52,8 @@ def eps_plot(report: dict[str, Any]) -> str:
 
 def corruption_plot(report: dict[str, Any]) -> str:
     """Accuracy against severity for every corruption (severity 0 = clean)."""
-    figure, ax = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    ax = figure.subplots()
     for name, per in report["corruptions"].items():
         severities = [0, *map(int, per)]
         ax.plot(severities, [report["clean_acc"], *per.values()], marker=".", label=name)
@@ -68,7 +66,8 @@ def corruption_plot(report: dict[str, Any]) -> str:
 def condition_plot(report: dict[str, Any]) -> str:
     """Accuracy per render condition of the same scenes."""
     names = list(report["conditions"])
-    figure, ax = plt.subplots(figsize=(6, 3))
+    figure = Figure(figsize=(6, 3))
+    ax = figure.subplots()
     ax.bar(names, [report["conditions"][n]["acc"] for n in names], color="#4c72b0")
     ax.set(ylabel="accuracy", ylim=(0, 1))
     ax.grid(alpha=0.3, axis="y")
@@ -78,7 +77,8 @@ def condition_plot(report: dict[str, Any]) -> str:
 def examples_plot(examples: dict[str, Any]) -> str:
     """Clean image, adversarial image and the perturbation (scaled to its largest value)."""
     count = len(examples["label"])
-    figure, axes = plt.subplots(3, count, figsize=(1.4 * count, 4.4), squeeze=False)
+    figure = Figure(figsize=(1.4 * count, 4.4))
+    axes = figure.subplots(3, count, squeeze=False)
     for i in range(count):
         clean = examples["x"][i].permute(1, 2, 0).numpy()
         adv = examples["x_adv"][i].permute(1, 2, 0).numpy()

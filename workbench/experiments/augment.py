@@ -42,13 +42,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from workbench.data.datamodule import MixedDataModule, harmonise
@@ -341,7 +338,6 @@ class Study:
         rows = np.stack([[d[i]["rgb"] for i in range(12)] for d in pair]).astype(np.float32) / 255
         fig = grid_figure(rows, ["rendered", "refined"])
         fig.savefig(self.out / "refined.png", dpi=100)
-        plt.close(fig)
 
     def _summary(self, arms, cas, quality, elbo) -> dict[str, Any]:
         real = [r["accuracy"] for r in cas["real"]]
@@ -545,7 +541,8 @@ def tables(summary: dict[str, Any]) -> str:
 def _plot(summary: dict[str, Any], path: Path) -> None:
     arms = summary["arms"]
     ks = list(next(iter(arms.values())))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
     width = 0.8 / len(arms)
     for i, (arm, per_k) in enumerate(arms.items()):
         positions = np.arange(len(ks)) + (i - (len(arms) - 1) / 2) * width
@@ -579,7 +576,6 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     right.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:

@@ -24,11 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pytorch_lightning as pl
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from workbench.data.augment import DIGITS_AUGMENT
@@ -285,7 +282,8 @@ class Study:
         (self.out / "results.md").write_text(tables(summary))
         ks = [str(k) for k in self.config.ks]
         zs = summary["zero_shot"]
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
         positions = range(len(ks))
         for arm, per_k in summary["arms"].items():
             ax.errorbar(
@@ -304,7 +302,6 @@ class Study:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(self.out / "results.png", dpi=120)
-        plt.close(fig)
 
 
 def differences(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:

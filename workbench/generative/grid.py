@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pytorch_lightning as pl
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -36,7 +33,8 @@ def grid_figure(rows: np.ndarray, names: Sequence[str], title: str | None = None
         for c in range(per_row):
             y, x = r * (height + PAD), c * (width + PAD)
             mosaic[y : y + height, x : x + width] = rows[r, c]
-    fig, ax = plt.subplots(figsize=(0.8 + 0.45 * per_row, 0.3 + 0.45 * count + 0.3 * bool(title)))
+    fig = Figure(figsize=(0.8 + 0.45 * per_row, 0.3 + 0.45 * count + 0.3 * bool(title)))
+    ax = fig.subplots()
     if channels == 1:
         ax.imshow(mosaic[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     else:
@@ -56,6 +54,13 @@ def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return path
+
+
+def _rgb(fig: Figure) -> np.ndarray:
+    """Returns ``fig`` drawn as uint8 H x W x 3, the way TensorBoard's ``add_figure`` draws it."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
 
 
 def class_rows(generator: ConditionalGenerator, per_class: int, seed: int) -> np.ndarray:
@@ -80,10 +85,7 @@ def save_sample_grid(
         ``path``.
     """
     fig = grid_figure(class_rows(generator, per_class, seed), generator.classes)
-    try:
-        return _save(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return _save(fig, Path(path))
 
 
 def run_dir(module: pl.LightningModule) -> Path | None:
@@ -112,11 +114,8 @@ def log_grid(
     trainer = module.trainer
     epoch = trainer.current_epoch
     fig = grid_figure(rows, names, f"{folder}, epoch {epoch}")
-    try:
-        path = _save(fig, root / folder / f"epoch_{epoch:03d}.png")
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_figure(folder, fig, trainer.global_step, close=False)
-    finally:
-        plt.close(fig)
+    path = _save(fig, root / folder / f"epoch_{epoch:03d}.png")
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(folder, _rgb(fig), trainer.global_step, dataformats="HWC")
     return path
