@@ -115,6 +115,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# The Lightning CLI's subcommands: name -> one line of help. main() hands a command line that
+# starts with one of them to the Lightning CLI whole; the parser lists them for --help only.
+LIGHTNING_COMMANDS = {
+    "fit": "train a model from a config given with -c CONFIG",
+    "validate": "evaluate a model on the validation split",
+    "test": "evaluate a model on the test split",
+    "predict": "predict with a model",
+}
+
 # Experiments: name -> module with ``main(out: Path, quick: bool, seeds: int | None) -> int``.
 EXPERIMENTS = {
     "sim2real": "workbench.experiments.sim2real",
@@ -143,13 +152,10 @@ def _experiment(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Returns the argument parser of the ``workbench`` command."""
-    parser = argparse.ArgumentParser(
-        prog="workbench",
-        description=__doc__,
-        epilog="Training: workbench fit|validate|test|predict -c CONFIG (the Lightning CLI; "
-        "see workbench fit --help).",
-    )
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in LIGHTNING_COMMANDS.items():
+        sub.add_parser(name, help=f"{text} (the Lightning CLI: see workbench {name} --help)")
 
     render = sub.add_parser("render", help="render a labelled dataset from a scene spec")
     render.add_argument(
@@ -234,9 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(command)
         command.set_defaults(func=module.run)
     return parser
-
-
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:
