@@ -165,7 +165,35 @@ class Dataset:
 def open_dataset(
     root: str | Path, modalities: Sequence[str] = ("rgb", "depth", "seg", "inst")
 ) -> Dataset:
-    """Opens a finished dataset folder; see :class:`Dataset`."""
+    """Opens a finished dataset folder; see :class:`Dataset`.
+
+    Args:
+        root: the dataset folder (rendered, sampled or refined; it holds ``manifest.json``).
+        modalities: which arrays a sample loads besides its JSON.
+
+    Raises:
+        WorkbenchError: not a dataset, an unfinished or malformed one, or an unknown modality.
+
+    Examples:
+        Four samples of a toy class-conditional generator, written as a dataset without
+        rendering, then read back:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from workbench.generative.sampling import write_samples
+        >>> class Grey:
+        ...     classes = ["dark", "light"]
+        ...     def generate(self, labels, seed):
+        ...         return np.stack([np.full((8, 8, 3), 0.9 * k, np.float32) for k in labels])
+        >>> folder = write_samples(Grey(), Path(tempfile.mkdtemp()) / "grey", 4, progress=False)
+        >>> dataset = open_dataset(folder)
+        >>> len(dataset), dataset.classes
+        (4, ['dark', 'light'])
+        >>> sample = dataset[1]
+        >>> sample["rgb"].shape, sample["meta"]["label_name"], sorted(sample)
+        ((8, 8, 3), 'light', ['depth', 'inst', 'meta', 'rgb', 'seg'])
+    """
     return Dataset(root, modalities)
 
 

@@ -282,6 +282,24 @@ class Runner:
         conditions: condition name -> images of the same samples (paired renders).
         out: folder for resumable units, or None to keep nothing.
         progress: show a tqdm bar.
+
+    Examples:
+        A tiny linear model on random images, one attack and no corruptions:
+
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+        >>> x, y = torch.rand(8, 3, 8, 8), torch.randint(0, 4, (8,))
+        >>> settings = make_settings(
+        ...     budget="quick", eps=[0.1], attacks=["fgsm"], n=8, steps=2, corruptions=[]
+        ... )
+        >>> report = Runner(model, x, y, settings, progress=False).run().report
+        >>> report["n_examples"], list(report["robust_acc"]), list(report["worst_case_acc"])
+        (8, ['fgsm'], ['0.1'])
+        >>> worst, fgsm = report["worst_case_acc"]["0.1"], report["robust_acc"]["fgsm"]["0.1"]
+        >>> worst <= fgsm <= report["clean_acc"]
+        True
     """
 
     def __init__(

@@ -411,12 +411,26 @@ def parse_spec(
 
 
 def load_spec(path: str | Path) -> DigitsSpec | ShapesSpec | TabletopSpec | StreetSpec:
-    """Reads and validates a scene spec YAML file.
+    r"""Reads and validates a scene spec YAML file.
 
     Relative mesh paths in a tabletop spec are resolved against the spec file's folder.
 
     Raises:
         WorkbenchError: the file is missing, too large, is not YAML, or does not validate.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "threes.yaml"
+        >>> _ = path.write_text("kind: digits\nname: threes\nresolution: 32\ndigits: [3]\n")
+        >>> spec = load_spec(path)
+        >>> spec.kind, spec.resolution, spec.digits, spec.conditions
+        ('digits', 32, [3], ['clone'])
+        >>> _ = path.write_text("kind: digits\nresolution: 8\n")
+        >>> load_spec(path)
+        Traceback (most recent call last):
+        ...
+        workbench.errors.WorkbenchError: .../threes.yaml: resolution: Input should be greater ...
     """
     path = Path(path)
     try:

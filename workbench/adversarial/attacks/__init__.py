@@ -35,6 +35,22 @@ def build_attack(name: str, model: nn.Module, threat: ThreatModel, **options: An
 
     Raises:
         WorkbenchError: for an unknown name (the known ones listed) or option.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from workbench.adversarial.threat import ThreatModel
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+        >>> x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+        >>> attack = build_attack("pgd", model, ThreatModel("linf", 8 / 255), steps=5)
+        >>> x_adv = attack(x, y)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 8 / 255 + 1e-6)
+        (torch.Size([4, 3, 8, 8]), True)
+        >>> build_attack("pgdd", model, ThreatModel("linf", 0.1))
+        Traceback (most recent call last):
+        ...
+        workbench.errors.WorkbenchError: unknown attack 'pgdd'; known: apgd-ce, ...
     """
     if name not in ATTACKS:
         raise WorkbenchError(f"unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
