@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 from workbench.data.sources import DigitsSource
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder
-from workbench.models.lightning_cli import build
+from workbench.training.lightning_cli import build
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "adversarial_digits.yaml"

@@ -45,14 +45,14 @@ import torch.nn.functional as F
 from workbench.adversarial.attacks import build_attack
 from workbench.adversarial.model import LogitsModel
 from workbench.adversarial.threat import ThreatModel
-from workbench.data.datamodule import harmonise
+from workbench.data.transforms import harmonise
 from workbench.data.sources import DigitsSource
 from workbench.evaluation.cascade import capped_targets, cascade_stages, predict, run_cascade
 from workbench.evaluation.data import load_eval_data
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder
-from workbench.models.checkpoint import load_module
-from workbench.models.classifier import Classifier
+from workbench.checkpoint import load_module
+from workbench.training.classifier import Classifier
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Scene search benchmark: random scenes against the evolution strategy, at the same budget.
 
-Both arms run :func:`workbench.adversarial.scene_search.search_scenes` (``workbench
+Both arms run :func:`workbench.evaluation.scene_search.search_scenes` (``workbench
 attack-scenes``) on the same classifier, the same scene spec (``scenes/digits_sim2real.yaml``)
 and the same number of rendered and classified scenes, once per search seed:
 
@@ -14,7 +14,7 @@ made here, deterministically: a small CNN (16 px grey, as the sim-to-real study 
 these renders) trained on rendered ``digits_sim2real`` digits, its accuracy measured on a
 separately seeded held-out render. The arms are compared on *distinct* failures, not on every
 misclassified scene: near-copies of one failure (the evolution makes many) and identical images
-count once (:data:`workbench.adversarial.scene_search.DISTINCT_RULE`). Statistics over the
+count once (:data:`workbench.evaluation.scene_search.DISTINCT_RULE`). Statistics over the
 search seeds: mean, sample std and n per arm; evolution minus random as paired differences with
 a 95% Student t interval; the target (evolution finds more distinct failures) decided on that
 interval. The order of the arms alternates by seed for the timings. The JSON carries a
@@ -37,12 +37,12 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from workbench.adversarial.scene_search import DISTINCT_RULE, random_share, search_scenes
-from workbench.data.datamodule import harmonise
+from workbench.evaluation.scene_search import DISTINCT_RULE, random_share, search_scenes
+from workbench.data.transforms import harmonise
 from workbench.data.reader import open_dataset
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder, gl_renderers
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 from workbench.render.job import RenderJob
 from workbench.render.job import run as render
 from workbench.scene.spec import load_spec

@@ -26,8 +26,8 @@ import torch
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder
 from workbench.models import saved_activation_bytes
-from workbench.models.classifier import Classifier
-from workbench.models.lightning_cli import build
+from workbench.training.classifier import Classifier
+from workbench.training.lightning_cli import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = '[{"kind": "digits", "name": "natural"}]'

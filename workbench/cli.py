@@ -10,23 +10,7 @@ import sys
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.resources import scenes_dir
-
-
-def resolve_scene(name: str) -> Path:
-    """Returns the spec file for a path or for the name of a bundled scene (``digits``, ...)."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    bundled = scenes_dir()
-    for folder in (Path.cwd() / "scenes", bundled):
-        candidate = folder / f"{name}.yaml"
-        if candidate.is_file():
-            return candidate
-    known = sorted(p.stem for p in bundled.glob("*.yaml"))
-    raise WorkbenchError(
-        f"scene {name!r}: no such file or bundled scene; bundled: {', '.join(known)}"
-    )
+from workbench.resources import resolve_scene
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -247,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in LIGHTNING_COMMANDS:
-        from workbench.models.lightning_cli import run
+        from workbench.training.lightning_cli import run
 
         try:
             run(argv)

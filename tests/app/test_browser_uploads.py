@@ -24,7 +24,7 @@ def upload(page, name: str, data: bytes) -> None:
 
 
 def test_attack_lab_upload_bomb_gets_an_error_box_in_chromium(tmp_path):
-    from workbench.models.classifier import Classifier
+    from workbench.training.classifier import Classifier
 
     torch.manual_seed(0)
     classifier = Classifier(

@@ -13,7 +13,7 @@ from workbench.inspect.jobs import JobRegistry
 TINY = {
     "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "limit_train_batches": 2,
                 "limit_val_batches": 1, "limit_test_batches": 1, "enable_progress_bar": False},
-    "model": {"class_path": "workbench.models.classifier.Classifier",
+    "model": {"class_path": "workbench.training.classifier.Classifier",
               "init_args": {"backbone": "small_cnn", "backbone_options": {"width": 4, "depth": 1}}},
     "data": {"class_path": "workbench.data.datamodule.MixedDataModule",
              "init_args": {"image_size": 8, "channels": 1, "batch_size": 16,

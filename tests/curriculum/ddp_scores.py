@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from workbench.data.datamodule import MixedDataModule
-from workbench.models.callbacks import EpochSeed
-from workbench.models.classifier import Classifier
+from workbench.curriculum import Curriculum, CurriculumDataModule
+from workbench.training.callbacks import EpochSeed
+from workbench.training.classifier import Classifier
 
 
 class Dump(pl.Callback):
@@ -39,8 +39,9 @@ CURRICULUM = {"scorer": "loss", "full_at": 1.0}
 
 if __name__ == "__main__":
     pl.seed_everything(3)
-    dm = MixedDataModule(
-        [{"kind": "digits"}], image_size=16, batch_size=32, epoch_size=256, curriculum=CURRICULUM
+    dm = CurriculumDataModule(
+        sources=[{"kind": "digits"}], image_size=16, batch_size=32, epoch_size=256,
+        curriculum=CURRICULUM,
     )
     model = Classifier(
         image_size=16, backbone="small_cnn", backbone_options={"width": 8, "depth": 2}, lr=0.01
@@ -55,6 +56,6 @@ if __name__ == "__main__":
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[dm.curriculum_callback(), EpochSeed(), Dump(Path(sys.argv[1]))],
+        callbacks=[Curriculum(), EpochSeed(), Dump(Path(sys.argv[1]))],
     )
     trainer.fit(model, dm)

@@ -93,10 +93,10 @@ def test_restoring_another_schedule_warns_and_another_training_set_fails():
         smaller.load_state_dict(state)
 
 
-def test_without_scores_it_names_the_callback():
+def test_without_scores_it_names_the_datamodule():
     config = CurriculumConfig.from_dict({"scorer": "loss"})
     sampler = CurriculumSampler(np.ones(N), 20, 0, 4, config, LABELS)
-    with pytest.raises(WorkbenchError, match="Curriculum callback"):
+    with pytest.raises(WorkbenchError, match="no scores yet; the CurriculumDataModule"):
         list(sampler)
     with pytest.raises(WorkbenchError, match="max_epochs"):
         CurriculumSampler(np.ones(N), 20, 0, None, config, LABELS)

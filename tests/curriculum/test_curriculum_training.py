@@ -19,14 +19,15 @@ from tests.curriculum.ddp_scores import CURRICULUM
 from workbench.curriculum import (
     Curriculum,
     CurriculumConfig,
+    CurriculumDataModule,
     CurriculumSampler,
     ScoreContext,
     item_losses,
 )
 from workbench.data.datamodule import MixedDataModule
 from workbench.errors import WorkbenchError
-from workbench.models.callbacks import EpochSeed
-from workbench.models.classifier import Classifier
+from workbench.training.callbacks import EpochSeed
+from workbench.training.classifier import Classifier
 
 
 class Probe(pl.Callback):
@@ -62,14 +63,17 @@ def fit(
     **model_options,
 ) -> tuple[Classifier, MixedDataModule, Probe]:
     pl.seed_everything(3)
-    dm = MixedDataModule(
-        [{"kind": "digits", "name": "natural"}],
+    options = dict(
+        sources=[{"kind": "digits", "name": "natural"}],
         image_size=16,
         batch_size=32,
         epoch_size=256,
         num_workers=num_workers,
-        curriculum=curriculum,
     )
+    if curriculum is None:
+        dm = MixedDataModule(**options)
+    else:
+        dm = CurriculumDataModule(curriculum=curriculum, **options)
     model = Classifier(
         num_classes=10,
         in_channels=1,
@@ -80,7 +84,7 @@ def fit(
         **model_options,
     )
     probe = probe or Probe()
-    callbacks = [c for c in (dm.curriculum_callback(), EpochSeed(), probe) if c is not None]
+    callbacks = [*([Curriculum()] if curriculum is not None else []), EpochSeed(), probe]
     if checkpoints is not None:
         callbacks.append(
             ModelCheckpoint(dirpath=checkpoints, save_last=True, save_on_train_epoch_end=True)
@@ -126,13 +130,13 @@ def test_loss_scorer_rescores_with_the_current_model_every_epoch():
 
 
 def test_loss_scorer_without_the_callback_is_one_clear_error():
-    dm = MixedDataModule([{"kind": "digits"}], image_size=16, curriculum={"scorer": "loss"})
+    dm = CurriculumDataModule(
+        sources=[{"kind": "digits"}], image_size=16, curriculum={"scorer": "loss"}
+    )
     model = Classifier(image_size=16, backbone="small_cnn", backbone_options={"width": 8})
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False)
     with pytest.raises(WorkbenchError, match="needs the Curriculum callback"):
         trainer.fit(model, dm)
-    assert MixedDataModule([{"kind": "digits"}]).curriculum_callback() is None
-    assert isinstance(dm.curriculum_callback(), Curriculum)
 
 
 def test_teacher_scores_once_and_resume_needs_no_teacher(tmp_path):
@@ -184,7 +188,7 @@ def test_ddp_ranks_hold_the_same_loss_scores_and_draw_disjoint_shares(tmp_path):
     subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=ROOT, check=True, timeout=300)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 2
-    dm = MixedDataModule([{"kind": "digits"}], epoch_size=256, curriculum=CURRICULUM)
+    dm = CurriculumDataModule(sources=[{"kind": "digits"}], epoch_size=256, curriculum=CURRICULUM)
     dm.setup("fit")
     labels, config = dm.datasets["train"].labels(), CurriculumConfig.from_dict(CURRICULUM)
     for epoch, (zero, one) in enumerate(zip(*ranks)):

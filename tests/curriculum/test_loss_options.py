@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from workbench.errors import WorkbenchError
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 
 
 def model(**options) -> Classifier:

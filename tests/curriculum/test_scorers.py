@@ -11,11 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.curriculum import CurriculumConfig, ScoreContext, item_losses, ranking, score
+from workbench.curriculum import (
+    CurriculumConfig,
+    CurriculumDataModule,
+    ScoreContext,
+    item_losses,
+    ranking,
+    score,
+)
 from workbench.data.datamodule import MixedDataModule, MixedDataset, Subset
 from workbench.data.sources import DigitsSource, RenderedSource
 from workbench.errors import WorkbenchError
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +125,7 @@ def test_bad_curriculum_configs_name_the_key(options, message):
         CurriculumConfig.from_dict(options)
     assert message in str(error.value)
     with pytest.raises(WorkbenchError, match="data.curriculum"):
-        MixedDataModule([{"kind": "digits"}], curriculum=options)
+        CurriculumDataModule(sources=[{"kind": "digits"}], curriculum=options)
 
 
 def _digits_and_model() -> tuple[MixedDataset, Classifier]:

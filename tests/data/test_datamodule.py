@@ -12,15 +12,10 @@ from PIL import Image
 from torch.utils.data import DistributedSampler
 
 from tests.conftest import RENDERED_DIGITS
-from workbench.data import datamodule as dmod
 from workbench.data.augment import BatchAugment, build_augment
-from workbench.data.datamodule import (
-    MixedDataModule,
-    MixedSampler,
-    SourceSpec,
-    Subset,
-    harmonise,
-)
+from workbench.data.datamodule import MixedDataModule, MixedSampler, Subset
+from workbench.data.sources import SOURCE_KINDS, SourceSpec
+from workbench.data.transforms import harmonise
 from workbench.data.sources import (
     DigitsSource,
     GeneratedSource,
@@ -214,9 +209,9 @@ def test_duplicate_source_names_are_an_error(tmp_path):
 
 
 def test_unknown_kind_lists_the_known_kinds():
-    with pytest.raises(WorkbenchError, match="unknown kind 'webcam'") as info:
+    with pytest.raises(WorkbenchError, match="unknown source kind 'webcam'") as info:
         MixedDataModule([{"kind": "webcam"}])
-    assert "digits, imagefolder, rendered" in str(info.value)
+    assert "digits, generated, imagefolder, rendered" in str(info.value)
 
 
 def test_other_spec_errors(tmp_path):
@@ -497,7 +492,8 @@ def test_a_registered_generated_kind_joins_the_mix(monkeypatch):
     def build(spec: SourceSpec):
         return {"train": GeneratedSource(ConstantGenerator(), spec.num or 10, name="gen")}
 
-    monkeypatch.setitem(dmod._BUILDERS, "fakegen", build)
+    monkeypatch.setitem(SOURCE_KINDS._entries, "fakegen", build)
+    monkeypatch.setitem(SOURCE_KINDS._metadata, "fakegen", {})
     dm = MixedDataModule(
         [{"kind": "digits", "per_class": 1}, {"kind": "fakegen", "num": 50}],
         image_size=12,

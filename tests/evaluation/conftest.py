@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data.sources import DigitsSource
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 
 
 def train_tiny(epochs: int = 4) -> Classifier:

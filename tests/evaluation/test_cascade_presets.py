@@ -17,7 +17,7 @@ from workbench.data.sources import DigitsSource
 from workbench.errors import WorkbenchError
 from workbench.evaluation.cascade import autoattack_stages, cascade_stages, run_cascade
 from workbench.evaluation.runner import make_settings
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 
 
 def test_standard_is_autoattacks_standard_version():

@@ -16,7 +16,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation import checks
 from workbench.evaluation.data import load_eval_data
 from workbench.evaluation.runner import Runner, make_settings
-from workbench.models.checkpoint import load_module
+from workbench.checkpoint import load_module
 
 
 def linf(a, b):

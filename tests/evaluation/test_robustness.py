@@ -16,7 +16,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation.cascade import cascade_stages, predict, run_cascade
 from workbench.evaluation.data import load_eval_data
 from workbench.evaluation.runner import Runner, make_settings
-from workbench.models.checkpoint import load_module
+from workbench.checkpoint import load_module
 
 CHECKS = {
     "randomised",

@@ -11,7 +11,7 @@ from tests.generative.conftest import tiny_trainer
 from workbench.errors import WorkbenchError
 from workbench.generative.gan import ConditionalGAN
 from workbench.generative.nets import latents
-from workbench.models.checkpoint import load_module
+from workbench.checkpoint import load_module
 
 
 def _gan(**kwargs) -> ConditionalGAN:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from workbench.errors import WorkbenchError
-from workbench.generative.cas import TrainBudget, accuracy, natural_images, train_classifier
+from workbench.training.recipe import TrainBudget, accuracy, natural_images, train_classifier
 from workbench.generative.metrics import (
     ClassifierFeatures,
     embed,
@@ -12,7 +12,7 @@ from workbench.generative.metrics import (
     precision_recall,
     sample_quality,
 )
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from tests.generative.tiny_models import fit_tiny
-from workbench.data.datamodule import MixedDataModule, SourceSpec, build_source
+from workbench.data.datamodule import MixedDataModule
+from workbench.data.sources import SourceSpec, build_source
 from workbench.errors import WorkbenchError
 from workbench.generative.sampling import sample_checkpoint
 from workbench.generative.source import SampledSource
@@ -77,5 +78,6 @@ def test_bad_generated_specs_say_what_to_fix(vae_ckpt, tmp_path):
 
 
 def test_unknown_kinds_list_generated():
-    with pytest.raises(WorkbenchError, match="known: digits, imagefolder, rendered.*generated"):
+    known = "known: digits, generated, imagefolder, rendered"
+    with pytest.raises(WorkbenchError, match=f"unknown source kind .*; {known}"):
         build_source(SourceSpec(kind="webcam"))

@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 from tests.generative.conftest import tiny_trainer
 from workbench.errors import WorkbenchError
 from workbench.generative.vae import ConditionalVAE
-from workbench.models.checkpoint import load_module
+from workbench.checkpoint import load_module
 
 
 def _vae(**kwargs) -> ConditionalVAE:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from workbench.data.datamodule import MixedDataModule
-from workbench.models.checkpoint import KINDS
+from workbench.checkpoint import KINDS
 
 OPTIONS = {
     "vae": {"latent_dim": 4, "width": 4},

@@ -73,7 +73,7 @@ def test_bad_metric_files_give_one_line_errors(root):
 
 GOOD = """trainer: {max_epochs: 1, callbacks: [{class_path: pytorch_lightning.callbacks.EarlyStopping,
   init_args: {monitor: val/loss}}]}
-model: {class_path: workbench.models.classifier.Classifier, init_args: {lr: 0.01}}
+model: {class_path: workbench.training.classifier.Classifier, init_args: {lr: 0.01}}
 data: {class_path: workbench.data.datamodule.MixedDataModule,
   init_args: {sources: [{kind: rendered, path: data/digits}]}}
 """

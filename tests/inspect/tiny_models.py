@@ -28,7 +28,7 @@ def make_checkpoints(folder: Path) -> dict[str, Path]:
     from workbench.generative.gan import ConditionalGAN
     from workbench.generative.refiner import Refiner
     from workbench.generative.vae import ConditionalVAE
-    from workbench.models.classifier import Classifier
+    from workbench.training.classifier import Classifier
 
     torch.manual_seed(0)
     small = {"num_classes": 3, "in_channels": 1, "image_size": 8, "class_names": ["a", "b", "c"]}

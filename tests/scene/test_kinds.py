@@ -4,7 +4,8 @@ import pytest
 from workbench.scene import assets
 from workbench.scene.kinds import build_scene, kinds
 from workbench.scene.kinds.common import place_on_plane
-from workbench.scene.random import kelvin_to_rgb, stream
+from workbench.scene.random import kelvin_to_rgb
+from workbench.rng import stream
 from workbench.scene.spec import parse_spec
 
 

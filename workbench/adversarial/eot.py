@@ -18,6 +18,7 @@ from workbench.adversarial.model import as_logits_model, attack_mode, check_batc
 from workbench.adversarial.threat import ThreatModel
 from workbench.data.reader import Dataset
 from workbench.errors import WorkbenchError
+from workbench.rng import derived_seed
 
 
 def default_transform() -> nn.Module:
@@ -71,8 +72,7 @@ class EOTModel(nn.Module):
         batch = x.repeat(self.samples, *([1] * (x.dim() - 1)))
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            state = np.random.SeedSequence([self.seed, self.calls]).generate_state(1)[0]
-            torch.manual_seed(int(state))
+            torch.manual_seed(derived_seed(self.seed, self.calls))
             self.calls += 1
             batch = self.transform(batch).clamp(0.0, 1.0)
         logits = self.model(batch)

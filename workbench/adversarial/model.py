@@ -18,7 +18,7 @@ class LogitsModel(nn.Module):
     the wrapped model, so perturbations and ``eps`` stay in pixel space.
 
     Args:
-        model: a :class:`~workbench.models.classifier.Classifier` (dict output with ``"logits"``)
+        model: a :class:`~workbench.training.classifier.Classifier` (dict output with ``"logits"``)
             or any module returning B x K logits.
         mean, std: per-channel normalisation, or None for none.
     """

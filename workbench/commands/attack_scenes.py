@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from workbench.adversarial.scene_search import search_scenes
-    from workbench.cli import resolve_scene
     from workbench.data.writer import check_folder_path
+    from workbench.evaluation.scene_search import search_scenes
+    from workbench.resources import resolve_scene
 
     check_folder_path(Path(args.out))
     out = search_scenes(

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(dataset)} samples of {', '.join(dataset.manifest['sampled_classes'])}: {args.out}")
     if args.grid:
         from workbench.generative.grid import save_sample_grid
-        from workbench.models.checkpoint import load_module
+        from workbench.checkpoint import load_module
 
         generator = load_module(args.ckpt, ["vae", "gan"])
         print(

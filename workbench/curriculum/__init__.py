@@ -1,10 +1,12 @@
-"""Curriculum scheduling: difficulty scorers, pacing functions, the sampler and its callback.
+"""Curriculum scheduling: difficulty scorers, pacing functions, the sampler, the DataModule
+that uses them and its callback.
 
-Configured by ``data.curriculum`` of :class:`~workbench.data.datamodule.MixedDataModule`.
+Configured by ``data.init_args.curriculum`` of :class:`CurriculumDataModule`.
 """
 
 from workbench.curriculum.callback import Curriculum
 from workbench.curriculum.config import CurriculumConfig
+from workbench.curriculum.datamodule import CurriculumDataModule
 from workbench.curriculum.pacing import ORDERS, PACINGS, Pool, pacing_fraction, ranking, select_pool
 from workbench.curriculum.sampler import CurriculumSampler
 from workbench.curriculum.scorers import (
@@ -22,6 +24,7 @@ __all__ = [
     "SCORERS",
     "Curriculum",
     "CurriculumConfig",
+    "CurriculumDataModule",
     "CurriculumSampler",
     "Pool",
     "ScoreContext",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.scene.random import stream
+from workbench.rng import stream
 
 PACINGS: dict[str, Callable[[float], float]] = {
     "linear": lambda x: x,

@@ -12,6 +12,7 @@ from torch.utils.data import DistributedSampler
 from workbench.curriculum.config import CurriculumConfig
 from workbench.curriculum.pacing import Pool, pacing_fraction, ranking, select_pool
 from workbench.errors import WorkbenchError
+from workbench.rng import epoch_seed
 
 
 class CurriculumSampler(DistributedSampler):
@@ -94,9 +95,8 @@ class CurriculumSampler(DistributedSampler):
         """
         if self.scores is None:
             raise WorkbenchError(
-                f"curriculum scorer {self.config.scorer!r}: computed by the "
-                "workbench.curriculum.Curriculum callback; add it to trainer.callbacks "
-                "(datamodule.curriculum_callback())"
+                f"curriculum scorer {self.config.scorer!r}: no scores yet; the "
+                "CurriculumDataModule scores its training set when it makes the train loader"
             )
         labels = self.labels if self.config.class_balanced else None
         return select_pool(self.scores, self._ranked, self.fraction(), self.config.order, labels)
@@ -108,7 +108,7 @@ class CurriculumSampler(DistributedSampler):
             labels = self.labels[indices]
             for c in np.unique(labels):
                 weights[labels == c] /= weights[labels == c].sum()
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         probabilities = torch.as_tensor(weights / weights.sum(), dtype=torch.double)
         draws = torch.multinomial(probabilities, self.total, replacement=True, generator=generator)
         return iter(indices[draws.numpy()][self.rank :: self.num_replicas].tolist())

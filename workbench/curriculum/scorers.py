@@ -34,9 +34,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from workbench.data.datamodule import MixedDataset, Subset
+from workbench.checkpoint import load_module
 from workbench.errors import WorkbenchError
-from workbench.models.classifier import Classifier
-from workbench.scene.random import stream
+from workbench.registry import Registry
+from workbench.rng import stream
 
 TARGET_KINDS = ("digits", "imagefolder")
 
@@ -89,7 +90,7 @@ class Scorer:
     every_epoch: bool = False
 
 
-SCORERS: dict[str, Scorer] = {}
+SCORERS: Registry[Scorer] = Registry("curriculum scorer")
 
 
 def register_scorer(
@@ -98,7 +99,7 @@ def register_scorer(
     """Registers ``fn(dataset, context) -> scores`` under ``name``."""
 
     def decorate(fn: ScoreFn) -> ScoreFn:
-        SCORERS[name] = Scorer(fn, needs_trainer, every_epoch)
+        SCORERS.add(name, Scorer(fn, needs_trainer, every_epoch))
         return fn
 
     return decorate
@@ -110,11 +111,11 @@ def score(name: str, dataset: MixedDataset, context: ScoreContext) -> np.ndarray
     Raises:
         WorkbenchError: an unknown scorer, or scores that are not one finite value per item.
     """
-    if name not in SCORERS:
-        raise WorkbenchError(
-            f"data.curriculum.scorer: unknown {name!r}; allowed: {', '.join(sorted(SCORERS))}"
-        )
-    scores = np.asarray(SCORERS[name].fn(dataset, context), np.float64)
+    try:
+        scorer = SCORERS.get(name)
+    except WorkbenchError as error:
+        raise WorkbenchError(f"data.curriculum.scorer: {error}") from None
+    scores = np.asarray(scorer.fn(dataset, context), np.float64)
     if scores.shape != (len(dataset),) or not np.isfinite(scores).all():
         raise WorkbenchError(
             f"curriculum scorer {name!r}: expected {len(dataset)} finite scores, got shape "
@@ -188,7 +189,7 @@ def teacher_scores(dataset: MixedDataset, context: ScoreContext) -> np.ndarray:
     if not path.is_file():
         raise WorkbenchError(f"data.curriculum.teacher_checkpoint: {path} not found")
     device = context.strategy.root_device if context.strategy is not None else "cpu"
-    teacher = Classifier.load_from_checkpoint(path, map_location=device, weights_only=True)
+    teacher = load_module(path, ["classifier"], map_location=device)
     if teacher.hparams.in_channels != dataset.channels:
         raise WorkbenchError(
             f"data.curriculum.teacher_checkpoint: {path} takes {teacher.hparams.in_channels} "
@@ -207,7 +208,7 @@ def item_losses(model: nn.Module, dataset: MixedDataset, context: ScoreContext) 
 
     Args:
         model: a module whose ``forward(image)`` returns ``{"logits": ...}`` and which has
-            ``per_sample_loss(logits, target)``, like :class:`~workbench.models.Classifier`.
+            ``per_sample_loss(logits, target)``, like :class:`~workbench.training.classifier.Classifier`.
         dataset: the training set.
         context: batch size, workers and strategy.
 
@@ -217,7 +218,7 @@ def item_losses(model: nn.Module, dataset: MixedDataset, context: ScoreContext) 
     if not hasattr(model, "per_sample_loss"):
         raise WorkbenchError(
             f"curriculum loss scoring: {type(model).__name__} has no per_sample_loss "
-            "(use workbench.models.classifier.Classifier)"
+            "(use workbench.training.classifier.Classifier)"
         )
     strategy = context.strategy
     rank, world = (strategy.global_rank, strategy.world_size) if strategy else (0, 1)

@@ -20,120 +20,21 @@ or validation image (content hash); a leak is an error. The split is written to
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from workbench.data.sources import (
-    DigitsSource,
-    ImageFolderSource,
-    RenderedSource,
-    Source,
-    content_hash,
-)
+from workbench.data.sources import Source, SourceSpec, build_source, content_hash
+from workbench.data.transforms import harmonise
 from workbench.errors import WorkbenchError
+from workbench.rng import epoch_seed
 
 SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class SourceSpec:
-    """One source of a mix, as written in a config.
-
-    Attributes:
-        kind: ``digits``, ``imagefolder``, ``rendered``, ``generated`` (see
-            :mod:`workbench.generative.source`) or a kind registered by another part.
-        path: folder (ImageFolder tree, rendered or sampled dataset) or checkpoint (generators).
-        name: tag carried into every batch and used in metric names (default: the kind).
-        weights: per split; ``train`` is the source's share of training draws, 0 leaves the
-            source out of that split (evaluation splits are never subsampled).
-        role: ``train`` (a training pool) or ``test`` (held out) for sources without their own
-            split.
-        per_class: keep only this many training items per class (few-label studies).
-        corrupt: ``error`` or ``skip`` unreadable images (ImageFolder).
-        num: number of items (generated sources).
-    """
-
-    kind: str
-    path: str | None = None
-    name: str | None = None
-    weights: dict[str, float] = field(
-        default_factory=lambda: {"train": 1.0, "val": 1.0, "test": 1.0}
-    )
-    role: str = "train"
-    per_class: int | None = None
-    corrupt: str = "error"
-    num: int | None = None
-
-
-Builder = Callable[[SourceSpec], dict[str, Source]]
-_BUILDERS: dict[str, Builder] = {}
-
-
-def register_source(kind: str) -> Callable[[Builder], Builder]:
-    """Registers ``builder(spec) -> {split: source}`` for a source kind (``train`` is the pool)."""
-
-    def decorate(builder: Builder) -> Builder:
-        _BUILDERS[kind] = builder
-        return builder
-
-    return decorate
-
-
-@register_source("digits")
-def _digits(spec: SourceSpec) -> dict[str, Source]:
-    name = spec.name or "digits"
-    return {
-        "train": DigitsSource("train", spec.per_class, name),
-        "val": DigitsSource("val", None, name),
-        "test": DigitsSource("test", None, name),
-    }
-
-
-def _need_path(spec: SourceSpec) -> str:
-    if not spec.path:
-        raise WorkbenchError(f"data.sources: a {spec.kind} source needs a path")
-    return spec.path
-
-
-def _by_role(spec: SourceSpec, source: Source) -> dict[str, Source]:
-    if spec.role not in ("train", "test"):
-        raise WorkbenchError(f"data.sources: role must be train or test, got {spec.role!r}")
-    return {spec.role: source}
-
-
-@register_source("imagefolder")
-def _imagefolder(spec: SourceSpec) -> dict[str, Source]:
-    return _by_role(spec, ImageFolderSource(_need_path(spec), spec.corrupt, spec.name))
-
-
-@register_source("rendered")
-def _rendered(spec: SourceSpec) -> dict[str, Source]:
-    return _by_role(spec, RenderedSource(_need_path(spec), spec.name))
-
-
-# kinds registered by later parts of the pipeline, imported only when a config names them
-# (data never imports them at load)
-_LATER_KINDS = {"generated": "workbench.generative.source"}
-
-
-def build_source(spec: SourceSpec) -> dict[str, Source]:
-    """Builds the per-split sources of one spec."""
-    if spec.kind not in _BUILDERS and spec.kind in _LATER_KINDS:
-        importlib.import_module(_LATER_KINDS[spec.kind])
-    if spec.kind not in _BUILDERS:
-        known = ", ".join(dict.fromkeys([*_BUILDERS, *_LATER_KINDS]))
-        raise WorkbenchError(f"data.sources: unknown kind {spec.kind!r}; known: {known}")
-    return _BUILDERS[spec.kind](spec)
 
 
 class Subset:
@@ -177,31 +78,6 @@ def _split_pool(source, fraction: float, seed: int) -> tuple[Subset, Subset]:
     val_mask = np.zeros(len(labels), bool)
     val_mask[val] = True
     return Subset(source, np.flatnonzero(~val_mask)), Subset(source, np.flatnonzero(val_mask))
-
-
-def harmonise(item: dict[str, Any], size: int, channels: int) -> dict[str, torch.Tensor]:
-    """Converts a source item to tensors of the common size and channel count."""
-    image = torch.from_numpy(np.ascontiguousarray(item["image"], np.float32)).permute(2, 0, 1)
-    if image.shape[0] != channels:
-        if channels == 1:
-            image = (image * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(
-                0, keepdim=True
-            )
-        else:
-            image = image.expand(channels, -1, -1)
-    if image.shape[1:] != (size, size):
-        image = F.interpolate(
-            image[None], (size, size), mode="bilinear", antialias=True, align_corners=False
-        )[0].clamp(0, 1)
-    out = {"image": image.contiguous(), "label": torch.tensor(item["label"])}
-    for key, fill, dtype in (("seg", -1, torch.long), ("depth", 0.0, torch.float32)):
-        value = item.get(key)
-        if value is None:
-            out[key] = torch.full((size, size), fill, dtype=dtype)
-        else:
-            tensor = torch.as_tensor(np.asarray(value)).to(torch.float32)[None, None]
-            out[key] = F.interpolate(tensor, (size, size), mode="nearest")[0, 0].to(dtype)
-    return out
 
 
 class MixedDataset(Dataset):
@@ -260,7 +136,7 @@ class MixedSampler(DistributedSampler):
         self.num_samples = self.total // world
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         draws = torch.multinomial(self.weights, self.total, replacement=True, generator=generator)
         return iter(draws[self.rank :: self.num_replicas].tolist())
 
@@ -284,30 +160,6 @@ class MixedDataModule(pl.LightningDataModule):
             applied to training batches only, consistently to image, segmentation and depth.
         cache: keep harmonised items in memory after the first load.
         seed: seed of the validation split and the sampler.
-        curriculum: curriculum scheduling of the training draws (default: none); a mapping of
-
-            scorer (required): how hard an item is: ``difficulty`` (rendered scene difficulty),
-                ``loss`` (current model, self-paced, every epoch), ``teacher`` (loss of a
-                teacher checkpoint), ``domain`` (target sources hard, others easy) or
-                ``random`` (control).
-            pacing: how the pool grows: ``linear`` (default), ``root``, ``quadratic``,
-                ``exponential`` or ``step``.
-            start: share of the training set in the pool at the first epoch (default 0.2).
-            full_at: progress ``epoch / max_epochs`` from which the pool is the whole training
-                set (default 0.8).
-            order: ``easy_first`` (default, curriculum), ``hard_first`` (anti-curriculum) or
-                ``random`` (the same pacing over a random ranking, the control).
-            class_balanced: every class admits the same share of its own items (default false).
-            teacher_checkpoint: the checkpoint of the ``teacher`` scorer.
-            missing: ``difficulty`` of items without a rendered one (default 1.0, hardest).
-            target_sources: source names the ``domain`` scorer calls hard (default: the sources
-                of kind digits or imagefolder).
-
-            Every epoch still draws ``epoch_size`` items, all from the pool, with the mixing
-            weights renormalised there. The trainer needs ``max_epochs`` and the callback from
-            :meth:`curriculum_callback` (the CLI adds it), which logs ``curriculum/pool_size``
-            and ``curriculum/threshold`` and keeps the schedule in checkpoints; the ``loss`` and
-            ``teacher`` scorers cannot do without it. See :mod:`workbench.curriculum`.
     """
 
     def __init__(
@@ -323,7 +175,6 @@ class MixedDataModule(pl.LightningDataModule):
         augment: dict[str, Any] | None = None,
         cache: bool = True,
         seed: int = 0,
-        curriculum: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -343,12 +194,6 @@ class MixedDataModule(pl.LightningDataModule):
         self.classes: list[str] = []
         self.split_report: dict[str, Any] = {}
         self._augment = None
-        self._curriculum = None
-        if curriculum is not None:
-            # curriculum builds on data: imported where used, so data never imports it at load
-            from workbench.curriculum import CurriculumConfig
-
-            self._curriculum = CurriculumConfig.from_dict(curriculum)
         self._splits = self._assemble()
 
     @property
@@ -475,67 +320,22 @@ class MixedDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         num_samples = self.hparams.epoch_size or len(self.datasets["train"])
-        if self._curriculum is not None:
-            return self._loader("train", self._curriculum_sampler(num_samples))
+        return self._loader("train", self.train_sampler(num_samples))
+
+    def train_sampler(self, num_samples: int) -> DistributedSampler:
+        """Returns the sampler of the training draws: ``num_samples`` per epoch, following the
+        sources' ``train`` weights (a subclass may schedule them, see
+        :class:`workbench.curriculum.CurriculumDataModule`)."""
         sampler = MixedSampler(self._train_weights(), num_samples, self.hparams.seed)
         if self.trainer is not None:
             sampler.set_epoch(self._sampler_epoch())
-        return self._loader("train", sampler)
+        return sampler
 
     def _sampler_epoch(self) -> int:
         # The epoch Lightning is about to give the sampler. DataLoader workers draw the first
         # epoch's items as soon as the loader is made, before Lightning sets the epoch; after a
         # resume from an epoch-end checkpoint it is neither 0 nor trainer.current_epoch.
         return self.trainer.fit_loop.epoch_progress.current.processed
-
-    def _curriculum_sampler(self, num_samples: int) -> DistributedSampler:
-        from workbench.curriculum import SCORERS, Curriculum, CurriculumSampler, ScoreContext, score
-
-        config, hp, trainer = self._curriculum, self.hparams, self.trainer
-        if trainer is None:
-            raise WorkbenchError("data.curriculum: needs a trainer (the pacing follows max_epochs)")
-        dataset = self.datasets["train"]
-        sampler = CurriculumSampler(
-            self._train_weights(),
-            num_samples,
-            hp.seed,
-            trainer.max_epochs,
-            config,
-            dataset.labels(),
-            hp.balance_classes,
-        )
-        sampler.set_epoch(self._sampler_epoch())
-        context = ScoreContext(
-            self.source_names,
-            [spec.kind for spec in self.specs],
-            seed=hp.seed,
-            missing=config.missing,
-            target_sources=config.target_sources,
-            teacher_checkpoint=config.teacher_checkpoint,
-            batch_size=hp.batch_size,
-            num_workers=hp.num_workers,
-        )
-        needs_trainer = SCORERS[config.scorer].needs_trainer
-        if not needs_trainer:
-            sampler.set_scores(score(config.scorer, dataset, context), sampler.epoch)
-        callback = next((c for c in trainer.callbacks if isinstance(c, Curriculum)), None)
-        if callback is not None:
-            callback.bind(trainer, sampler, dataset, context)
-        elif needs_trainer:
-            raise WorkbenchError(
-                f"data.curriculum.scorer {config.scorer!r}: needs the Curriculum callback in "
-                "trainer.callbacks (datamodule.curriculum_callback())"
-            )
-        return sampler
-
-    def curriculum_callback(self) -> pl.Callback | None:
-        """Returns a new :class:`~workbench.curriculum.Curriculum` callback for the trainer when
-        ``curriculum`` is set, else None."""
-        if self._curriculum is None:
-            return None
-        from workbench.curriculum import Curriculum
-
-        return Curriculum()
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

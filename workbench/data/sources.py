@@ -13,8 +13,10 @@ The DataModule harmonises sizes and channels; see :mod:`workbench.data.datamodul
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 from workbench.imageio import PNG_JPEG, read_image
 
 logger = logging.getLogger(__name__)
@@ -284,3 +287,88 @@ class GeneratedSource:
     def labels(self) -> np.ndarray:
         """Returns all labels."""
         return np.arange(self.num) % len(self.classes)
+
+
+@dataclass
+class SourceSpec:
+    """One source of a mix, as written in a config.
+
+    Attributes:
+        kind: ``digits``, ``imagefolder``, ``rendered``, ``generated`` (see
+            :mod:`workbench.generative.source`) or a kind registered by another part.
+        path: folder (ImageFolder tree, rendered or sampled dataset) or checkpoint (generators).
+        name: tag carried into every batch and used in metric names (default: the kind).
+        weights: per split; ``train`` is the source's share of training draws, 0 leaves the
+            source out of that split (evaluation splits are never subsampled).
+        role: ``train`` (a training pool) or ``test`` (held out) for sources without their own
+            split.
+        per_class: keep only this many training items per class (few-label studies).
+        corrupt: ``error`` or ``skip`` unreadable images (ImageFolder).
+        num: number of items (generated sources).
+    """
+
+    kind: str
+    path: str | None = None
+    name: str | None = None
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"train": 1.0, "val": 1.0, "test": 1.0}
+    )
+    role: str = "train"
+    per_class: int | None = None
+    corrupt: str = "error"
+    num: int | None = None
+
+
+Builder = Callable[[SourceSpec], dict[str, Source]]
+# kind -> builder(spec) -> {split: source} (``train`` is the pool)
+SOURCE_KINDS: Registry[Builder] = Registry("source kind")
+register_source = SOURCE_KINDS.register
+
+
+@register_source("digits")
+def _digits(spec: SourceSpec) -> dict[str, Source]:
+    name = spec.name or "digits"
+    return {
+        "train": DigitsSource("train", spec.per_class, name),
+        "val": DigitsSource("val", None, name),
+        "test": DigitsSource("test", None, name),
+    }
+
+
+def need_path(spec: SourceSpec) -> str:
+    """Returns the spec's path; raises a one-line error naming the kind when it has none."""
+    if not spec.path:
+        raise WorkbenchError(f"data.sources: a {spec.kind} source needs a path")
+    return spec.path
+
+
+def by_role(spec: SourceSpec, source: Source) -> dict[str, Source]:
+    """Returns ``{role: source}`` for a source without its own splits (role ``train`` or ``test``)."""
+    if spec.role not in ("train", "test"):
+        raise WorkbenchError(f"data.sources: role must be train or test, got {spec.role!r}")
+    return {spec.role: source}
+
+
+@register_source("imagefolder")
+def _imagefolder(spec: SourceSpec) -> dict[str, Source]:
+    return by_role(spec, ImageFolderSource(need_path(spec), spec.corrupt, spec.name))
+
+
+@register_source("rendered")
+def _rendered(spec: SourceSpec) -> dict[str, Source]:
+    return by_role(spec, RenderedSource(need_path(spec), spec.name))
+
+
+# kinds registered by later parts of the pipeline, imported only when a config names them
+# (data never imports them at load)
+_LATER_KINDS = {"generated": "workbench.generative.source"}
+
+
+def build_source(spec: SourceSpec) -> dict[str, Source]:
+    """Builds the per-split sources of one spec."""
+    if spec.kind not in SOURCE_KINDS and spec.kind in _LATER_KINDS:
+        importlib.import_module(_LATER_KINDS[spec.kind])
+    if spec.kind not in SOURCE_KINDS:
+        known = ", ".join(sorted({*SOURCE_KINDS, *_LATER_KINDS}))
+        raise WorkbenchError(f"data.sources: unknown source kind {spec.kind!r}; known: {known}")
+    return SOURCE_KINDS.get(spec.kind)(spec)

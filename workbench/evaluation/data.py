@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from workbench.data.datamodule import harmonise
+from workbench.data.transforms import harmonise
 from workbench.data.reader import PAIRS, open_paired
 from workbench.data.sources import DigitsSource, ImageFolderSource, RenderedSource, Source
 from workbench.data.writer import MANIFEST

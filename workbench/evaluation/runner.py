@@ -621,7 +621,7 @@ def evaluate_checkpoint(
     """
     from workbench.evaluation.data import load_eval_data
     from workbench.evaluation.report import write_report
-    from workbench.models.checkpoint import load_module
+    from workbench.checkpoint import load_module
 
     try:
         torch.empty(0, device=device)

@@ -48,13 +48,14 @@ import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from workbench.data.datamodule import MixedDataModule, harmonise
+from workbench.data.datamodule import MixedDataModule
+from workbench.data.transforms import harmonise
 from workbench.data.reader import open_dataset
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
 from workbench.resources import scenes_dir
-from workbench.generative.cas import (
+from workbench.training.recipe import (
     TrainBudget,
     accuracy,
     natural,
@@ -66,7 +67,7 @@ from workbench.generative.metrics import ClassifierFeatures, sample_quality
 from workbench.generative.refine_dataset import refine_dataset
 from workbench.generative.sampling import write_samples
 from workbench.generative.source import SampledSource
-from workbench.models.checkpoint import KINDS, load_module
+from workbench.checkpoint import KINDS, load_module
 
 ARMS = ("natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN")
 GENERATORS = ("vae", "gan")

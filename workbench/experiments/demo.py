@@ -110,7 +110,7 @@ def train_stage(
         the natural test accuracy of each (also written to ``out/train_summary.json``) and the
         :func:`weights_digest` of each trained model.
     """
-    from workbench.models.lightning_cli import build
+    from workbench.training.lightning_cli import build
 
     natural = {"kind": "digits", "name": "natural"}
     rendered_source = {
@@ -150,7 +150,7 @@ def train_stage(
 def generator_stage(out: Path, epochs: int = 40, batches: int | None = None) -> Path:
     """Trains ``configs/vae_digits.yaml`` for ``epochs`` and writes a sample grid per class."""
     from workbench.generative.grid import save_sample_grid
-    from workbench.models.lightning_cli import build
+    from workbench.training.lightning_cli import build
 
     cli = build(
         [

@@ -29,13 +29,14 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from workbench.data.augment import DIGITS_AUGMENT
+from workbench.curriculum import Curriculum, CurriculumDataModule
 from workbench.data.datamodule import MixedDataModule
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
 from workbench.resources import scenes_dir
-from workbench.models.callbacks import EpochSeed
-from workbench.models.classifier import Classifier
+from workbench.training.callbacks import EpochSeed
+from workbench.training.classifier import Classifier
 
 ALL = "all"
 CURRICULA = {
@@ -142,16 +143,19 @@ class Study:
             return json.loads(path.read_text())
         c = self.config
         pl.seed_everything(seed, verbose=False)
-        data = MixedDataModule(
-            sources,
+        options = dict(
+            sources=sources,
             image_size=c.image_size,
             channels=1,
             batch_size=c.batch_size,
             epoch_size=c.epoch_size,
             augment=DIGITS_AUGMENT,
             seed=seed,
-            curriculum=curriculum,
         )
+        if curriculum is None:
+            data = MixedDataModule(**options)
+        else:
+            data = CurriculumDataModule(curriculum=curriculum, **options)
         model = Classifier(
             num_classes=10,
             in_channels=1,
@@ -164,8 +168,7 @@ class Study:
             label_smoothing=0.1,
             init_checkpoint=init_checkpoint,
         )
-        curriculum_callback = data.curriculum_callback()
-        callbacks = [EpochSeed(), *([curriculum_callback] if curriculum_callback else [])]
+        callbacks = [EpochSeed(), *([Curriculum()] if curriculum is not None else [])]
         trainer = pl.Trainer(
             max_epochs=epochs,
             accelerator="cpu",

@@ -1,7 +1,7 @@
 """Offline sample-quality metrics in the feature space of the workbench's own classifier.
 
 Nothing is downloaded: instead of Inception features, the images are embedded by a trained
-workbench :class:`~workbench.models.classifier.Classifier` (its global-average-pooled backbone
+workbench :class:`~workbench.training.classifier.Classifier` (its global-average-pooled backbone
 output, the input of its last layer), and
 
 * FID and KID come from torchmetrics' ``FrechetInceptionDistance`` and
@@ -30,7 +30,7 @@ class ClassifierFeatures(nn.Module):
     """The penultimate features of a workbench classifier: ``B x C x S x S -> B x F``.
 
     Args:
-        classifier: a trained :class:`~workbench.models.classifier.Classifier`; its backbone is
+        classifier: a trained :class:`~workbench.training.classifier.Classifier`; its backbone is
             shared (not copied) and used in eval mode.
     """
 

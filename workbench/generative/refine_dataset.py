@@ -36,7 +36,7 @@ from workbench.data.writer import (
 )
 from workbench.errors import WorkbenchError
 from workbench.generative.sampling import SampleRecord, file_sha256
-from workbench.models.checkpoint import load_module
+from workbench.checkpoint import load_module
 
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
 _IDENTITY = ("refined", "num_samples", "shard_size", "num_shards")

@@ -35,7 +35,7 @@ from workbench.generative.nets import (
     evaluating,
     to_numpy,
 )
-from workbench.models.checkpoint import mark_kind
+from workbench.checkpoint import mark_kind
 
 EPS = 1e-3
 

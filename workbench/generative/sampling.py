@@ -41,7 +41,8 @@ from workbench.data.writer import (
     write_shard,
 )
 from workbench.errors import WorkbenchError
-from workbench.models.checkpoint import KINDS, load_module
+from workbench.checkpoint import KINDS, load_module
+from workbench.rng import derived_seed
 
 CONDITION = "generated"
 _IDENTITY = ("kind", "generator", "seed", "num_samples", "shard_size", "sampled_classes")
@@ -93,7 +94,7 @@ def class_indices(classes: Sequence[str], wanted: Sequence[str] | None) -> list[
 
 def shard_seed(seed: int, shard: int) -> int:
     """Returns the generator seed of shard ``shard`` of a dataset with seed ``seed``."""
-    return int(np.random.SeedSequence([seed, shard]).generate_state(1)[0])
+    return derived_seed(seed, shard)
 
 
 def to_rgb8(images: np.ndarray) -> np.ndarray:

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from workbench.data.datamodule import SourceSpec, _by_role, _need_path, register_source
+from workbench.data.sources import SourceSpec, by_role, need_path, register_source
 from workbench.data.reader import open_dataset
 from workbench.data.sources import GeneratedSource, Source
 from workbench.errors import WorkbenchError
-from workbench.models.checkpoint import load_module
+from workbench.checkpoint import load_module
 
 
 class SampledSource:
@@ -70,12 +70,12 @@ class SampledSource:
 @register_source("generated")
 def build_generated(spec: SourceSpec) -> dict[str, Source]:
     """Builds a generated source from a VAE/GAN checkpoint (needs ``num``) or a sampled folder."""
-    path = Path(_need_path(spec))
+    path = Path(need_path(spec))
     if path.is_dir():
-        return _by_role(spec, SampledSource(path, spec.name, spec.num))
+        return by_role(spec, SampledSource(path, spec.name, spec.num))
     if spec.num is None:
         raise WorkbenchError(
             f"data.sources: the generated source {path} needs num (how many samples to draw)"
         )
     generator = load_module(path, ["vae", "gan"])
-    return _by_role(spec, GeneratedSource(generator, spec.num, name=spec.name or "generated"))
+    return by_role(spec, GeneratedSource(generator, spec.num, name=spec.name or "generated"))

@@ -30,7 +30,7 @@ from workbench.generative.nets import (
     interpolate_images,
     latents,
 )
-from workbench.models.checkpoint import mark_kind
+from workbench.checkpoint import mark_kind
 
 
 class ConditionalVAE(pl.LightningModule):

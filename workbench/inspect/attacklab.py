@@ -30,7 +30,7 @@ def load_classifier(root: str | Path, checkpoint: str) -> torch.nn.Module:
     Raises:
         WorkbenchError: the path leaves the root, or the file is unreadable or of another kind.
     """
-    from workbench.models.checkpoint import load_module
+    from workbench.checkpoint import load_module
 
     return load_module(resolve_under(root, checkpoint), ["classifier"])
 
@@ -174,7 +174,7 @@ def read_upload(data: bytes, name: str) -> np.ndarray:
 def model_input(model: torch.nn.Module, image: np.ndarray) -> torch.Tensor:
     """Converts an H x W x C image (uint8, or float in [0, 1]) to the model's 1 x C x S x S input,
     the way the DataModule harmonises its sources."""
-    from workbench.data.datamodule import harmonise
+    from workbench.data.transforms import harmonise
 
     array = np.asarray(image)
     array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array

@@ -21,7 +21,7 @@ def load_augmenter(root: str | Path, checkpoint: str) -> torch.nn.Module:
     Raises:
         WorkbenchError: the path leaves the root, or the file is unreadable or of another kind.
     """
-    from workbench.models.checkpoint import load_module
+    from workbench.checkpoint import load_module
 
     return load_module(resolve_under(root, checkpoint), KINDS)
 

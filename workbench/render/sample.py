@@ -14,7 +14,7 @@ from workbench.render.view import Renderer
 from workbench.scene import assets
 from workbench.scene.kinds import build_scene
 from workbench.scene.model import Background
-from workbench.scene.random import stream
+from workbench.rng import stream
 
 
 @dataclass

@@ -58,3 +58,19 @@ def configs_dir() -> Path:
 def app_dir() -> Path:
     """Returns the folder of the Streamlit app (``serve.py``, ``main.py``, ``pages/``)."""
     return _folder("workbench.resources.app")
+
+
+def resolve_scene(name: str) -> Path:
+    """Returns the spec file for a path or for the name of a bundled scene (``digits``, ...)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    bundled = scenes_dir()
+    for folder in (Path.cwd() / "scenes", bundled):
+        candidate = folder / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in bundled.glob("*.yaml"))
+    raise WorkbenchError(
+        f"scene {name!r}: no such file or bundled scene; bundled: {', '.join(known)}"
+    )

@@ -1,28 +1,11 @@
-"""Seeded random streams and geometry helpers for randomizers.
-
-Every stream is derived from ``(seed, sample index, name)`` so a sample is identical whatever
-order or process renders it.
-"""
+"""Draws and geometry helpers for randomizers (their seeded streams: :mod:`workbench.rng`)."""
 
 from __future__ import annotations
 
 import colorsys
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
-
-
-def stream(seed: int, index: int, name: str) -> np.random.Generator:
-    """Returns the generator for one named randomizer of one sample.
-
-    Args:
-        seed: dataset seed.
-        index: sample index.
-        name: randomizer name (``"camera"``, ``"lights"``, ``"condition/fog"``, ...).
-    """
-    key = zlib.crc32(name.encode("utf-8"))
-    return np.random.default_rng(np.random.SeedSequence([seed, index, key]))
 
 
 def uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:

@@ -19,7 +19,6 @@ from workbench.adversarial.attacks import (  # noqa: F401  (importing registers 
 )
 from workbench.adversarial.attacks.base import ATTACKS, Attack, register_attack
 from workbench.adversarial.threat import ThreatModel
-from workbench.errors import WorkbenchError
 
 __all__ = ["ATTACKS", "Attack", "build_attack", "register_attack"]
 
@@ -52,6 +51,4 @@ def build_attack(name: str, model: nn.Module, threat: ThreatModel, **options: An
         ...
         workbench.errors.WorkbenchError: unknown attack 'pgdd'; known: apgd-ce, ...
     """
-    if name not in ATTACKS:
-        raise WorkbenchError(f"unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
-    return ATTACKS[name](model, threat, **options)
+    return ATTACKS.get(name)(model, threat, **options)

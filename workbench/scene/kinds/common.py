@@ -13,9 +13,9 @@ from workbench.scene.random import (
     kelvin_to_rgb,
     look_at,
     spherical,
-    stream,
     uniform,
 )
+from workbench.rng import stream
 from workbench.scene.spec import BackgroundSpec, CameraSpec, LightSpec, MaterialSpec
 
 

@@ -12,7 +12,8 @@ from workbench.scene.kinds.common import (
     random_material,
 )
 from workbench.scene.model import SceneInstance, SceneObject
-from workbench.scene.random import integer, stream, uniform
+from workbench.scene.random import integer, uniform
+from workbench.rng import stream
 from workbench.scene.spec import DigitsSpec
 
 # Glyph frame (x right, y up, z out of the face) to world (z up), facing a camera on +y.

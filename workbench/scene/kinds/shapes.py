@@ -23,7 +23,8 @@ from workbench.scene.kinds.common import (
     random_material,
 )
 from workbench.scene.model import SceneInstance, SceneObject
-from workbench.scene.random import hsv_color, integer, stream, uniform
+from workbench.scene.random import hsv_color, integer, uniform
+from workbench.rng import stream
 from workbench.scene.spec import ShapesSpec
 
 

@@ -26,7 +26,8 @@ from workbench.scene.kinds.common import (
     random_material,
 )
 from workbench.scene.model import Background, Camera, Material, SceneInstance, SceneObject
-from workbench.scene.random import hsv_color, integer, look_at, stream, uniform
+from workbench.scene.random import hsv_color, integer, look_at, uniform
+from workbench.rng import stream
 from workbench.scene.spec import MaterialSpec, StreetSpec
 
 ROAD_Y = (-20.0, 130.0)  # extent along y of road, markings and sidewalks

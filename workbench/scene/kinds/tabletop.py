@@ -29,7 +29,8 @@ from workbench.scene.kinds.common import (
     random_material,
 )
 from workbench.scene.model import Material, SceneInstance, SceneObject
-from workbench.scene.random import hsv_color, integer, stream, uniform
+from workbench.scene.random import hsv_color, integer, uniform
+from workbench.rng import stream
 from workbench.scene.spec import PrimitiveName, TabletopSpec
 
 MAX_COVER = 0.5  # largest fraction of the table top the objects' footprint discs may cover

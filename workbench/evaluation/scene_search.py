@@ -207,7 +207,7 @@ class _Evaluator:
     """Renders points and scores them with the classifier; keeps the failures."""
 
     def __init__(self, model, space: FactorSpace, renderer, seed: int, threshold: float):
-        from workbench.data.datamodule import harmonise
+        from workbench.data.transforms import harmonise
 
         self.model, self.space, self.renderer = model, space, renderer
         self.seed, self.threshold = seed, threshold
@@ -445,7 +445,7 @@ def search_scenes(
         WorkbenchError: bad budget, resolution or output folder, a checkpoint that is not a
             classifier or whose classes differ from the spec's, or no working OpenGL backend.
     """
-    from workbench.models.checkpoint import load_module
+    from workbench.checkpoint import load_module
     from workbench.render import gl as gl_backend
 
     if budget < 1:

@@ -5,8 +5,8 @@ import pytorch_lightning as pl
 import torch
 
 from workbench.errors import WorkbenchError
-from workbench.models.checkpoint import checkpoint_kind, load_module, read_checkpoint
-from workbench.models.classifier import Classifier
+from workbench.checkpoint import checkpoint_kind, load_module, read_checkpoint
+from workbench.training.classifier import Classifier
 
 
 @pytest.fixture(scope="module")

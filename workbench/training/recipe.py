@@ -1,10 +1,12 @@
-"""Classification Accuracy Score (Ravuri and Vinyals 2019) and the small classifier it trains.
+"""The studies' small classifier recipe and the Classification Accuracy Score (Ravuri and
+Vinyals 2019) that trains it on a generator's samples.
 
 CAS trains a classifier on generated images only and tests it on the natural test split: a
 generator that captures every class's variation scores close to the same classifier trained on
 real data; one whose samples are sharp but narrow, or off-class, scores low. Overall and per
-class accuracy are reported; :func:`train_classifier` is shared with the augmentation study so
-both use one recipe.
+class accuracy are reported. :func:`train_classifier` is shared with the augmentation study so
+both use one recipe; it lives in the training layer so that the generative models stay below
+it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy
 
 from workbench.data.augment import DIGITS_AUGMENT
-from workbench.data.datamodule import MixedDataModule, harmonise
+from workbench.data.datamodule import MixedDataModule
+from workbench.data.transforms import harmonise
 from workbench.data.sources import DigitsSource
-from workbench.models.callbacks import EpochSeed
-from workbench.models.classifier import Classifier
+from workbench.training.callbacks import EpochSeed
+from workbench.training.classifier import Classifier
 
 
 @dataclass

@@ -11,6 +11,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
+from workbench.rng import process_epoch_seed
 
 
 class EpochSeed(pl.Callback):
@@ -21,12 +22,9 @@ class EpochSeed(pl.Callback):
     """
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        seed = (
-            int(os.environ.get("PL_GLOBAL_SEED", "0")) * 1_000_003
-            + trainer.current_epoch * 7919
-            + trainer.global_rank
+        seed = process_epoch_seed(
+            int(os.environ.get("PL_GLOBAL_SEED", "0")), trainer.current_epoch, trainer.global_rank
         )
-        seed %= 2**32
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)

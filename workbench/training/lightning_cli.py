@@ -20,8 +20,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
+from workbench.curriculum import Curriculum, CurriculumDataModule
 from workbench.errors import WorkbenchError
-from workbench.models.callbacks import EpochSeed, PredictionCSV
+from workbench.training.callbacks import EpochSeed, PredictionCSV
 
 LINKS = (
     ("num_classes", "num_classes"),
@@ -79,9 +80,10 @@ class WorkbenchCLI(LightningCLI):
             ))  # fmt: skip
         if not any(isinstance(c, EpochSeed) for c in callbacks):
             callbacks.append(EpochSeed())
-        curriculum = getattr(self.datamodule, "curriculum_callback", lambda: None)()
-        if curriculum is not None and not any(isinstance(c, type(curriculum)) for c in callbacks):
-            callbacks.append(curriculum)
+        if isinstance(self.datamodule, CurriculumDataModule) and not any(
+            isinstance(c, Curriculum) for c in callbacks
+        ):
+            callbacks.append(Curriculum())
         if self.subcommand == "predict":
             callbacks.append(PredictionCSV())
         kwargs["callbacks"] = callbacks

@@ -12,11 +12,11 @@ import torch
 from tests.conftest import run_cli
 from workbench.adversarial.attacks import build_attack
 from workbench.adversarial.threat import ThreatModel
-from workbench.adversarial.training import AdversarialConfig, AdversarialTraining, trades_loss
+from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
 from workbench.data.datamodule import MixedDataModule
 from workbench.errors import WorkbenchError
-from workbench.models.checkpoint import load_module
-from workbench.models.classifier import Classifier
+from workbench.checkpoint import load_module
+from workbench.training.classifier import Classifier
 
 TINY = ("--model.init_args.backbone", "small_cnn",
         "--model.init_args.backbone_options", "{width: 8, depth: 2}",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 
-from workbench.adversarial.scene_search import (
+from workbench.evaluation.scene_search import (
     DISTINCT_TOLERANCE,
     Factor,
     FactorSpace,
@@ -19,7 +19,7 @@ from workbench.adversarial.scene_search import (
     search_scenes,
 )
 from workbench.data.reader import open_dataset
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 from workbench.scene.spec import parse_spec
 
 FACTORS = [

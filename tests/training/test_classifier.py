@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from workbench.data.datamodule import MixedDataModule
 from workbench.errors import WorkbenchError
-from workbench.models.classifier import OPTIMIZERS, SCHEDULES, Classifier
+from workbench.training.classifier import OPTIMIZERS, SCHEDULES, Classifier
 
 SMALL = {"backbone": "small_cnn", "backbone_options": {"width": 8, "depth": 2}}
 SIZE, CLASSES = 16, 10

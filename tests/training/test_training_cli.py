@@ -30,7 +30,7 @@ def _config(tmp: Path, rendered: Path | None = None, **model) -> Path:
         "seed_everything": 3,
         "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "default_root_dir": str(tmp / "runs"),
                     "enable_progress_bar": False, "log_every_n_steps": 1},
-        "model": {"class_path": "workbench.models.classifier.Classifier",
+        "model": {"class_path": "workbench.training.classifier.Classifier",
                   "init_args": {"backbone": "small_cnn", "backbone_options": {"width": 8, "depth": 2},
                                 "lr": 0.01, **model}},
         "data": {"class_path": "workbench.data.datamodule.MixedDataModule",
@@ -61,7 +61,7 @@ def test_fast_dev_run_fits_without_a_log_folder(tmp_path):
 def test_print_config_shows_the_resolved_config():
     done = run_cli("fit", "--print_config", "-c", "configs/classifier_digits.yaml")
     config = yaml.safe_load(done.stdout)
-    assert config["model"]["class_path"] == "workbench.models.classifier.Classifier"
+    assert config["model"]["class_path"] == "workbench.training.classifier.Classifier"
     assert config["seed_everything"] == 0
     assert config["data"]["init_args"]["sources"][1]["kind"] == "rendered"
 
@@ -208,6 +208,7 @@ def test_curriculum_from_yaml_logs_a_growing_pool_and_resumes(tmp_path, rendered
         yaml.safe_dump(
             {
                 "data": {
+                    "class_path": "workbench.curriculum.CurriculumDataModule",
                     "init_args": {
                         "curriculum": {
                             "scorer": "domain",

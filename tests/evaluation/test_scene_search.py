@@ -10,7 +10,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from workbench.adversarial.scene_search import (
+from workbench.evaluation.scene_search import (
     Candidate,
     FactorSpace,
     elite,
@@ -21,7 +21,7 @@ from workbench.adversarial.scene_search import (
 from workbench.data.datamodule import MixedDataModule
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
-from workbench.models.classifier import Classifier
+from workbench.training.classifier import Classifier
 from workbench.scene.spec import load_spec, parse_spec
 
 

@@ -21,11 +21,11 @@ from torchmetrics.classification import (
     MulticlassConfusionMatrix,
 )
 
-from workbench.adversarial.training import AdversarialConfig, AdversarialTraining, trades_loss
+from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
 from workbench.errors import WorkbenchError
 from workbench.models import build_backbone, classification_loss, initialize, load_backbone_weights
 from workbench.models import depth_loss as depth_loss_fn
-from workbench.models.checkpoint import mark_kind
+from workbench.checkpoint import mark_kind
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "amsgrad")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
@@ -64,7 +64,7 @@ class Classifier(pl.LightningModule):
             trades or none), ``eps``, ``steps``, ``step_size``, ``beta`` (TRADES), ``mix``
             (fraction of each batch replaced by PGD examples), ``start_epoch``,
             ``ramp_epochs``, ``val_eps`` and ``val_steps``; see
-            :class:`workbench.adversarial.training.AdversarialConfig`. Validation and test then
+            :class:`workbench.training.adversarial.AdversarialConfig`. Validation and test then
             log ``robust_acc`` (PGD at ``val_eps``) next to ``acc``. None = off.
     """
 

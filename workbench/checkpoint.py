@@ -18,21 +18,21 @@ import pytorch_lightning as pl
 import torch
 
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 
-# kind -> LightningModule class path
-KINDS: dict[str, str] = {
-    "classifier": "workbench.models.classifier.Classifier",
-    "vae": "workbench.generative.vae.ConditionalVAE",
-    "gan": "workbench.generative.gan.ConditionalGAN",
-    "refiner": "workbench.generative.refiner.Refiner",
-}
+# kind -> LightningModule class path (imported only when a checkpoint of that kind is loaded, so
+# this module stays below every module it names)
+KINDS: Registry[str] = Registry("checkpoint kind")
+KINDS.add("classifier", "workbench.training.classifier.Classifier")
+KINDS.add("vae", "workbench.generative.vae.ConditionalVAE")
+KINDS.add("gan", "workbench.generative.gan.ConditionalGAN")
+KINDS.add("refiner", "workbench.generative.refiner.Refiner")
 
 
 def mark_kind(checkpoint: dict[str, Any], kind: str) -> None:
     """Records ``kind`` (a key of :data:`KINDS`) in a checkpoint; call it from a module's
     ``on_save_checkpoint``."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown module kind {kind!r}; add it to KINDS")
+    KINDS.get(kind)  # an unknown kind is refused
     checkpoint["workbench_kind"] = kind
 
 
@@ -103,7 +103,7 @@ def load_module(
         wanted = " or ".join(kinds)
         found = f"a {kind} checkpoint" if kind else "a checkpoint of an unknown model"
         raise WorkbenchError(f"{path}: {found}; this needs a {wanted} checkpoint")
-    module_name, _, class_name = KINDS[kind].rpartition(".")
+    module_name, _, class_name = KINDS.get(kind).rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
     hparams = {
         k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")
