@@ -9,12 +9,26 @@ class WorkbenchError(Exception):
     exit_code = 2
 
 
-def option_error(exc, fields: Iterable[str]) -> WorkbenchError:
+def option_error(exc, fields: Iterable[str], prefix: str = "") -> WorkbenchError:
     """The one line for a pydantic ``ValidationError`` of an option model: the first error's
-    field and message, or for an unknown field the fields that are allowed."""
+    field and message, or for an unknown field the fields that are allowed.
+
+    Args:
+        exc: the ``ValidationError``.
+        fields: the model's fields, listed when the user gave one that is not.
+        prefix: where the caller's users set these options, added by the caller: a dotted path
+            (``data.curriculum`` names ``data.curriculum.start``), ``--`` for command-line flags
+            (``--batch-size``), or nothing to name the bare parameter (``start``).
+    """
     err = exc.errors(include_url=False, include_input=False)[0]
-    field = ".".join(str(part) for part in err["loc"]) or "options"
+    path = ".".join(str(part) for part in err["loc"])
+    if prefix == "--":
+        field = "--" + path.replace("_", "-") if path else "options"
+    else:
+        field = ".".join(p for p in (prefix, path) if p) or "options"
     msg = " ".join(err["msg"].removeprefix("Value error, ").split())
     if err["type"] == "extra_forbidden":
         msg = f"not an option; allowed: {', '.join(fields)}"
+    elif err["type"] == "missing":
+        msg = "required"
     return WorkbenchError(f"{field}: {msg}")
