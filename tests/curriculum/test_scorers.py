@@ -108,24 +108,26 @@ def test_random_scorer_is_deterministic_in_the_seed(mixed):
     "options, message",
     [
         ({"pacing": "linear"}, "scorer: required"),
-        ({"scorer": "loss", "speed": 2}, "unknown keys ['speed']"),
-        ({"scorer": "loss", "pacing": "cubic"}, "pacing: unknown 'cubic'"),
+        ({"scorer": "loss", "speed": 2}, "speed: not an option; allowed: scorer, pacing"),
+        ({"scorer": "loss", "pacing": "cubic"}, "pacing: unknown 'cubic'; allowed: linear"),
         ({"scorer": "loss", "order": "backwards"}, "order: unknown 'backwards'"),
-        ({"scorer": "difficulty", "start": 0}, "start: must be in (0, 1]"),
-        ({"scorer": "difficulty", "full_at": "late"}, "full_at: must be a number"),
-        ({"scorer": "random", "class_balanced": "yes"}, "must be true or false"),
-        ({"scorer": "domain", "target_sources": "natural"}, "must be a list of source names"),
+        ({"scorer": "difficulty", "start": 0}, "start: Input should be greater than 0"),
+        ({"scorer": "difficulty", "full_at": "late"}, "full_at: Input should be a valid number"),
+        ({"scorer": "random", "class_balanced": "yes"}, "class_balanced: Input should be a valid"),
+        ({"scorer": "domain", "target_sources": "natural"}, "target_sources: Input should be a"),
         ({"scorer": "teacher"}, "teacher_checkpoint: needed by the teacher scorer"),
-        ({"scorer": "loss", "teacher_checkpoint": "t.ckpt"}, "and only by it"),
-        ({"scorer": "loss", "target_sources": ["a"]}, "domain scorer only"),
+        ({"scorer": "loss", "teacher_checkpoint": "t.ckpt"}, "teacher_checkpoint: needed by the"),
+        ({"scorer": "loss", "target_sources": ["a"]}, "target_sources: used by the domain"),
     ],
 )
 def test_bad_curriculum_configs_name_the_key(options, message):
-    with pytest.raises(WorkbenchError, match="data.curriculum") as error:
+    # the library names the field; the DataModule adds where the config sets it
+    with pytest.raises(WorkbenchError) as error:
         CurriculumConfig.from_dict(options)
-    assert message in str(error.value)
-    with pytest.raises(WorkbenchError, match="data.curriculum"):
+    assert str(error.value).startswith(message)
+    with pytest.raises(WorkbenchError) as error:
         CurriculumDataModule(sources=[{"kind": "digits"}], curriculum=options)
+    assert str(error.value).startswith(f"data.curriculum.{message}")
 
 
 def _digits_and_model() -> tuple[MixedDataset, Classifier]:
@@ -169,7 +171,7 @@ def test_item_losses_under_ddp_are_gathered_identically_on_every_rank():
     full = item_losses(model, dataset, ScoreContext(["natural"], ["digits"]))
     shares = np.array_split(full, 4)  # 30 items: shares of 8, 8, 7, 7
     padded = [torch.zeros(8) for _ in shares]
-    for tensor, share in zip(padded, shares):
+    for tensor, share in zip(padded, shares, strict=True):
         tensor[: len(share)] = torch.from_numpy(share)
     for rank in range(4):
         ranked = ScoreContext(["natural"], ["digits"], strategy=_Ranks(rank, padded))

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from workbench.curriculum.pacing import ORDERS, PACINGS
 from workbench.curriculum.scorers import SCORERS
-from workbench.errors import WorkbenchError
+from workbench.errors import option_error
 
 
-@dataclass(frozen=True)
-class CurriculumConfig:
+def _one_of(value: str, allowed: list[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+class CurriculumConfig(BaseModel):
     """A curriculum: how items are scored and how fast the pool of items grows.
 
     Attributes:
@@ -27,73 +40,65 @@ class CurriculumConfig:
             the sources of kind digits or imagefolder).
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
     scorer: str
     pacing: str = "linear"
-    start: float = 0.2
-    full_at: float = 0.8
+    start: float = Field(0.2, gt=0, le=1)
+    full_at: float = Field(0.8, ge=0)
     order: str = "easy_first"
     class_balanced: bool = False
-    teacher_checkpoint: str | None = None
+    teacher_checkpoint: str | None = Field(None, validate_default=True)
     missing: float = 1.0
     target_sources: list[str] | None = None
 
+    @field_validator("scorer")
     @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> CurriculumConfig:
+    def _scorer(cls, value: str) -> str:
+        return _one_of(value, SCORERS.names())
+
+    @field_validator("pacing")
+    @classmethod
+    def _pacing(cls, value: str) -> str:
+        return _one_of(value, list(PACINGS))
+
+    @field_validator("order")
+    @classmethod
+    def _order(cls, value: str) -> str:
+        return _one_of(value, list(ORDERS))
+
+    @field_validator("teacher_checkpoint")
+    @classmethod
+    def _teacher(cls, value: str | None, info: ValidationInfo) -> str | None:
+        scorer = info.data.get("scorer")
+        if scorer is not None and (scorer == "teacher") != bool(value):
+            raise ValueError(
+                f"needed by the teacher scorer and only by it (scorer {scorer!r}, "
+                f"teacher_checkpoint {value!r})"
+            )
+        return value
+
+    @field_validator("target_sources")
+    @classmethod
+    def _targets(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        scorer = info.data.get("scorer")
+        if value is not None and scorer is not None and scorer != "domain":
+            raise ValueError(f"used by the domain scorer only, not by {scorer!r}")
+        return value
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any], prefix: str = "") -> CurriculumConfig:
         """Builds and checks a config from the YAML mapping.
 
-        Raises:
-            WorkbenchError: an unknown key or value, naming it.
-        """
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise WorkbenchError(
-                f"data.curriculum: unknown keys {unknown}; allowed: {', '.join(known)}"
-            )
-        if "scorer" not in options:
-            raise WorkbenchError(
-                f"data.curriculum.scorer: required; one of {', '.join(sorted(SCORERS))}"
-            )
-        config = cls(**options)
-        config._check()
-        return config
+        Args:
+            options: the mapping of the fields above.
+            prefix: where the caller's users wrote the mapping (``data.curriculum``), put before
+                the field an error names.
 
-    def _check(self) -> None:
-        for key, value, allowed in (
-            ("scorer", self.scorer, sorted(SCORERS)),
-            ("pacing", self.pacing, list(PACINGS)),
-            ("order", self.order, list(ORDERS)),
-        ):
-            if value not in allowed:
-                raise WorkbenchError(
-                    f"data.curriculum.{key}: unknown {value!r}; allowed: {', '.join(allowed)}"
-                )
-        for key in ("start", "full_at", "missing"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise WorkbenchError(f"data.curriculum.{key}: must be a number, got {value!r}")
-        if not isinstance(self.class_balanced, bool):
-            raise WorkbenchError(
-                f"data.curriculum.class_balanced: must be true or false, got {self.class_balanced!r}"
-            )
-        targets = self.target_sources
-        if targets is not None and not (
-            isinstance(targets, list) and all(isinstance(t, str) for t in targets)
-        ):
-            raise WorkbenchError(
-                f"data.curriculum.target_sources: must be a list of source names, got {targets!r}"
-            )
-        if not 0 < self.start <= 1:
-            raise WorkbenchError(f"data.curriculum.start: must be in (0, 1], got {self.start}")
-        if not self.full_at >= 0:
-            raise WorkbenchError(f"data.curriculum.full_at: must be >= 0, got {self.full_at}")
-        if (self.scorer == "teacher") != bool(self.teacher_checkpoint):
-            raise WorkbenchError(
-                "data.curriculum.teacher_checkpoint: needed by the teacher scorer and only by it "
-                f"(scorer {self.scorer!r}, teacher_checkpoint {self.teacher_checkpoint!r})"
-            )
-        if self.target_sources is not None and self.scorer != "domain":
-            raise WorkbenchError(
-                f"data.curriculum.target_sources: used by the domain scorer only, not by "
-                f"{self.scorer!r}"
-            )
+        Raises:
+            WorkbenchError: an unknown key or a bad value, naming the field.
+        """
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            raise option_error(exc, cls.model_fields, prefix) from None

@@ -57,7 +57,7 @@ class CurriculumDataModule(MixedDataModule):
 
     def __init__(self, curriculum: dict[str, Any], **kwargs: Any):
         super().__init__(**kwargs)
-        self.curriculum = CurriculumConfig.from_dict(curriculum)
+        self.curriculum = CurriculumConfig.from_dict(curriculum, "data.curriculum")
         self.sampler: CurriculumSampler | None = None
         self._context: ScoreContext | None = None
         self._restored: dict[str, Any] | None = None
