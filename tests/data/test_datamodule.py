@@ -12,17 +12,18 @@ from PIL import Image
 from torch.utils.data import DistributedSampler
 
 from tests.conftest import RENDERED_DIGITS
-from workbench.data.augment import BatchAugment, build_augment
+from workbench.data.augment import AugmentOptions, BatchAugment, build_augment
 from workbench.data.datamodule import MixedDataModule, MixedSampler, Subset
-from workbench.data.sources import SOURCE_KINDS, SourceSpec
-from workbench.data.transforms import harmonise
 from workbench.data.sources import (
+    SOURCE_KINDS,
     DigitsSource,
     GeneratedSource,
     ImageFolderSource,
+    SourceSpec,
     content_hash,
     digits_split_indices,
 )
+from workbench.data.transforms import harmonise
 from workbench.errors import WorkbenchError
 
 DIGITS = [str(d) for d in range(10)]
@@ -545,6 +546,30 @@ def test_build_augment_options():
     augment = build_augment(degrees=30, translate=0.1, p=1.0)
     assert isinstance(augment, BatchAugment) and augment.geometric is not None
     assert build_augment(brightness=0.2).photometric is not None
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"degress": 3}, "degress: not an option; allowed: degrees, translate, scale"),
+        ({"degrees": -1}, "degrees: Input should be greater than or equal to 0"),
+        ({"p": 1.5}, "p: Input should be less than or equal to 1"),
+        ({"scale": [1.1, 0.9]}, "scale: needs low <= high, got [1.1, 0.9]"),
+        ({"hflip": "yes"}, "hflip: Input should be a valid boolean"),
+    ],
+)
+def test_bad_augment_options_name_the_field(options, message):
+    # the library names the option; the DataModule adds where the config sets it
+    with pytest.raises(WorkbenchError) as error:
+        AugmentOptions.from_dict(options)
+    assert str(error.value).startswith(message)
+    if "degress" not in options:
+        with pytest.raises(WorkbenchError, match=f"^{message.split(':')[0]}: "):
+            build_augment(**options)
+    dm = MixedDataModule([{"kind": "digits"}], image_size=8, augment=options)
+    with pytest.raises(WorkbenchError) as error:
+        dm.setup("fit")
+    assert str(error.value).startswith(f"data.augment.{message}")
 
 
 def test_geometric_augmentation_moves_image_seg_and_depth_together():

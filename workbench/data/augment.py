@@ -3,11 +3,24 @@ depth, photometric transforms on the image only."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Annotated, Any
+
 import kornia.augmentation as K
 import torch
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    ValidationError,
+)
 from torch import nn
 
-# The augmentation the digits studies train with (options of :func:`build_augment`): small
+from workbench.errors import option_error
+
+# The augmentation the digits studies train with (:class:`AugmentOptions`): small
 # affine changes, contrast, brightness and blur, as handwriting and scanning vary.
 DIGITS_AUGMENT = {
     "degrees": 12,
@@ -47,6 +60,81 @@ class BatchAugment(nn.Module):
         return {**batch, "image": image.clamp(0, 1)}
 
 
+def _ordered(pair: tuple[float, float] | None) -> tuple[float, float] | None:
+    if pair is not None and pair[0] > pair[1]:
+        raise ValueError(f"needs low <= high, got {list(pair)}")
+    return pair
+
+
+_Range = Annotated[
+    tuple[NonNegativeFloat, NonNegativeFloat] | None, Field(strict=False), AfterValidator(_ordered)
+]
+
+
+class AugmentOptions(BaseModel):
+    """The augmentation options of a config (0 / None turns a transform off).
+
+    Attributes:
+        degrees: maximum rotation, in [0, 360].
+        translate: maximum shift as a fraction of the image side, in [0, 1].
+        scale: range of zoom factors ``[low, high]``.
+        hflip: random horizontal flips (off for digits, which flips change).
+        brightness, contrast, saturation: ColorJitter strengths, at least 0.
+        blur_sigma: Gaussian blur sigma range ``[low, high]``.
+        p: probability of each transform, in [0, 1].
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    degrees: float = Field(0.0, ge=0, le=360)
+    translate: float = Field(0.0, ge=0, le=1)
+    scale: _Range = None
+    hflip: bool = False
+    brightness: float = Field(0.0, ge=0)
+    contrast: float = Field(0.0, ge=0)
+    saturation: float = Field(0.0, ge=0)
+    blur_sigma: _Range = None
+    p: float = Field(0.8, ge=0, le=1)
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any], prefix: str = "") -> AugmentOptions:
+        """Checks the options of a config mapping.
+
+        Args:
+            options: the mapping of the fields above.
+            prefix: where the caller's users wrote the mapping (``data.augment``), put before
+                the field an error names.
+
+        Raises:
+            WorkbenchError: an unknown option or a bad value, naming the field.
+        """
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            raise option_error(exc, cls.model_fields, prefix) from None
+
+    def build(self) -> BatchAugment:
+        """Returns the batch augmentation of these options."""
+        geometric: list[nn.Module] = []
+        if self.degrees or self.translate or self.scale:
+            translate = (self.translate, self.translate) if self.translate else None
+            geometric.append(
+                K.RandomAffine(
+                    degrees=self.degrees, translate=translate, scale=self.scale, p=self.p
+                )
+            )
+        if self.hflip:
+            geometric.append(K.RandomHorizontalFlip(p=0.5))
+        photometric: list[nn.Module] = []
+        if self.brightness or self.contrast or self.saturation:
+            photometric.append(
+                K.ColorJitter(self.brightness, self.contrast, self.saturation, p=self.p)
+            )
+        if self.blur_sigma:
+            photometric.append(K.RandomGaussianBlur((5, 5), self.blur_sigma, p=self.p))
+        return BatchAugment(geometric, photometric)
+
+
 def build_augment(
     degrees: float = 0.0,
     translate: float = 0.0,
@@ -64,26 +152,27 @@ def build_augment(
         degrees: maximum rotation.
         translate: maximum shift as a fraction of the image side.
         scale: range of zoom factors.
-        hflip: random horizontal flips (off for digits, which flips change).
-        brightness, contrast, saturation: ColorJitter strengths.
+        hflip: random horizontal flips.
+        brightness: ColorJitter brightness strength.
+        contrast: ColorJitter contrast strength.
+        saturation: ColorJitter saturation strength.
         blur_sigma: Gaussian blur sigma range.
         p: probability of each transform.
+
+    The ranges are those of :class:`AugmentOptions`.
+
+    Raises:
+        WorkbenchError: an option out of range, naming it.
     """
-    geometric: list[nn.Module] = []
-    if degrees or translate or scale:
-        geometric.append(
-            K.RandomAffine(
-                degrees=degrees,
-                translate=(translate, translate) if translate else None,
-                scale=scale,
-                p=p,
-            )
-        )
-    if hflip:
-        geometric.append(K.RandomHorizontalFlip(p=0.5))
-    photometric: list[nn.Module] = []
-    if brightness or contrast or saturation:
-        photometric.append(K.ColorJitter(brightness, contrast, saturation, p=p))
-    if blur_sigma:
-        photometric.append(K.RandomGaussianBlur((5, 5), blur_sigma, p=p))
-    return BatchAugment(geometric, photometric)
+    options = {
+        "degrees": degrees,
+        "translate": translate,
+        "scale": scale,
+        "hflip": hflip,
+        "brightness": brightness,
+        "contrast": contrast,
+        "saturation": saturation,
+        "blur_sigma": blur_sigma,
+        "p": p,
+    }
+    return AugmentOptions.from_dict(options).build()

@@ -156,7 +156,7 @@ class MixedDataModule(pl.LightningDataModule):
         val_fraction: share of a training pool held out for validation (stratified).
         balance_classes: draw training items so every class is equally likely.
         epoch_size: training draws per epoch (default: the size of the training set).
-        augment: kornia augmentation options (see :func:`workbench.data.augment.build_augment`),
+        augment: kornia augmentation options (see :class:`workbench.data.augment.AugmentOptions`),
             applied to training batches only, consistently to image, segmentation and depth.
         cache: keep harmonised items in memory after the first load.
         seed: seed of the validation split and the sampler.
@@ -277,9 +277,9 @@ class MixedDataModule(pl.LightningDataModule):
         for split in SPLITS:
             self.datasets[split] = MixedDataset(splits[split], hp.image_size, hp.channels, hp.cache)
         if hp.augment:
-            from workbench.data.augment import build_augment
+            from workbench.data.augment import AugmentOptions
 
-            self._augment = build_augment(**hp.augment)
+            self._augment = AugmentOptions.from_dict(hp.augment, "data.augment").build()
         trainer = getattr(self, "trainer", None)
         # the logger's own folder: trainer.log_dir is a collective under DDP; none under
         # fast_dev_run, whose dummy logger writes nothing
