@@ -8,10 +8,13 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from workbench.evaluation.results import Examples
 
 STYLE = """
 body { font-family: sans-serif; max-width: 980px; margin: 2em auto; color: #222; }
@@ -74,27 +77,27 @@ def condition_plot(report: dict[str, Any]) -> str:
     return _png(figure)
 
 
-def examples_plot(examples: dict[str, Any]) -> str:
+def examples_plot(examples: Examples) -> str:
     """Clean image, adversarial image and the perturbation (scaled to its largest value)."""
-    count = len(examples["label"])
+    count = len(examples.label)
     figure = Figure(figsize=(1.4 * count, 4.4))
     axes = figure.subplots(3, count, squeeze=False)
     for i in range(count):
-        clean = examples["x"][i].permute(1, 2, 0).numpy()
-        adv = examples["x_adv"][i].permute(1, 2, 0).numpy()
+        clean = examples.x[i].permute(1, 2, 0).numpy()
+        adv = examples.x_adv[i].permute(1, 2, 0).numpy()
         delta = (adv - clean).mean(axis=2)
         scale = max(float(np.abs(delta).max()), 1e-12)
         cmap = "gray" if clean.shape[2] == 1 else None
         axes[0, i].imshow(clean.squeeze(2) if cmap else clean, cmap=cmap, vmin=0, vmax=1)
-        axes[0, i].set_title(f"label {examples['label'][i]}", fontsize=8)
+        axes[0, i].set_title(f"label {examples.label[i]}", fontsize=8)
         axes[1, i].imshow(adv.squeeze(2) if cmap else adv, cmap=cmap, vmin=0, vmax=1)
-        axes[1, i].set_title(f"pred {examples['pred'][i]}", fontsize=8)
+        axes[1, i].set_title(f"pred {examples.pred[i]}", fontsize=8)
         axes[2, i].imshow(delta, cmap="seismic", vmin=-scale, vmax=scale)
-        axes[2, i].set_title(examples["attack"][i], fontsize=7)
+        axes[2, i].set_title(examples.attack[i], fontsize=7)
         for row in range(3):
             axes[row, i].axis("off")
     figure.suptitle(
-        f"clean / adversarial / perturbation (eps {examples['eps']:g}, scaled per image)",
+        f"clean / adversarial / perturbation (eps {examples.eps:g}, scaled per image)",
         fontsize=9,
     )
     return _png(figure)
@@ -131,7 +134,7 @@ def _cascade_text(report: dict[str, Any]) -> str:
     return text
 
 
-def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
+def render_html(report: dict[str, Any], examples: Examples | None) -> str:
     """Returns the report as one self-contained HTML page."""
     eps = [f"{e:g}" for e in report["eps"]]
     parts = [
@@ -176,7 +179,7 @@ def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
         parts.append(
             _table(["epsilon", "cascade stage", "attacked", "broken", "seconds"], stage_rows)
         )
-    if examples:
+    if examples is not None:
         parts += ["<h2>Example adversarials</h2>", _img(examples_plot(examples), "examples")]
     if report["corruptions"]:
         mean = report["mean_corruption_acc"]
@@ -202,7 +205,7 @@ def render_html(report: dict[str, Any], examples: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_report(report: dict[str, Any], examples: dict[str, Any], out: Path) -> Path:
+def write_report(report: dict[str, Any], examples: Examples | None, out: Path) -> Path:
     """Writes ``report.json`` and ``report.html`` into ``out``; returns the HTML path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

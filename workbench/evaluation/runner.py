@@ -4,20 +4,20 @@ shifts and honesty checks. The model is evaluated in eval mode; the caller's mod
 
 Work is cut into units (one per epsilon, the corruptions, the conditions, each check); a
 finished unit is saved under ``OUT/units/`` and a rerun with the same settings skips it, so an
-interrupted evaluation resumes where it stopped.
+interrupted evaluation resumes where it stopped. The settings and budgets live in
+:mod:`workbench.evaluation.settings`, the units' results in :mod:`workbench.evaluation.results`
+and their store in :mod:`workbench.evaluation.units`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +29,6 @@ from workbench.adversarial.threat import ThreatModel
 from workbench.errors import WorkbenchError
 from workbench.evaluation import checks
 from workbench.evaluation.cascade import (
-    PRESETS,
     CascadeResult,
     Stage,
     capped_targets,
@@ -38,224 +37,28 @@ from workbench.evaluation.cascade import (
     run_cascade,
     stage_notes,
 )
-from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from workbench.evaluation.corruptions import corrupt
+from workbench.evaluation.results import (
+    BudgetStability,
+    Clean,
+    Conditions,
+    ConditionShift,
+    Corruptions,
+    Evaluation,
+    Examples,
+    LargeEps,
+    SweepPoint,
+    Unit,
+)
+from workbench.evaluation.settings import Settings, make_settings, stage_for
+from workbench.evaluation.units import UnitStore, fingerprint
+
+# make_settings and Settings are imported from here too (the runner's public API)
+__all__ = ["Evaluation", "Runner", "Settings", "evaluate_checkpoint", "make_settings"]
 
 log = logging.getLogger(__name__)
 
-# Attacks that need a threat model of their own (a perceptual bound) stay out of the sweep.
-NOT_IN_SWEEP = ("ssim-pgd",)
-DEFAULT_EPS = {
-    "quick": {"linf": [0.05, 0.1, 0.2], "l2": [0.5, 1.0, 2.0]},
-    "standard": {"linf": [0.025, 0.05, 0.1, 0.2, 0.3], "l2": [0.25, 0.5, 1.0, 2.0, 3.0]},
-}
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How hard the evaluation tries.
-
-    Attributes:
-        n: examples evaluated.
-        steps: iterations of every iterative white-box attack.
-        restarts: random restarts of the attacks that have them.
-        queries: model queries of black-box attacks.
-        targets: target classes of the targeted stages (APGD-T, FAB-T).
-        attacks: the sweep's attacks when none are named (None = all applicable).
-    """
-
-    n: int
-    steps: int
-    restarts: int
-    queries: int
-    targets: int
-    attacks: tuple[str, ...] | None = None
-
-
-# standard: AutoAttack's budget (100 steps, 5000 Square queries, 9 target classes)
-BUDGETS = {
-    "quick": Budget(n=64, steps=10, restarts=1, queries=100, targets=3, attacks=("fgsm", "pgd")),
-    "standard": Budget(n=256, steps=100, restarts=1, queries=5000, targets=9),
-}
-
-
-@dataclass
-class Settings:
-    """Everything that decides the numbers of an evaluation (and so the resume key)."""
-
-    norm: str = "linf"
-    eps: list[float] = field(default_factory=list)
-    attacks: list[str] = field(default_factory=list)
-    budget: str = "standard"
-    n: int = 256
-    steps: int = 50
-    restarts: int = 1
-    queries: int = 1000
-    targets: int = 9
-    cascade: str = "standard"
-    batch_size: int = 128
-    seed: int = 0
-    corruptions: list[str] = field(default_factory=lambda: sorted(CORRUPTIONS))
-    severities: list[int] = field(default_factory=lambda: list(SEVERITIES))
-
-    def key(self) -> str:
-        """Returns a short hash of the settings."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _fingerprint(
-    settings: Settings, model: nn.Module, x: Tensor, y: Tensor, conditions: dict | None
-) -> str:
-    """Returns a hash of the settings, the model's weights and the data: saved units are reused
-    only for the same evaluation (a retrained checkpoint in the same folder starts afresh)."""
-    digest = hashlib.sha1(settings.key().encode())
-    tensors = [*model.state_dict().values(), x, y, *(conditions or {}).values()]
-    for tensor in tensors:
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def applicable_attacks(norm: str) -> list[str]:
-    """Returns the registered attacks that support ``norm`` and fit a norm-ball sweep."""
-    return sorted(n for n, c in ATTACKS.items() if norm in c.norms and n not in NOT_IN_SWEEP)
-
-
-def make_settings(
-    norm: str = "linf",
-    eps: Sequence[float] | None = None,
-    attacks: Sequence[str] | None = None,
-    budget: str = "standard",
-    n: int | None = None,
-    steps: int | None = None,
-    restarts: int | None = None,
-    batch_size: int = 128,
-    seed: int = 0,
-    corruptions: Sequence[str] | None = None,
-    cascade: str = "standard",
-) -> Settings:
-    """Validates the user's choices and fills the rest from ``budget``.
-
-    ``cascade`` names the AutoAttack version that completes the worst case (``standard``,
-    ``plus`` or ``rand``, see :mod:`workbench.evaluation.cascade`).
-
-    Raises:
-        WorkbenchError: an unknown norm, budget, cascade, attack or corruption, an epsilon out
-            of range, or a count below one; each names the option.
-    """
-    if budget not in BUDGETS:
-        raise WorkbenchError(f"--budget: unknown {budget!r}; allowed: {', '.join(BUDGETS)}")
-    if cascade not in PRESETS:
-        raise WorkbenchError(f"--cascade: unknown {cascade!r}; allowed: {', '.join(PRESETS)}")
-    if norm not in ("linf", "l2"):
-        raise WorkbenchError(f"--norm: unknown {norm!r}; allowed: linf, l2")
-    plan = BUDGETS[budget]
-    eps = sorted(float(e) for e in (eps if eps else DEFAULT_EPS[budget][norm]))
-    for value in eps:
-        try:
-            ThreatModel(norm, value)
-        except WorkbenchError as error:
-            raise WorkbenchError(f"--eps {value:g}: {error}") from None
-    for name in attacks or ():
-        if name not in ATTACKS:
-            raise WorkbenchError(
-                f"--attacks: unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}"
-            )
-        if norm not in ATTACKS[name].norms:
-            raise WorkbenchError(
-                f"--attacks: {name} supports {', '.join(ATTACKS[name].norms)}, not --norm {norm}"
-            )
-    if attacks:
-        chosen = list(dict.fromkeys(attacks))
-    elif plan.attacks:
-        chosen = [a for a in plan.attacks if a in ATTACKS and norm in ATTACKS[a].norms]
-    else:
-        chosen = applicable_attacks(norm)
-    for name in corruptions or ():
-        if name not in CORRUPTIONS:
-            raise WorkbenchError(
-                f"--corruptions: unknown {name!r}; known: {', '.join(sorted(CORRUPTIONS))}"
-            )
-    values = {
-        "--n": n if n is not None else plan.n,
-        "--steps": steps if steps is not None else plan.steps,
-        "--restarts": restarts if restarts is not None else plan.restarts,
-        "--batch-size": batch_size,
-    }
-    for option, value in values.items():
-        if not (isinstance(value, int) and value >= 1):
-            raise WorkbenchError(f"{option}: must be a positive integer, got {value!r}")
-    return Settings(
-        norm=norm,
-        eps=eps,
-        attacks=chosen,
-        budget=budget,
-        n=values["--n"],
-        steps=values["--steps"],
-        restarts=values["--restarts"],
-        queries=plan.queries,
-        targets=plan.targets,
-        cascade=cascade,
-        batch_size=batch_size,
-        seed=seed,
-        corruptions=list(corruptions) if corruptions is not None else sorted(CORRUPTIONS),
-    )
-
-
-def stage_for(name: str, settings: Settings, num_classes: int, scale: int = 1) -> Stage:
-    """Returns the stage of attack ``name`` under the settings' budget for a model with
-    ``num_classes`` classes (``scale`` multiplies steps, queries and restarts); attacks that
-    can pick their own targets (APGD-DLR, FAB) run targeted."""
-    cls = ATTACKS[name]
-    wanted = {
-        "steps": settings.steps * scale,
-        "restarts": settings.restarts * scale,
-        "queries": settings.queries * scale,
-    }
-    targeted = "target_classes" in cls.defaults and cls.target_optional
-    if targeted:
-        wanted["target_classes"] = capped_targets(settings.targets, num_classes)
-    options = {k: v for k, v in wanted.items() if k in cls.defaults}
-    return Stage(name, options, targeted)
-
-
-class UnitStore:
-    """Finished units of one evaluation, saved as ``OUT/units/<name>.pt`` (tensors and
-    JSON-ready values); cleared when the settings change."""
-
-    def __init__(self, out: Path | None, key: str):
-        self.folder = None if out is None else Path(out) / "units"
-        if self.folder is None:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = self.folder / "settings.key"
-        if not stamp.is_file() or stamp.read_text() != key:
-            for old in self.folder.glob("*.pt"):
-                old.unlink()
-            stamp.write_text(key)
-
-    def _path(self, name: str) -> Path:
-        return self.folder / (name.replace("/", "_") + ".pt")
-
-    def get(self, name: str) -> dict[str, Any] | None:
-        """Returns a saved unit, or None."""
-        if self.folder is None or not self._path(name).is_file():
-            return None
-        return torch.load(self._path(name), map_location="cpu", weights_only=True)
-
-    def put(self, name: str, value: dict[str, Any]) -> dict[str, Any]:
-        """Saves a unit atomically and returns it."""
-        if self.folder is not None:
-            partial = self._path(name).with_suffix(".partial")
-            torch.save(value, partial)
-            partial.replace(self._path(name))
-        return value
-
-
-@dataclass
-class Evaluation:
-    """The report (JSON-ready) and what the plots need beyond it."""
-
-    report: dict[str, Any]
-    examples: dict[str, Any]
+U = TypeVar("U", bound=Unit)
 
 
 def _strongest_whitebox(attacks: Sequence[str]) -> str:
@@ -323,7 +126,7 @@ class Runner:
         self.settings = settings
         self.class_names = list(class_names or range(self.num_classes))
         self.conditions = {k: v.to(device) for k, v in (conditions or {}).items()}
-        self.store = UnitStore(out, _fingerprint(settings, self.model, self.x, self.y, conditions))
+        self.store = UnitStore(out, fingerprint(settings, self.model, self.x, self.y, conditions))
         self.progress = progress
         self.bar: tqdm | None = None
         s = settings
@@ -335,10 +138,11 @@ class Runner:
         """Returns the stage of attack ``name`` under this evaluation's budget."""
         return stage_for(name, self.settings, self.num_classes, scale)
 
-    def _unit(self, name: str, compute) -> dict[str, Any]:
+    def _unit(self, name: str, kind: type[U], compute: Callable[[], U]) -> U:
+        """Returns the result of unit ``name``: saved by an earlier run, else computed and saved."""
         if self.bar is not None:
             self.bar.set_postfix_str(name)
-        cached = self.store.get(name)
+        cached = self.store.get(name, kind)
         value = cached if cached is not None else self.store.put(name, compute())
         if self.bar is not None:
             self.bar.update(1)
@@ -361,7 +165,7 @@ class Runner:
             broken_by=None if start is None else start.broken_by,
         )
 
-    def _sweep_point(self, eps: float) -> dict[str, Any]:
+    def _sweep_point(self, eps: float) -> SweepPoint:
         """Every sweep attack on its own at ``eps``, then the cascade on the points none broke."""
         s = self.settings
         robust, per_attack, x_adv = {}, {}, self.x.clone()
@@ -388,17 +192,17 @@ class Runner:
             st for st in self.stages if st not in swept and s.norm in ATTACKS[st.attack].norms
         ]
         worst = self._cascade(eps, stages, start)
-        return {
-            "robust": robust,
-            "acc": per_attack,
-            "worst_robust": worst.robust,
-            "worst_acc": worst.accuracy,
-            "x_adv": worst.x_adv,
-            "broken_by": worst.broken_by,
-            "stages": worst.stages,
-        }
+        return SweepPoint(
+            robust=robust,
+            acc=per_attack,
+            worst_robust=worst.robust,
+            worst_acc=worst.accuracy,
+            x_adv=worst.x_adv,
+            broken_by=worst.broken_by,
+            stages=worst.stages,
+        )
 
-    def _corruptions(self) -> dict[str, Any]:
+    def _corruptions(self) -> Corruptions:
         s = self.settings
         acc: dict[str, dict[int, float]] = {}
         for index, name in enumerate(s.corruptions):
@@ -407,19 +211,21 @@ class Runner:
                 images = corrupt(self.x, name, severity, seed=s.seed * 1000 + index * 10 + severity)
                 pred = predict(self.model, images, s.batch_size)
                 acc[name][severity] = float((pred == self.y).float().mean())
-        return {"acc": acc}
+        return Corruptions(acc)
 
-    def _conditions(self) -> dict[str, Any]:
+    def _conditions(self) -> Conditions:
         s = self.settings
         preds = {k: predict(self.model, v, s.batch_size) for k, v in self.conditions.items()}
         reference = next(iter(preds.values()))
-        out = {}
-        for name, pred in preds.items():
-            out[name] = {
-                "acc": float((pred == self.y).float().mean()),
-                "agreement": float((pred == reference).float().mean()),
+        return Conditions(
+            {
+                name: ConditionShift(
+                    acc=float((pred == self.y).float().mean()),
+                    agreement=float((pred == reference).float().mean()),
+                )
+                for name, pred in preds.items()
             }
-        return out
+        )
 
     def run(self) -> Evaluation:
         """Runs (or resumes) every unit and returns the evaluation."""
@@ -432,47 +238,51 @@ class Runner:
         start = time.perf_counter()
         with tqdm(total=units, desc="robustness", disable=not self.progress) as self.bar:
             clean = self._unit(
-                "clean", lambda: {"robust": predict(self.model, self.x, s.batch_size) == self.y}
+                "clean", Clean, lambda: Clean(predict(self.model, self.x, s.batch_size) == self.y)
             )
-            clean_acc = float(clean["robust"].float().mean())
-            points = {e: self._unit(f"eps_{e:g}", lambda e=e: self._sweep_point(e)) for e in s.eps}
-            corruption = self._unit("corruptions", self._corruptions)
-            condition = self._unit("conditions", self._conditions) if self.conditions else {}
+            points = {
+                e: self._unit(f"eps_{e:g}", SweepPoint, lambda e=e: self._sweep_point(e))
+                for e in s.eps
+            }
+            corruption = self._unit("corruptions", Corruptions, self._corruptions)
+            condition = (
+                self._unit("conditions", Conditions, self._conditions) if self.conditions else None
+            )
             found = self._checks(points)
         self.bar = None
-        report = self._report(clean_acc, points, corruption, condition, found)
+        report = self._report(clean, points, corruption, condition, found)
         report["seconds"] = round(time.perf_counter() - start, 2)
         return Evaluation(report, self._examples(points))
 
-    def _checks(self, points: dict[float, dict[str, Any]]) -> list[checks.Check]:
+    def _checks(self, points: dict[float, SweepPoint]) -> list[checks.Check]:
         s = self.settings
         strongest = _strongest_whitebox(s.attacks or [st.attack for st in self.stages])
         found = self._model_checks()
-        curves = {name: [points[e]["acc"][name] for e in s.eps] for name in s.attacks}
-        curves["worst case"] = [points[e]["worst_acc"] for e in s.eps]
+        curves = {name: [points[e].acc[name] for e in s.eps] for name in s.attacks}
+        curves["worst case"] = [points[e].worst_acc for e in s.eps]
         found.append(checks.sweep_monotone(s.eps, curves, len(self.x)))
 
         large = _large_eps(s.norm, self.x)
         large_unit = self._unit(
             f"large_{strongest}",
-            lambda: {"acc": self._cascade(large, [self.stage(strongest)]).accuracy},
+            LargeEps,
+            lambda: LargeEps(self._cascade(large, [self.stage(strongest)]).accuracy),
         )
         found.append(
-            checks.chance_at_large_eps(large_unit["acc"], large, self.num_classes, len(self.x))
+            checks.chance_at_large_eps(large_unit.acc, large, self.num_classes, len(self.x))
         )
 
         middle = s.eps[len(s.eps) // 2]
 
-        def budget() -> dict[str, float]:
+        def budget() -> BudgetStability:
             point = points[middle]
-            standing = CascadeResult(point["x_adv"], point["worst_robust"], point["broken_by"], [])
-            doubled = self._cascade(middle, [self.stage(strongest, scale=2)], standing)
-            return {"single": point["worst_acc"], "doubled": doubled.accuracy}
+            doubled = self._cascade(middle, [self.stage(strongest, scale=2)], point.worst())
+            return BudgetStability(single=point.worst_acc, doubled=doubled.accuracy)
 
-        stability = self._unit(f"budget_{strongest}", budget)
+        stability = self._unit(f"budget_{strongest}", BudgetStability, budget)
         found.append(
             checks.budget_stable(
-                stability["single"], stability["doubled"], strongest, middle, len(self.x)
+                stability.single, stability.doubled, strongest, middle, len(self.x)
             )
         )
         found.append(self._blackbox_check(points))
@@ -486,28 +296,28 @@ class Runner:
             self.model, self.x[:count], self.y[:count], eot=s.cascade == "rand"
         )
 
-    def _blackbox_check(self, points: dict[float, dict[str, Any]]) -> checks.Check:
+    def _blackbox_check(self, points: dict[float, SweepPoint]) -> checks.Check:
         black = [a for a in self.settings.attacks if ATTACKS[a].black_box]
         white = [a for a in self.settings.attacks if not ATTACKS[a].black_box]
         worst: checks.Check | None = None
         for eps, point in points.items():
             if black and white:
-                white_robust = torch.stack([point["robust"][a] for a in white]).all(0)
-                black_robust = torch.stack([point["robust"][a] for a in black]).all(0)
+                white_robust = torch.stack([point.robust[a] for a in white]).all(0)
+                black_robust = torch.stack([point.robust[a] for a in black]).all(0)
             else:
                 # the cascade's black-box stage ran only where every white-box attack failed:
                 # each point it broke is one the white-box attacks missed
                 stage = [
                     st
-                    for st in point["stages"]
+                    for st in point.stages
                     if st["stage"] in ATTACKS and ATTACKS[st["stage"]].black_box
                 ]
                 if not stage:
                     continue
-                white_robust = point["worst_robust"] | torch.tensor(
-                    [b == stage[0]["stage"] for b in point["broken_by"]], device=self.x.device
+                white_robust = point.worst_robust | torch.tensor(
+                    [b == stage[0]["stage"] for b in point.broken_by], device=self.x.device
                 )
-                black_robust = point["worst_robust"]
+                black_robust = point.worst_robust
             check = checks.whitebox_beats_blackbox(
                 white_robust, black_robust, eps, self.settings.queries
             )
@@ -515,7 +325,7 @@ class Runner:
                 worst = check
         return worst or checks.skipped("whitebox_beats_blackbox", "no black-box attack ran")
 
-    def _reverify(self, points: dict[float, dict[str, Any]]) -> checks.Check:
+    def _reverify(self, points: dict[float, SweepPoint]) -> checks.Check:
         s = self.settings
         verdicts = []
         for eps, point in points.items():
@@ -524,9 +334,9 @@ class Runner:
                 checks.reverified(
                     self.model,
                     self.x,
-                    point["x_adv"].to(self.x.device),
+                    point.x_adv.to(self.x.device),
                     self.y,
-                    point["worst_robust"],
+                    point.worst_robust,
                     threat.distance,
                     eps,
                     s.batch_size,
@@ -543,26 +353,31 @@ class Runner:
             "and lie inside their ball",
         )
 
-    def _report(self, clean_acc, points, corruption, condition, found) -> dict[str, Any]:
+    def _report(
+        self,
+        clean: Clean,
+        points: dict[float, SweepPoint],
+        corruption: Corruptions,
+        condition: Conditions | None,
+        found: list[checks.Check],
+    ) -> dict[str, Any]:
+        """The JSON-ready report (its format is read by the app, the publish script and tests)."""
         s = self.settings
-        mean_corruption = [v for per in corruption["acc"].values() for v in per.values()]
         return {
             "n_examples": len(self.x),
             "norm": s.norm,
             "eps": s.eps,
-            "clean_acc": clean_acc,
+            "clean_acc": clean.accuracy,
             "robust_acc": {
-                name: {f"{e:g}": points[e]["acc"][name] for e in s.eps} for name in s.attacks
+                name: {f"{e:g}": points[e].acc[name] for e in s.eps} for name in s.attacks
             },
-            "worst_case_acc": {f"{e:g}": points[e]["worst_acc"] for e in s.eps},
-            "cascade": {f"{e:g}": points[e]["stages"] for e in s.eps},
+            "worst_case_acc": {f"{e:g}": points[e].worst_acc for e in s.eps},
+            "cascade": {f"{e:g}": points[e].stages for e in s.eps},
             "corruptions": {
-                name: {str(k): v for k, v in per.items()} for name, per in corruption["acc"].items()
+                name: {str(k): v for k, v in per.items()} for name, per in corruption.acc.items()
             },
-            "mean_corruption_acc": (
-                sum(mean_corruption) / len(mean_corruption) if mean_corruption else None
-            ),
-            "conditions": condition,
+            "mean_corruption_acc": corruption.mean(),
+            "conditions": {} if condition is None else condition.to_unit(),
             "checks": [c.to_dict() for c in found],
             "checks_passed": all(c.passed is not False for c in found),
             "settings": asdict(s),
@@ -577,25 +392,25 @@ class Runner:
             ),
         }
 
-    def _examples(self, points: dict[float, dict[str, Any]], count: int = 8) -> dict[str, Any]:
+    def _examples(self, points: dict[float, SweepPoint], count: int = 8) -> Examples | None:
         """Up to ``count`` broken examples at the middle epsilon, with their predictions."""
         s = self.settings
         eps = s.eps[len(s.eps) // 2]
         point = points[eps]
-        chosen = [i for i, b in enumerate(point["broken_by"]) if b not in (None, "clean")][:count]
+        chosen = [i for i, b in enumerate(point.broken_by) if b not in (None, "clean")][:count]
         if not chosen:
-            return {}
+            return None
         index = torch.tensor(chosen)
-        x, x_adv = self.x[index].cpu(), point["x_adv"][index].cpu()
+        x, x_adv = self.x[index].cpu(), point.x_adv[index].cpu()
         pred = predict(self.model, x_adv.to(self.x.device), s.batch_size).cpu()
-        return {
-            "eps": eps,
-            "x": x,
-            "x_adv": x_adv,
-            "label": [self.class_names[int(i)] for i in self.y[index].cpu()],
-            "pred": [self.class_names[int(i)] for i in pred],
-            "attack": [point["broken_by"][i] for i in chosen],
-        }
+        return Examples(
+            eps=eps,
+            x=x,
+            x_adv=x_adv,
+            label=[self.class_names[int(i)] for i in self.y[index].cpu()],
+            pred=[self.class_names[int(i)] for i in pred],
+            attack=[point.broken_by[i] for i in chosen],
+        )
 
 
 def evaluate_checkpoint(
@@ -619,9 +434,9 @@ def evaluate_checkpoint(
     Returns:
         the path of ``report.html``.
     """
+    from workbench.checkpoint import load_module
     from workbench.evaluation.data import load_eval_data
     from workbench.evaluation.report import write_report
-    from workbench.checkpoint import load_module
 
     try:
         torch.empty(0, device=device)
