@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--conditions",
         default=None,
-        help="comma-separated: clone,overcast,fog,rain,morning,sunset,night",
+        help="comma-separated render conditions, such as clone,fog,night (default: the spec's; "
+        "an unknown name lists the known ones)",
     )
     render.add_argument(
         "--gl", default="auto", choices=["auto", "egl", "osmesa"], help="OpenGL backend"

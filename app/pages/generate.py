@@ -20,7 +20,7 @@ from workbench.inspect.preview import (
     sample_views,
     start_render,
 )
-from workbench.render.conditions import CONDITIONS
+from workbench.scene.conditions import CONDITIONS
 from workbench.scene.spec import load_spec, parse_spec
 
 root = data_root()

@@ -61,7 +61,7 @@ def test_deterministic(spec, index):
     np.testing.assert_equal(a.factors, b.factors)
     np.testing.assert_array_equal(a.camera.pose, b.camera.pose)
     assert [o.name for o in a.objects] == [o.name for o in b.objects]
-    for x, y in zip(a.objects, b.objects):
+    for x, y in zip(a.objects, b.objects, strict=True):
         np.testing.assert_array_equal(x.pose, y.pose)
         assert x.mesh_key == y.mesh_key
     other = build_scene(spec, SEED, index + 1)
@@ -164,8 +164,8 @@ def test_renders_read_as_a_street(renderer, spec):
 
 
 def test_fog_and_night(renderer, spec):
-    from workbench.render.conditions import FOG_COLOR
     from workbench.render.sample import render_sample
+    from workbench.scene.conditions.effects import FOG_COLOR
 
     base = render_sample(renderer, spec, SEED, 1)
     clear = base.arrays["rgb"].astype(float)

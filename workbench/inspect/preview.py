@@ -42,6 +42,7 @@ from workbench.inspect.paths import relative_to_root, resolve_under, state_dir
 from workbench.inspect.preview_worker import receive, send
 from workbench.resources import scenes_dir
 from workbench.scene.assets import asset_files
+from workbench.scene.conditions import build_condition
 from workbench.scene.spec import parse_spec
 
 VIEW_SIZE = 256
@@ -289,13 +290,9 @@ class PreviewRenderer:
                 outside the data root, unloadable assets, no OpenGL backend, every worker busy
                 past ``wait``, a preview past ``timeout``, or a worker that stopped.
         """
-        from workbench.render.conditions import CONDITIONS
         from workbench.scene.kinds import preflight
 
-        if condition not in CONDITIONS:
-            raise WorkbenchError(
-                f"condition: unknown {condition!r}; allowed: {', '.join(CONDITIONS)}"
-            )
+        build_condition(condition)
         check_spec(self.root, spec)
         preflight(spec)
         request = (spec.model_dump(mode="json"), int(seed), int(index), condition)
@@ -420,8 +417,8 @@ def start_render(
         detached: keep running after the app stops.
 
     Raises:
-        WorkbenchError: ``out`` leaves the root, a count or the resolution is out of bounds, the
-            disk is nearly full, or a running job writes into ``out``.
+        WorkbenchError: ``out`` leaves the root, a count or the resolution is out of bounds, a
+            condition is unknown, the disk is nearly full, or a running job writes into ``out``.
     """
     base = Path(root).resolve()
     folder = resolve_under(base, out)
@@ -433,6 +430,8 @@ def start_render(
         raise WorkbenchError(f"workers: must lie in [1, {MAX_WORKERS}], got {workers}")
     if not 0 <= seed < 2**32:
         raise WorkbenchError(f"seed: must lie in [0, 2**32), got {seed}")
+    for name in conditions or ():  # the spec's own were checked when it was read
+        build_condition(name, "conditions")
     check_spec(base, spec)
     conditions = list(dict.fromkeys(conditions or spec.conditions))
     check_room(base, render_need(num, spec.resolution, len(conditions)), f"render into {out}")

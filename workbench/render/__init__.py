@@ -1,1 +1,1 @@
-"""HOW to render: GL backend choice, pyrender passes, conditions, labels and the job runner."""
+"""HOW to render: GL backend choice, pyrender passes, labels and the job runner."""

@@ -8,10 +8,11 @@ an uninterrupted run whatever the worker count, shard split, backend or resume p
 
 A run holds the lock of every dataset folder it writes (see
 :func:`~workbench.data.writer.dataset_lock`): a second render into a folder being written is
-refused with the holder's host, pid and start time, while the slices of one ``--shard I/N`` split (processes, batch jobs or hosts on a shared
-folder) run side by side. Resuming needs the same spec, seed, counts, condition, GL renderer,
-mesh and texture files (sha256) and workbench version, so shards from different renderers or
-assets never mix under one manifest (a finished dataset is reopened whatever renders it now).
+refused with the holder's host, pid and start time, while the slices of one ``--shard I/N``
+split (processes, batch jobs or hosts on a shared folder) run side by side. Resuming needs the
+same spec, seed, counts, condition, GL renderer, mesh and texture files (sha256) and workbench
+version, so shards from different renderers or assets never mix under one manifest (a finished
+dataset is reopened whatever renders it now).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ from workbench.data.writer import (
 )
 from workbench.errors import WorkbenchError
 from workbench.render import gl
-from workbench.render.conditions import CONDITIONS
 from workbench.scene.assets import asset_files
+from workbench.scene.conditions import build_condition
 from workbench.scene.kinds import preflight
 
 log = logging.getLogger(__name__)
@@ -108,11 +109,8 @@ class RenderJob:
             raise WorkbenchError(f"--shard: expected I/N with 0 <= I < N, got {i}/{n}")
         if self.backend not in ("local", "ray"):
             raise WorkbenchError(f"--backend: unknown {self.backend!r}; allowed: local, ray")
-        for name in self.condition_list():
-            if name not in CONDITIONS:
-                raise WorkbenchError(
-                    f"--conditions: unknown condition {name!r}; allowed: {', '.join(CONDITIONS)}"
-                )
+        for name in self.conditions or ():  # the spec's own were checked when it was read
+            build_condition(name, "--conditions")
 
     def condition_list(self) -> list[str]:
         """Returns the conditions to render, without duplicates."""

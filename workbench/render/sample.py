@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from workbench.render.conditions import image_condition, scene_condition
 from workbench.render.labels import difficulty, image_label, objects_table
 from workbench.render.view import Renderer
+from workbench.rng import stream
 from workbench.scene import assets
+from workbench.scene.conditions import build_condition
 from workbench.scene.kinds import build_scene
 from workbench.scene.model import Background
-from workbench.rng import stream
 
 
 @dataclass
@@ -62,15 +62,24 @@ def render_sample(
     """Renders sample ``index`` of the dataset ``(spec, seed)`` under ``condition``.
 
     The result depends only on the arguments: geometry, materials and camera come from the
-    sample's own random streams, the condition from its ``condition/<name>`` stream.
+    sample's own random streams, the condition (sampled, applied to the scene, then to the
+    image, see :class:`~workbench.scene.conditions.Condition`) from its ``condition/<name>``
+    stream.
+
+    Raises:
+        WorkbenchError: ``condition`` is not registered.
     """
+    effect = build_condition(condition)
     instance = build_scene(spec, seed, index)
     condition_rng = stream(seed, index, f"condition/{condition}")
-    params = scene_condition(instance, condition, condition_rng)
+    params = {"name": condition, **effect.sample(condition_rng)}
+    instance = effect.apply_scene(instance, params, condition_rng)
     passes = renderer.render(instance)
     rgb = passes["rgb"].astype(np.float32) / 255.0
     rgb = _composite_photo(rgb, passes["depth"], instance.background)
-    rgb = image_condition(rgb, passes["depth"], params, condition_rng, subject=passes["inst"] > 0)
+    subject = passes["inst"] > 0
+    rgb = effect.apply_image(rgb, params, passes["depth"], condition_rng, subject=subject)
+    rgb = np.clip(rgb, 0.0, 1.0)
     rgb8 = np.round(rgb * 255.0).astype(np.uint8)
 
     classes = spec.classes()

@@ -1,1 +1,1 @@
-"""WHAT to render: scene specs, assets and seeded randomizers (no OpenGL, no torch)."""
+"""WHAT to render: scene specs, conditions, assets and seeded randomizers (no OpenGL, no torch)."""

@@ -8,10 +8,11 @@ allowed.
 Every number is finite (no nan or inf), every range is ``[low, high]`` with ``low <= high``,
 sizes and distances are positive, and the bounds below keep a spec small: at most
 :data:`MAX_COUNT` objects of any kind, :data:`MAX_LIGHTS` lights, :data:`MAX_LIST` entries in a
-list, lengths from :data:`MIN_LENGTH` to :data:`MAX_LENGTH` metres, names up to :data:`MAX_TEXT` characters and a
-spec file up to :data:`MAX_SPEC_BYTES`. Whether the objects can be placed in the room a spec
-gives them is checked by each kind's preflight (``workbench.scene.kinds``), which needs the
-meshes' footprints.
+list, lengths from :data:`MIN_LENGTH` to :data:`MAX_LENGTH` metres, names up to
+:data:`MAX_TEXT` characters and a spec file up to :data:`MAX_SPEC_BYTES`. Whether the objects
+can be placed in the room a spec gives them is checked by each kind's preflight
+(``workbench.scene.kinds``), which needs the meshes' footprints. Condition names are those of
+:data:`workbench.scene.conditions.CONDITIONS`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pydantic import (
 )
 
 from workbench.errors import WorkbenchError
+from workbench.scene.conditions import CONDITIONS
 
 TextureName = Literal[
     "brick", "grass", "gravel", "coffee", "chelsea", "astronaut", "rocket", "hubble"
@@ -66,15 +68,13 @@ FONT_NAMES = (
 # Faces shipped with matplotlib (DejaVu, STIX, Computer Modern), for more glyph shapes.
 EXTRA_FONT_NAMES = (
     "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
-    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic",
-    "DejaVuSerif-BoldItalic", "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic",
-    "STIXGeneralBolIta", "cmr10", "cmss10", "cmti10", "cmtt10", "cmb10",
+    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSerif", "DejaVuSerif-Bold",
+    "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic", "STIXGeneral", "STIXGeneralBol",
+    "STIXGeneralItalic", "STIXGeneralBolIta", "cmr10", "cmss10", "cmti10", "cmtt10", "cmb10",
     "Strokes", "Strokes-Bold",  # pen strokes written like handwriting (workbench.scene.assets)
 )  # fmt: skip
 FontName = Literal[FONT_NAMES + EXTRA_FONT_NAMES]  # type: ignore[valid-type]
 LightKind = Literal["directional", "point", "spot"]
-CONDITIONS = ("clone", "overcast", "fog", "rain", "morning", "sunset", "night")
-ConditionName = Literal[CONDITIONS]  # type: ignore[valid-type]
 
 MAX_COUNT = 1000  # objects of any one kind in a sample (the high end of a count range)
 MAX_LIGHTS = 12  # lights in a scene: pyrender shades at most 4 of each kind (3 kinds)
@@ -105,6 +105,15 @@ def _printable(text: str) -> str:
     return text
 
 
+def _condition(name: str) -> str:
+    """Accepts the name of a registered condition (``workbench.scene.conditions``)."""
+    try:
+        CONDITIONS.get(name)
+    except WorkbenchError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
 Range = _span(ge=-MAX_LENGTH, le=MAX_LENGTH)
 Length = _span(ge=MIN_LENGTH, le=MAX_LENGTH)  # sizes, distances, widths: positive
 Extent = Annotated[float, Field(ge=MIN_LENGTH, le=MAX_LENGTH)]
@@ -117,6 +126,7 @@ CountRange = tuple[
 ]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(_printable)]
+ConditionName = Annotated[Text, AfterValidator(_condition)]
 FilePath = Annotated[str, Field(min_length=1, max_length=MAX_PATH), AfterValidator(_printable)]
 
 
