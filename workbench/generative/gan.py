@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from torch.optim.swa_utils import AveragedModel
 
+from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
 from workbench.generative.grid import class_rows, log_grid, run_dir
 from workbench.generative.nets import (
@@ -30,7 +31,7 @@ from workbench.generative.nets import (
     interpolate_images,
     num_stages,
 )
-from workbench.checkpoint import mark_kind
+from workbench.models.optim import create_optimizer
 
 OBJECTIVES = ("hinge", "wgan-gp")
 
@@ -213,6 +214,6 @@ class ConditionalGAN(pl.LightningModule):
         hp = self.hparams
         betas = (hp.beta1, hp.beta2)
         return [
-            torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=betas),
-            torch.optim.Adam(self.critic.parameters(), lr=hp.lr_d, betas=betas),
+            create_optimizer(self.generator, "adam", lr=hp.lr_g, betas=betas),
+            create_optimizer(self.critic, "adam", lr=hp.lr_d, betas=betas),
         ]

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
 from workbench.generative.grid import log_grid, run_dir
 from workbench.generative.nets import (
@@ -35,7 +36,7 @@ from workbench.generative.nets import (
     evaluating,
     to_numpy,
 )
-from workbench.checkpoint import mark_kind
+from workbench.models.optim import create_optimizer
 
 EPS = 1e-3
 
@@ -245,6 +246,6 @@ class Refiner(pl.LightningModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         hp = self.hparams
         return [
-            torch.optim.Adam(self.refiner.parameters(), lr=hp.lr_r, betas=(0.5, 0.999)),
-            torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=(0.5, 0.999)),
+            create_optimizer(self.refiner, "adam", lr=hp.lr_r, betas=(0.5, 0.999)),
+            create_optimizer(self.discriminator, "adam", lr=hp.lr_d, betas=(0.5, 0.999)),
         ]

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Normal
 
+from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
 from workbench.generative.grid import class_rows, log_grid, run_dir
 from workbench.generative.nets import (
@@ -30,7 +31,7 @@ from workbench.generative.nets import (
     interpolate_images,
     latents,
 )
-from workbench.checkpoint import mark_kind
+from workbench.models.optim import create_optimizer
 
 
 class ConditionalVAE(pl.LightningModule):
@@ -213,4 +214,4 @@ class ConditionalVAE(pl.LightningModule):
         mark_kind(checkpoint, "vae")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return create_optimizer(self, "adam", lr=self.hparams.lr)

@@ -1,4 +1,5 @@
-"""Models: backbone registry, norms, init schemes and losses for the LightningModules."""
+"""Models: backbone registry, norms, init schemes, losses and the optimizer and schedule factory
+for the LightningModules."""
 
 from workbench.models import backbones  # noqa: F401  (registers the backbones)
 from workbench.models.backbones import Backbone, saved_activation_bytes
@@ -10,6 +11,14 @@ from workbench.models.losses import (
     depth_loss,
 )
 from workbench.models.norms import NORMS, BatchRenorm2d, make_norm
+from workbench.models.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    OptimizerOptions,
+    ScheduleOptions,
+    create_optimizer,
+    with_schedule,
+)
 from workbench.models.registry import BACKBONES, backbone_options, build_backbone
 
 __all__ = [
@@ -18,14 +27,20 @@ __all__ = [
     "DEPTH_LOSSES",
     "INIT_SCHEMES",
     "NORMS",
+    "OPTIMIZERS",
+    "SCHEDULES",
     "Backbone",
     "BatchRenorm2d",
+    "OptimizerOptions",
+    "ScheduleOptions",
     "backbone_options",
     "build_backbone",
     "classification_loss",
+    "create_optimizer",
     "depth_loss",
     "initialize",
     "load_backbone_weights",
     "make_norm",
     "saved_activation_bytes",
+    "with_schedule",
 ]

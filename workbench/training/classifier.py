@@ -21,14 +21,20 @@ from torchmetrics.classification import (
     MulticlassConfusionMatrix,
 )
 
-from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
-from workbench.errors import WorkbenchError
-from workbench.models import build_backbone, classification_loss, initialize, load_backbone_weights
-from workbench.models import depth_loss as depth_loss_fn
 from workbench.checkpoint import mark_kind
-
-OPTIMIZERS = ("sgd", "adam", "adamw", "amsgrad")
-SCHEDULES = ("none", "step", "cosine", "onecycle")
+from workbench.errors import WorkbenchError
+from workbench.models import (
+    OPTIMIZERS,
+    SCHEDULES,
+    build_backbone,
+    classification_loss,
+    create_optimizer,
+    initialize,
+    load_backbone_weights,
+    with_schedule,
+)
+from workbench.models import depth_loss as depth_loss_fn
+from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
 
 
 class Classifier(pl.LightningModule):
@@ -66,6 +72,9 @@ class Classifier(pl.LightningModule):
             ``ramp_epochs``, ``val_eps`` and ``val_steps``; see
             :class:`workbench.training.adversarial.AdversarialConfig`. Validation and test then
             log ``robust_acc`` (PGD at ``val_eps``) next to ``acc``. None = off.
+
+    The optimizer and schedule come from :func:`workbench.models.optim.create_optimizer` and
+    :func:`~workbench.models.optim.with_schedule`.
     """
 
     def __init__(
@@ -255,7 +264,8 @@ class Classifier(pl.LightningModule):
         if not torch.isfinite(losses["total"]):
             raise WorkbenchError(
                 f"training loss is {losses['total'].item()} at step {self.global_step} "
-                f"(epoch {self.current_epoch}, batch {batch_idx}); stopped. Lower model.lr or check the data"
+                f"(epoch {self.current_epoch}, batch {batch_idx}); stopped. "
+                "Lower model.lr or check the data"
             )
         self.log_dict(
             {f"train/{k}_loss": v for k, v in losses.items()},
@@ -356,7 +366,7 @@ class Classifier(pl.LightningModule):
             with path.open("w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["true\\pred", *self.class_names])
-                for name, row in zip(self.class_names, matrix.tolist()):
+                for name, row in zip(self.class_names, matrix.tolist(), strict=False):
                     writer.writerow([name, *row])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -364,46 +374,16 @@ class Classifier(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        params = self.parameters()
-        if hp.optimizer == "sgd":
-            optimizer = torch.optim.SGD(
-                params,
-                lr=hp.lr,
-                momentum=hp.momentum,
-                nesterov=hp.nesterov,
-                weight_decay=hp.weight_decay,
-            )
-        elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        elif hp.optimizer == "amsgrad":
-            optimizer = torch.optim.Adam(
-                params, lr=hp.lr, weight_decay=hp.weight_decay, amsgrad=True
-            )
-        else:
-            optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        if hp.schedule == "none" and not hp.warmup_epochs:
-            return optimizer
-        if hp.schedule == "onecycle":
-            total = int(self.trainer.estimated_stepping_batches)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=hp.lr, total_steps=total
-            )
-            return {
-                "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-            }
-        epochs = max(1, int(self.trainer.max_epochs or 1))
-        if hp.schedule == "step":
-            main = torch.optim.lr_scheduler.StepLR(optimizer, hp.step_size, hp.gamma)
-        elif hp.schedule == "cosine":
-            main = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, max(1, epochs - hp.warmup_epochs)
-            )
-        else:
-            main = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-        if hp.warmup_epochs:
-            warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 0.1, 1.0, hp.warmup_epochs)
-            main = torch.optim.lr_scheduler.SequentialLR(
-                optimizer, [warmup, main], [hp.warmup_epochs]
-            )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": main, "interval": "epoch"}}
+        optimizer = create_optimizer(
+            self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, hp.momentum, hp.nesterov
+        )
+        steps = int(self.trainer.estimated_stepping_batches) if hp.schedule == "onecycle" else None
+        return with_schedule(
+            optimizer,
+            hp.schedule,
+            epochs=max(1, int(self.trainer.max_epochs or 1)),
+            total_steps=steps,
+            warmup_epochs=hp.warmup_epochs,
+            step_size=hp.step_size,
+            gamma=hp.gamma,
+        )
