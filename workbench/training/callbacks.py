@@ -11,6 +11,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
+from torchmetrics.classification import MulticlassConfusionMatrix
+
 from workbench.rng import process_epoch_seed
 
 
@@ -53,6 +55,42 @@ class PredictionCSV(BasePredictionWriter):
                     batch["label"].tolist(),
                     batch["pred"].tolist(),
                     batch["probs"].tolist(),
+                    strict=True,
                 ):
                     name = names[source] if source < len(names) else source
                     writer.writerow([name, label, pred, *(f"{p:.6f}" for p in probs)])
+
+
+class ConfusionCSV(pl.Callback):
+    """Writes ``confusion_test.csv`` (true class by row, predicted class by column, counts over
+    every rank) into the run's log folder at the end of ``test``.
+
+    The module's ``test_step`` returns the class probabilities of the batch as ``probs``; the
+    batch holds the true ``label``; the module's ``hparams.num_classes`` and ``class_names`` give
+    the size and the names of the rows and columns.
+    """
+
+    def __init__(self):
+        self.matrix: MulticlassConfusionMatrix | None = None
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        classes = pl_module.hparams.num_classes
+        self.matrix = MulticlassConfusionMatrix(classes).to(pl_module.device)
+
+    def on_test_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        self.matrix.update(outputs["probs"], batch["label"])
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        matrix = self.matrix.compute().cpu()  # on every rank: the counts are summed over ranks
+        self.matrix = None
+        if not trainer.is_global_zero or not trainer.loggers:
+            return
+        path = Path(trainer.loggers[0].log_dir) / "confusion_test.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["true\\pred", *pl_module.class_names])
+            for name, row in zip(pl_module.class_names, matrix.tolist(), strict=False):
+                writer.writerow([name, *row])

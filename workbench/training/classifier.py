@@ -3,9 +3,7 @@ dense heads (semantic segmentation, depth) trained only where labels exist."""
 
 from __future__ import annotations
 
-import csv
 import math
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,11 +13,7 @@ from kornia.losses import focal_loss
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassCalibrationError,
-    MulticlassConfusionMatrix,
-)
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
@@ -35,6 +29,7 @@ from workbench.models import (
 )
 from workbench.models import depth_loss as depth_loss_fn
 from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
+from workbench.training.callbacks import ConfusionCSV
 
 
 class Classifier(pl.LightningModule):
@@ -74,7 +69,8 @@ class Classifier(pl.LightningModule):
             log ``robust_acc`` (PGD at ``val_eps``) next to ``acc``. None = off.
 
     The optimizer and schedule come from :func:`workbench.models.optim.create_optimizer` and
-    :func:`~workbench.models.optim.with_schedule`.
+    :func:`~workbench.models.optim.with_schedule`; ``test`` writes ``confusion_test.csv`` through
+    the :class:`~workbench.training.callbacks.ConfusionCSV` callback that the model configures.
     """
 
     def __init__(
@@ -162,7 +158,6 @@ class Classifier(pl.LightningModule):
                         "ece": MulticlassCalibrationError(num_classes, n_bins=15),
                     }
                 )
-        self.confusion = MulticlassConfusionMatrix(num_classes)
         self.adversarial = None
         if adversarial is not None:
             self.adversarial = AdversarialTraining(AdversarialConfig.from_dict(adversarial))
@@ -277,7 +272,9 @@ class Classifier(pl.LightningModule):
         )
         return losses["total"]
 
-    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0) -> None:
+    def _eval_step(
+        self, batch: dict[str, torch.Tensor], stage: str, batch_idx: int = 0
+    ) -> dict[str, torch.Tensor]:
         out = self(batch["image"])
         losses = self._losses(out, batch)
         self.log(
@@ -289,14 +286,13 @@ class Classifier(pl.LightningModule):
         )
         probs = out["logits"].softmax(dim=1)
         self._update(stage, probs, batch)
-        if stage == "test":
-            self.confusion.update(probs, batch["label"])
         if self.adversarial is not None and self.adversarial.robust_metric:
             image = self.adversarial.robust_examples(
                 self, batch["image"], batch["label"], batch_idx
             )
             robust = self(image)["logits"].softmax(dim=1)
             self._update(f"robust_{stage}", robust, batch)
+        return {"probs": probs}
 
     def _update(self, prefix: str, probs: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
         self.metrics[f"{prefix}_all"].update(probs, batch["label"])
@@ -308,8 +304,8 @@ class Classifier(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val", batch_idx)
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test", batch_idx)
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "test", batch_idx)
 
     def predict_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int
@@ -358,16 +354,9 @@ class Classifier(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
-        matrix = self.confusion.compute().cpu()
-        self.confusion.reset()
-        if self.trainer is not None and self.trainer.is_global_zero and self.trainer.loggers:
-            path = Path(self.trainer.loggers[0].log_dir) / "confusion_test.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["true\\pred", *self.class_names])
-                for name, row in zip(self.class_names, matrix.tolist(), strict=False):
-                    writer.writerow([name, *row])
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        return [ConfusionCSV()]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         mark_kind(checkpoint, "classifier")
