@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from workbench.errors import WorkbenchError
+from workbench.models.losses import sample_weights
 from workbench.training.classifier import Classifier
 
 
@@ -62,7 +63,8 @@ def test_self_paced_weights_drop_high_loss_samples_early_and_admit_them_later():
     torch.testing.assert_close(loss, losses[easy].sum() / 16)
     loss.backward()
     assert (logits.grad[~easy] == 0).all() and (logits.grad[easy].abs().sum(1) > 0).all()
-    epochs = [net.sample_weights(losses, epoch) for epoch in range(8)]
+    weighting = {"self_paced": threshold, "self_paced_growth": 2.0}
+    epochs = [sample_weights(losses, epoch, **weighting) for epoch in range(8)]
     kept = [int((w > 0).sum()) for w in epochs]
     assert kept == sorted(kept) and kept[0] == easy.sum() and kept[-1] == 16  # lambda doubles
     assert torch.equal(epochs[-1], torch.full((16,), 1 / 16))

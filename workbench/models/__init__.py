@@ -1,5 +1,5 @@
-"""Models: backbone registry, norms, init schemes, losses and the optimizer and schedule factory
-for the LightningModules."""
+"""Models: backbone registry, norms, init schemes, losses, sample weighting and the optimizer
+and schedule factory for the LightningModules."""
 
 from workbench.models import backbones  # noqa: F401  (registers the backbones)
 from workbench.models.backbones import Backbone, saved_activation_bytes
@@ -9,6 +9,9 @@ from workbench.models.losses import (
     DEPTH_LOSSES,
     classification_loss,
     depth_loss,
+    hard_mining_weights,
+    sample_weights,
+    self_paced_weights,
 )
 from workbench.models.norms import NORMS, BatchRenorm2d, make_norm
 from workbench.models.optim import (
@@ -38,9 +41,12 @@ __all__ = [
     "classification_loss",
     "create_optimizer",
     "depth_loss",
+    "hard_mining_weights",
     "initialize",
     "load_backbone_weights",
     "make_norm",
+    "sample_weights",
     "saved_activation_bytes",
+    "self_paced_weights",
     "with_schedule",
 ]

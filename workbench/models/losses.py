@@ -1,10 +1,13 @@
-"""Loss functions by name: classification (cross entropy, focal) and masked depth regression."""
+"""Loss functions by name: classification (cross entropy, focal) and masked depth regression;
+per-sample weights of a training batch (online hard example mining, self-paced learning)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 
+import torch
 import torch.nn.functional as F
 from kornia.losses import focal_loss
 from torch import Tensor
@@ -13,10 +16,11 @@ from workbench.errors import WorkbenchError
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
 DEPTH_LOSSES = ("l1", "l2", "huber")
+REDUCTIONS = ("mean", "none")
 
 
 def classification_loss(
-    name: str, label_smoothing: float = 0.0, focal_gamma: float = 2.0
+    name: str, label_smoothing: float = 0.0, focal_gamma: float = 2.0, reduction: str = "mean"
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """Returns ``loss(logits[B, K], target[B]) -> mean loss`` for integer class targets.
 
@@ -26,10 +30,14 @@ def classification_loss(
         label_smoothing: cross entropy only; mixes the one-hot target with the uniform
             distribution, as :func:`torch.nn.functional.cross_entropy` does.
         focal_gamma: focal only; the focusing exponent ``gamma >= 0``.
+        reduction: ``"mean"``, or ``"none"`` for the loss of every sample (B), whose mean is
+            the loss.
 
     Raises:
         WorkbenchError: unknown name or invalid parameter.
     """
+    if reduction not in REDUCTIONS:
+        raise WorkbenchError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
     if name not in CLASSIFICATION_LOSSES:
         raise WorkbenchError(
             f"classification loss must be one of {', '.join(CLASSIFICATION_LOSSES)}; got {name!r}"
@@ -37,17 +45,18 @@ def classification_loss(
     if not 0 <= label_smoothing < 1:
         raise WorkbenchError(f"label_smoothing must be in [0, 1); got {label_smoothing!r}")
     if name == "cross_entropy":
-        return partial(F.cross_entropy, label_smoothing=label_smoothing)
+        return partial(F.cross_entropy, label_smoothing=label_smoothing, reduction=reduction)
     if label_smoothing:
         raise WorkbenchError("label_smoothing applies to cross_entropy only, not to focal")
     if focal_gamma < 0:
         raise WorkbenchError(f"focal_gamma must be >= 0; got {focal_gamma!r}")
-    return partial(_focal, gamma=focal_gamma)
+    return partial(_focal, gamma=focal_gamma, reduction=reduction)
 
 
-def _focal(logits: Tensor, target: Tensor, gamma: float) -> Tensor:
+def _focal(logits: Tensor, target: Tensor, gamma: float, reduction: str) -> Tensor:
     # kornia's "mean" also divides by the class count; sum the class slices, average the batch.
-    return focal_loss(logits, target, alpha=None, gamma=gamma).sum(dim=1).mean()
+    per_sample = focal_loss(logits, target, alpha=None, gamma=gamma).sum(dim=1)
+    return per_sample.mean() if reduction == "mean" else per_sample
 
 
 def depth_loss(name: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
@@ -72,3 +81,42 @@ def _masked(pred: Tensor, target: Tensor, mask: Tensor, elementwise: Callable) -
     mask = mask.bool().expand_as(pred)
     total = elementwise(pred[mask], target.expand_as(pred)[mask], reduction="sum")
     return total / mask.sum().clamp(min=1)
+
+
+def hard_mining_weights(losses: Tensor, fraction: float) -> Tensor:
+    """Online hard example mining (Shrivastava et al. 2016): weight ``1 / k`` on the ``k =
+    ceil(fraction * B)`` largest of the B per-sample ``losses``, zero on the others."""
+    keep = math.ceil(round(fraction * len(losses), 9))
+    weights = torch.zeros_like(losses)
+    weights[losses.topk(keep).indices] = 1.0 / keep
+    return weights
+
+
+def self_paced_weights(losses: Tensor, threshold: float) -> Tensor:
+    """Self-paced learning with binary weights (Kumar et al. 2010): weight ``1 / B`` on the
+    per-sample ``losses`` below ``threshold``, zero on the others, so a batch of dropped samples
+    contributes nothing."""
+    return (losses < threshold).to(losses.dtype) / len(losses)
+
+
+def sample_weights(
+    losses: Tensor,
+    epoch: int,
+    hard_mining: float = 1.0,
+    self_paced: float | None = None,
+    self_paced_growth: float = 1.1,
+) -> Tensor:
+    """Returns the weight of every per-sample loss of a training batch at ``epoch`` (zero =
+    dropped); the weights sum to at most 1.
+
+    Args:
+        losses: the B per-sample losses (detached).
+        epoch: the training epoch (self-paced thresholds grow with it).
+        hard_mining: see :func:`hard_mining_weights`; 1.0 = every sample, weight ``1 / B``.
+        self_paced: the threshold of :func:`self_paced_weights` at epoch 0 (None = off); it is
+            ``self_paced * self_paced_growth ** epoch`` at ``epoch``.
+        self_paced_growth: the threshold's growth factor per epoch.
+    """
+    if self_paced is not None:
+        return self_paced_weights(losses, self_paced * self_paced_growth**epoch)
+    return hard_mining_weights(losses, hard_mining)

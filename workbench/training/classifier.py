@@ -9,7 +9,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from kornia.losses import focal_loss
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
@@ -25,6 +24,7 @@ from workbench.models import (
     create_optimizer,
     initialize,
     load_backbone_weights,
+    sample_weights,
     with_schedule,
 )
 from workbench.models import depth_loss as depth_loss_fn
@@ -148,6 +148,7 @@ class Classifier(pl.LightningModule):
             # the loaded weights are now this model's own state: reloading it must not need the file
             self.hparams.init_checkpoint = None
         self.cls_loss = classification_loss(loss, label_smoothing, focal_gamma)
+        self.per_sample_loss = classification_loss(loss, label_smoothing, focal_gamma, "none")
         self.depth_criterion = depth_loss_fn(depth_loss) if depth_weight > 0 else None
         self.metrics = nn.ModuleDict()
         for stage in ("val", "test"):  # keyed by source index: names may hold dots
@@ -184,35 +185,23 @@ class Classifier(pl.LightningModule):
             out["depth"] = F.softplus(depth[:, 0])
         return out
 
-    def per_sample_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Returns the classification loss of every sample (B), whose mean is the loss."""
-        hp = self.hparams
-        if hp.loss == "focal":
-            return focal_loss(logits, target, alpha=None, gamma=hp.focal_gamma).sum(dim=1)
-        return F.cross_entropy(logits, target, reduction="none", label_smoothing=hp.label_smoothing)
-
-    def sample_weights(self, losses: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Returns the weight of every per-sample loss in a training batch at ``epoch`` under
-        ``hard_mining`` or ``self_paced`` (zero = dropped); the weights sum to at most 1."""
-        hp = self.hparams
-        if hp.self_paced is not None:
-            threshold = hp.self_paced * hp.self_paced_growth**epoch
-            return (losses < threshold).to(losses.dtype) / len(losses)
-        keep = math.ceil(round(hp.hard_mining * len(losses), 9))
-        weights = torch.zeros_like(losses)
-        weights[losses.topk(keep).indices] = 1.0 / keep
-        return weights
-
     def classification_term(
         self, logits: torch.Tensor, target: torch.Tensor, training: bool = False
     ) -> torch.Tensor:
         """Returns the classification loss; in training with ``hard_mining`` or ``self_paced``,
-        the per-sample losses weighted by :meth:`sample_weights` at the current epoch."""
+        the per-sample losses weighted by :func:`workbench.models.losses.sample_weights` at the
+        current epoch."""
         hp = self.hparams
         if not training or (hp.hard_mining == 1 and hp.self_paced is None):
             return self.cls_loss(logits, target)
         losses = self.per_sample_loss(logits, target)
-        weights = self.sample_weights(losses.detach(), self.current_epoch)
+        weights = sample_weights(
+            losses.detach(),
+            self.current_epoch,
+            hp.hard_mining,
+            hp.self_paced,
+            hp.self_paced_growth,
+        )
         self.log(
             "train/kept_fraction",
             (weights > 0).float().mean(),
