@@ -85,9 +85,11 @@ def test_checkpointing_keeps_outputs_gradients_and_running_stats(norm):
         outputs.append(out.detach())
         grads.append([p.grad for p in net.parameters()])
     torch.testing.assert_close(outputs[0], outputs[1])
-    for plain_grad, checkpointed_grad in zip(*grads):
+    for plain_grad, checkpointed_grad in zip(*grads, strict=True):
         torch.testing.assert_close(plain_grad, checkpointed_grad)
-    for plain_buffer, checkpointed_buffer in zip(model.buffers(), checkpointed.buffers()):
+    for plain_buffer, checkpointed_buffer in zip(
+        model.buffers(), checkpointed.buffers(), strict=True
+    ):
         torch.testing.assert_close(plain_buffer, checkpointed_buffer)
 
 
@@ -118,7 +120,7 @@ def test_resnet_depth_as_list_or_total():
         ("small_cnn", {"dropout": 1.5}, "dropout"),
         ("resnet", {"drop_path": -0.1}, "drop_path"),
         ("resnet", {"norm": "group", "groups": 3}, "groups=3"),
-        ("small_cnn", {"drop_path": 0.1}, "no option drop_path"),
+        ("small_cnn", {"drop_path": 0.1}, "drop_path: not an option of backbone 'small_cnn'"),
         ("small_cnn", {"width": 0}, "width"),
     ],
 )

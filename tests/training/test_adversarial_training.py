@@ -12,10 +12,10 @@ import torch
 from tests.conftest import run_cli
 from workbench.adversarial.attacks import build_attack
 from workbench.adversarial.threat import ThreatModel
-from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
+from workbench.checkpoint import load_module
 from workbench.data.datamodule import MixedDataModule
 from workbench.errors import WorkbenchError
-from workbench.checkpoint import load_module
+from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
 from workbench.training.classifier import Classifier
 
 TINY = ("--model.init_args.backbone", "small_cnn",
@@ -62,6 +62,15 @@ def test_bad_options_name_the_field(options, field):
     with pytest.raises(WorkbenchError, match=f"model.adversarial.*{field}") as caught:
         _model(**options)
     assert "\n" not in str(caught.value)
+
+
+def test_the_library_names_the_bare_field_and_the_caller_adds_its_prefix():
+    with pytest.raises(WorkbenchError, match=r"^eps: an L-inf radius in \(0, 1\]"):
+        AdversarialConfig.from_dict({"eps": 2.0})
+    with pytest.raises(WorkbenchError, match=r"^x\.epsilon: not an option; allowed: method, eps"):
+        AdversarialConfig.from_dict({"epsilon": 0.1}, "x")
+    with pytest.raises(WorkbenchError, match=r"^model\.adversarial: must be a mapping"):
+        Classifier(image_size=8, backbone="small_cnn", adversarial=[0.1])
 
 
 def test_pgd_batch_replaces_the_mix_fraction_inside_the_ball_and_keeps_train_mode():

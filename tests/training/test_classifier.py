@@ -17,7 +17,8 @@ from pytorch_lightning.loggers import CSVLogger
 
 from workbench.data.datamodule import MixedDataModule
 from workbench.errors import WorkbenchError
-from workbench.training.classifier import OPTIMIZERS, SCHEDULES, Classifier
+from workbench.models.optim import OPTIMIZERS, SCHEDULES
+from workbench.training.classifier import Classifier
 
 SMALL = {"backbone": "small_cnn", "backbone_options": {"width": 8, "depth": 2}}
 SIZE, CLASSES = 16, 10
@@ -405,6 +406,26 @@ def test_nesterov_without_momentum_is_a_workbench_error_at_construction():
         _model(optimizer="sgd", momentum=0.0, nesterov=True)
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"backbone": "vgg"}, "model.backbone: unknown backbone 'vgg'; known: resnet, small_cnn"),
+        ({"backbone_options": {"width": 8, "stages": 2}},
+         "model.backbone_options.stages: not an option of backbone 'small_cnn'; allowed: width, "),
+        ({"backbone_options": {"width": 0}},
+         "model.backbone_options: width must be a positive integer; got 0"),
+        ({"warmup_epochs": 1, "schedule": "onecycle"},
+         "model.warmup_epochs: onecycle warms up by itself; set it to 0"),
+        ({"adversarial": {"eps": 0.1, "mix": 0.5, "method": "trades"}},
+         "model.adversarial.mix: only applies to method pgd (got method trades)"),
+    ],
+)  # fmt: skip
+def test_option_errors_name_the_config_key(settings, message):
+    with pytest.raises(WorkbenchError) as error:
+        _model(**settings)
+    assert str(error.value).startswith(message)
+
+
 # ----------------------------------------------------------------------------- init
 
 
@@ -626,7 +647,9 @@ def test_validation_over_a_few_batches_logs_only_the_sources_it_saw(mixed):
     # --trainer.limit_val_batches 2: the scans (last in the validation order) are never seen;
     # their metrics were once computed on nothing ("No samples to concatenate").
     model = _mixed_model(mixed)
-    seen = {int(s) for b, _ in zip(mixed.val_dataloader(), range(2)) for s in b["source"]}
+    seen = {
+        int(s) for b, _ in zip(mixed.val_dataloader(), range(2), strict=False) for s in b["source"]
+    }
     assert seen == {0}
     trainer = _trainer(limit_val_batches=2)
     trainer.validate(model, mixed)

@@ -7,6 +7,7 @@ from workbench.models.init import INIT_SCHEMES, initialize, load_backbone_weight
 from workbench.models.losses import (
     CLASSIFICATION_LOSSES,
     DEPTH_LOSSES,
+    SampleWeighting,
     classification_loss,
     depth_loss,
     hard_mining_weights,
@@ -22,7 +23,12 @@ from workbench.models.optim import (
     create_optimizer,
     with_schedule,
 )
-from workbench.models.registry import BACKBONES, backbone_options, build_backbone
+from workbench.models.registry import (
+    BACKBONES,
+    backbone_options,
+    build_backbone,
+    check_backbone_options,
+)
 
 __all__ = [
     "BACKBONES",
@@ -35,9 +41,11 @@ __all__ = [
     "Backbone",
     "BatchRenorm2d",
     "OptimizerOptions",
+    "SampleWeighting",
     "ScheduleOptions",
     "backbone_options",
     "build_backbone",
+    "check_backbone_options",
     "classification_loss",
     "create_optimizer",
     "depth_loss",

@@ -10,6 +10,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from kornia.losses import focal_loss
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from torch import Tensor
 
 from workbench.errors import WorkbenchError
@@ -81,6 +82,49 @@ def _masked(pred: Tensor, target: Tensor, mask: Tensor, elementwise: Callable) -
     mask = mask.bool().expand_as(pred)
     total = elementwise(pred[mask], target.expand_as(pred)[mask], reduction="sum")
     return total / mask.sum().clamp(min=1)
+
+
+class SampleWeighting(BaseModel):
+    """The options of :func:`sample_weights`, checked.
+
+    Attributes:
+        hard_mining: fraction of each batch kept by online hard example mining, in (0, 1];
+            1.0 = off.
+        self_paced: the self-paced age threshold at epoch 0, positive; None = off.
+        self_paced_growth: the factor by which the threshold grows every epoch (>= 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hard_mining: float = 1.0
+    self_paced: float | None = None
+    self_paced_growth: float = 1.1
+
+    @field_validator("hard_mining")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(f"must be in (0, 1], got {value}")
+        return value
+
+    @field_validator("self_paced")
+    @classmethod
+    def _threshold(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(f"must be positive, got {value}")
+        if value is not None and info.data.get("hard_mining", 1.0) < 1:
+            raise ValueError(
+                "hard_mining and self_paced pull opposite ways (hardest kept, hardest dropped); "
+                "set only one"
+            )
+        return value
+
+    @field_validator("self_paced_growth")
+    @classmethod
+    def _growth(cls, value: float) -> float:
+        if not value >= 1:
+            raise ValueError(f"must be >= 1, got {value}")
+        return value
 
 
 def hard_mining_weights(losses: Tensor, fraction: float) -> Tensor:

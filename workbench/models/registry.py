@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
@@ -23,6 +23,30 @@ def backbone_options(name: str) -> list[str]:
     return [p for p in params if p != "in_channels"]
 
 
+def check_backbone_options(name: str, options: Mapping[str, object], prefix: str = "") -> None:
+    """Refuses an option name that the backbone ``name`` does not take.
+
+    The constructor's signature is the schema: each backbone checks its option values itself,
+    with one-line errors that name the option.
+
+    Args:
+        name: a name in :data:`BACKBONES`.
+        options: the options by name.
+        prefix: where the caller's users set the options (``model.backbone_options``), put
+            before the option an error names.
+
+    Raises:
+        WorkbenchError: an unknown backbone, or the first unknown option and the allowed ones.
+    """
+    allowed = backbone_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        field = ".".join(p for p in (prefix, unknown[0]) if p)
+        raise WorkbenchError(
+            f"{field}: not an option of backbone {name!r}; allowed: {', '.join(allowed)}"
+        )
+
+
 def build_backbone(name: str, in_channels: int, **options) -> Backbone:
     """Builds the registered backbone ``name``.
 
@@ -37,10 +61,5 @@ def build_backbone(name: str, in_channels: int, **options) -> Backbone:
     Raises:
         WorkbenchError: unknown name, unknown option or an invalid option value.
     """
-    unknown = sorted(set(options) - set(backbone_options(name)))
-    if unknown:
-        raise WorkbenchError(
-            f"backbone {name!r} has no option {', '.join(unknown)}; "
-            f"options: {', '.join(backbone_options(name))}"
-        )
+    check_backbone_options(name, options)
     return BACKBONES.get(name)(in_channels, **options)

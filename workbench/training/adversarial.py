@@ -18,24 +18,22 @@ that cannot fit the full radius from the start.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from torch import Tensor, nn
 
 from workbench.adversarial.attacks import build_attack
 from workbench.adversarial.model import as_logits_model, attack_mode
 from workbench.adversarial.threat import ThreatModel
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, option_error
 
 METHODS = ("pgd", "trades", "none")
 
 
-@dataclass(frozen=True)
-class AdversarialConfig:
+class AdversarialConfig(BaseModel):
     """Options of adversarial training (``model.adversarial`` in a config).
 
     Attributes:
@@ -51,66 +49,71 @@ class AdversarialConfig:
         val_steps: PGD steps of the robust validation metric; 0 turns the metric off.
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
     method: str = "pgd"
     eps: float = 0.1
-    steps: int = 7
+    steps: int = Field(7, ge=1)
     step_size: float | None = None
-    beta: float = 6.0
+    beta: float = Field(6.0, ge=0)
     mix: float = 1.0
-    start_epoch: int = 0
-    ramp_epochs: int = 0
+    start_epoch: int = Field(0, ge=0)
+    ramp_epochs: int = Field(0, ge=0)
     val_eps: float | None = None
-    val_steps: int = 10
+    val_steps: int = Field(10, ge=0)
 
-    def __post_init__(self) -> None:
-        def fail(name: str, message: str) -> None:
-            raise WorkbenchError(f"model.adversarial.{name}: {message}")
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"unknown {value!r}; allowed: {', '.join(METHODS)}")
+        return value
 
-        if self.method not in METHODS:
-            fail("method", f"unknown {self.method!r}; allowed: {', '.join(METHODS)}")
-        for name in ("eps", "val_eps"):
-            value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1
-            ):
-                fail(name, f"an L-inf radius in (0, 1] on [0, 1] pixels, got {value!r}")
-        for name, low in (("steps", 1), ("start_epoch", 0), ("ramp_epochs", 0), ("val_steps", 0)):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
-                fail(name, f"must be an integer >= {low}, got {value!r}")
-        if self.step_size is not None and not (
-            isinstance(self.step_size, (int, float)) and 0 < self.step_size <= 1
-        ):
-            fail(
-                "step_size",
-                f"must be in (0, 1] (or null for 2.5 * eps / steps), got {self.step_size!r}",
-            )
-        if not (isinstance(self.beta, (int, float)) and self.beta >= 0):
-            fail("beta", f"must be a number >= 0, got {self.beta!r}")
-        if not (isinstance(self.mix, (int, float)) and 0 < self.mix <= 1):
-            fail("mix", f"must be in (0, 1], got {self.mix!r}")
-        if self.method != "pgd" and self.mix != 1.0:
-            fail("mix", f"only applies to method pgd (got method {self.method})")
+    @field_validator("eps", "val_eps")
+    @classmethod
+    def _radius(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"an L-inf radius in (0, 1] on [0, 1] pixels, got {value!r}")
+        return value
+
+    @field_validator("step_size")
+    @classmethod
+    def _step(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"must be in (0, 1] (or null for 2.5 * eps / steps), got {value!r}")
+        return value
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, value: float, info: ValidationInfo) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(f"must be in (0, 1], got {value!r}")
+        method = info.data.get("method")
+        if method is not None and method != "pgd" and value != 1.0:
+            raise ValueError(f"only applies to method pgd (got method {method})")
+        return value
 
     @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> AdversarialConfig:
+    def from_dict(cls, options: dict[str, Any], prefix: str = "") -> AdversarialConfig:
         """Builds the config from a config mapping.
+
+        Args:
+            options: the mapping of the fields above.
+            prefix: where the caller's users wrote the mapping (``model.adversarial``), put
+                before the field an error names.
 
         Raises:
             WorkbenchError: an unknown option or a bad value, naming it.
         """
         if not isinstance(options, dict):
             raise WorkbenchError(
-                f"model.adversarial: must be a mapping such as {{method: pgd, eps: 0.1}}, "
-                f"got {options!r}"
+                f"{prefix or 'adversarial'}: must be a mapping such as "
+                f"{{method: pgd, eps: 0.1}}, got {options!r}"
             )
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise WorkbenchError(
-                f"model.adversarial: unknown option {unknown[0]!r}; known: {', '.join(known)}"
-            )
-        return cls(**options)
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            raise option_error(exc, cls.model_fields, prefix) from None
 
 
 class AdversarialTraining:

@@ -3,23 +3,26 @@ dense heads (semantic segmentation, depth) trained only where labels exist."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pydantic import ConfigDict, ValidationError
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from workbench.checkpoint import mark_kind
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, option_error
 from workbench.models import (
-    OPTIMIZERS,
-    SCHEDULES,
+    BACKBONES,
+    OptimizerOptions,
+    SampleWeighting,
+    ScheduleOptions,
     build_backbone,
+    check_backbone_options,
     classification_loss,
     create_optimizer,
     initialize,
@@ -30,6 +33,15 @@ from workbench.models import (
 from workbench.models import depth_loss as depth_loss_fn
 from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
 from workbench.training.callbacks import ConfusionCSV
+
+
+class ClassifierOptions(OptimizerOptions, ScheduleOptions, SampleWeighting):
+    """The classifier's scalar options that are checked when it is built: the optimizer's
+    (:class:`~workbench.models.optim.OptimizerOptions`), the schedule's
+    (:class:`~workbench.models.optim.ScheduleOptions`) and the sample weighting's
+    (:class:`~workbench.models.losses.SampleWeighting`); its other arguments are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class Classifier(pl.LightningModule):
@@ -106,34 +118,13 @@ class Classifier(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        if optimizer not in OPTIMIZERS:
-            raise WorkbenchError(
-                f"model.optimizer: unknown {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}"
-            )
-        if schedule not in SCHEDULES:
-            raise WorkbenchError(
-                f"model.schedule: unknown {schedule!r}; allowed: {', '.join(SCHEDULES)}"
-            )
-        if not (lr > 0 and math.isfinite(lr)):
-            raise WorkbenchError(f"model.lr: must be a positive finite number, got {lr}")
-        if optimizer == "sgd" and nesterov and not momentum > 0:
-            raise WorkbenchError(f"model.nesterov: needs model.momentum > 0, got {momentum}")
-        if not 0 < hard_mining <= 1:
-            raise WorkbenchError(f"model.hard_mining: must be in (0, 1], got {hard_mining}")
-        if self_paced is not None and not self_paced > 0:
-            raise WorkbenchError(f"model.self_paced: must be positive, got {self_paced}")
-        if not self_paced_growth >= 1:
-            raise WorkbenchError(f"model.self_paced_growth: must be >= 1, got {self_paced_growth}")
-        if self_paced is not None and hard_mining < 1:
-            raise WorkbenchError(
-                "model.hard_mining and model.self_paced pull opposite ways (hardest kept, "
-                "hardest dropped); set only one"
-            )
-        if schedule == "onecycle" and warmup_epochs:
-            raise WorkbenchError("model.warmup_epochs: onecycle warms up by itself; set it to 0")
+        try:
+            ClassifierOptions.model_validate(dict(self.hparams))
+        except ValidationError as exc:
+            raise option_error(exc, ClassifierOptions.model_fields, "model") from None
         self.source_names = list(source_names or ["data"])
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
-        self.backbone = build_backbone(backbone, in_channels, **(backbone_options or {}))
+        self.backbone = _backbone(backbone, in_channels, backbone_options or {})
         features = self.backbone.out_channels
         self.head = nn.Linear(features, num_classes)
         self.seg_head = nn.Conv2d(features, num_classes + 1, 1) if seg_weight > 0 else None
@@ -161,7 +152,8 @@ class Classifier(pl.LightningModule):
                 )
         self.adversarial = None
         if adversarial is not None:
-            self.adversarial = AdversarialTraining(AdversarialConfig.from_dict(adversarial))
+            config = AdversarialConfig.from_dict(adversarial, "model.adversarial")
+            self.adversarial = AdversarialTraining(config)
             if self.adversarial.robust_metric:
                 for key in list(self.metrics):
                     self.metrics[f"robust_{key}"] = MetricCollection(
@@ -365,3 +357,16 @@ class Classifier(pl.LightningModule):
             step_size=hp.step_size,
             gamma=hp.gamma,
         )
+
+
+def _backbone(name: str, in_channels: int, options: dict[str, Any]) -> nn.Module:
+    """Builds the backbone; an error names ``model.backbone`` or ``model.backbone_options``."""
+    try:
+        BACKBONES.get(name)
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"model.backbone: {exc}") from None
+    check_backbone_options(name, options, "model.backbone_options")
+    try:
+        return build_backbone(name, in_channels, **options)
+    except WorkbenchError as exc:  # a value the backbone refuses; its message names the option
+        raise WorkbenchError(f"model.backbone_options: {exc}") from None
