@@ -10,13 +10,13 @@ from torch import nn
 
 from tests.conftest import run_cli
 from workbench.adversarial.threat import ThreatModel
+from workbench.checkpoint import load_module
 from workbench.cli import main
 from workbench.data.sources import DigitsSource
 from workbench.errors import WorkbenchError
 from workbench.evaluation.cascade import cascade_stages, predict, run_cascade
 from workbench.evaluation.data import load_eval_data
 from workbench.evaluation.runner import Runner, make_settings
-from workbench.checkpoint import load_module
 
 CHECKS = {
     "randomised",
@@ -138,10 +138,11 @@ def test_checks_catch_gradient_masking(tiny_ckpt):
     "extra, message",
     [
         (["--attacks", "pgd,nope"], "--attacks: unknown attack 'nope'; known: apgd-ce, apgd-dlr"),
-        (["--eps", "0.1,1.5"], "--eps 1.5: eps: for linf must be in (0, 1], got 1.5"),
-        (["--eps", "0"], "--eps 0: eps: for linf must be in (0, 1]"),
+        (["--eps", "0.1,1.5"], "--eps: for linf must be in (0, 1], got 1.5"),
+        (["--eps", "0"], "--eps: for linf must be in (0, 1], got 0"),
         (["--n", "0"], "--n: must be a positive integer, got 0"),
-        (["--attacks", "cw"], "--attacks: cw supports l2, not --norm linf"),
+        (["--attacks", "cw"], "--attacks: cw supports l2, not linf"),
+        (["--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
         (["--data", "/no/such/folder"], "--data: '/no/such/folder' is neither 'digits'"),
         (["--device", "nonsense"], "--device nonsense: not usable here"),
     ],
@@ -152,6 +153,22 @@ def test_bad_cli_input_is_one_line(tiny_ckpt, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1
     assert message in err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"eps": [0.1, 1.5]}, "eps: for linf must be in (0, 1], got 1.5"),
+        ({"batch_size": 0}, "batch_size: must be a positive integer, got 0"),
+        ({"attacks": ["cw"]}, "attacks: cw supports l2, not linf"),
+        ({"budget": "huge"}, "budget: unknown 'huge'; allowed: quick, standard"),
+    ],
+)
+def test_bad_settings_name_the_parameter(options, message):
+    # the library's own vocabulary; the CLI names the flags (test_bad_cli_input_is_one_line)
+    with pytest.raises(WorkbenchError) as error:
+        make_settings(**options)
+    assert str(error.value) == message
 
 
 def test_bad_batches_are_refused(tiny_ckpt):

@@ -13,7 +13,9 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers such as 0.05,0.1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected numbers such as 0.05,0.1, got {text!r}"
+        ) from None
 
 
 def _names(text: str) -> list[str]:
@@ -99,24 +101,27 @@ def check_report_dir(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the evaluation and prints the path of report.html."""
-    from workbench.evaluation.runner import evaluate_checkpoint, make_settings
+    from workbench.evaluation.runner import evaluate_checkpoint
+    from workbench.evaluation.settings import RobustnessOptions
 
     corruptions = args.corruptions
     if corruptions == ["none"]:
         corruptions = []
-    settings = make_settings(
-        norm=args.norm,
-        eps=args.eps,
-        attacks=args.attacks,
-        budget=args.budget,
-        n=args.n,
-        steps=args.steps,
-        restarts=args.restarts,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        corruptions=corruptions,
-        cascade=args.cascade,
-    )
+    choices = {
+        "norm": args.norm,
+        "eps": args.eps,
+        "attacks": args.attacks,
+        "budget": args.budget,
+        "n": args.n,
+        "steps": args.steps,
+        "restarts": args.restarts,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "corruptions": corruptions,
+        "cascade": args.cascade,
+    }
+    # errors name the flags (--batch-size), not the library's parameters
+    settings = RobustnessOptions.from_dict(choices, prefix="--").settings()
     check_report_dir(Path(args.out))
     page = evaluate_checkpoint(
         args.ckpt, args.data, args.out, settings, device=args.device, progress=not args.quiet

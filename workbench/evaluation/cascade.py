@@ -92,7 +92,7 @@ def cascade_stages(
         WorkbenchError: an unknown preset.
     """
     if preset not in PRESETS:
-        raise WorkbenchError(f"--cascade: unknown {preset!r}; allowed: {', '.join(PRESETS)}")
+        raise WorkbenchError(f"cascade: unknown {preset!r}; allowed: {', '.join(PRESETS)}")
     if num_classes is not None:
         targets = capped_targets(targets, num_classes)
     white = {"steps": steps, "restarts": restarts}

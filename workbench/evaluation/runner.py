@@ -65,7 +65,7 @@ def _strongest_whitebox(attacks: Sequence[str]) -> str:
     for name in ("apgd-ce", "pgd", *attacks):
         if name in ATTACKS and not ATTACKS[name].black_box:
             return name
-    raise WorkbenchError("--attacks: the checks need at least one white-box attack")
+    raise WorkbenchError("attacks: the checks need at least one white-box attack")
 
 
 def _large_eps(norm: str, x: Tensor) -> float:

@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from workbench.adversarial.attacks import ATTACKS
-from workbench.adversarial.threat import ThreatModel
-from workbench.errors import WorkbenchError
+from workbench.adversarial.threat import NORMS, ThreatModel
+from workbench.errors import WorkbenchError, option_error
 from workbench.evaluation.cascade import PRESETS, Stage, capped_targets
 from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES
 
@@ -79,6 +91,149 @@ def applicable_attacks(norm: str) -> list[str]:
     return sorted(n for n, c in ATTACKS.items() if norm in c.norms and n not in NOT_IN_SWEEP)
 
 
+def _one_of(value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+    return value
+
+
+_Count = Annotated[int, AfterValidator(_positive)]
+# radii may come as ints, strings or numpy numbers, read as floats
+_Radii = Annotated[list[Annotated[float, Strict(False)]] | None, Field(strict=False)]
+_Names = Annotated[list[str] | None, Field(strict=False)]
+
+
+class RobustnessOptions(BaseModel):
+    """The user's choices of an evaluation, checked in this order; :meth:`settings` fills the
+    rest from the budget.
+
+    Attributes:
+        budget: a key of :data:`BUDGETS`.
+        cascade: the AutoAttack version that completes the worst case (``standard``, ``plus``
+            or ``rand``, see :mod:`workbench.evaluation.cascade`).
+        norm: ``linf`` or ``l2``.
+        eps: the sweep's radii (default: the budget's for the norm).
+        attacks: the sweep's attacks (default: the budget's, else every one that fits the norm).
+        corruptions: the common corruptions (default: all).
+        n: examples (default: the budget's).
+        steps: iterations of the iterative attacks (default: the budget's).
+        restarts: restarts of the attacks that have them (default: the budget's).
+        batch_size: points per model call.
+        seed: seed of the attacks and corruptions.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    budget: str = "standard"
+    cascade: str = "standard"
+    norm: str = "linf"
+    eps: _Radii = None
+    attacks: _Names = None
+    corruptions: _Names = None
+    n: _Count | None = None
+    steps: _Count | None = None
+    restarts: _Count | None = None
+    batch_size: _Count = 128
+    seed: int = 0
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, value: str) -> str:
+        return _one_of(value, list(BUDGETS))
+
+    @field_validator("cascade")
+    @classmethod
+    def _cascade(cls, value: str) -> str:
+        return _one_of(value, PRESETS)
+
+    @field_validator("norm")
+    @classmethod
+    def _norm(cls, value: str) -> str:
+        return _one_of(value, NORMS)
+
+    @field_validator("eps")
+    @classmethod
+    def _eps(cls, radii: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        norm = info.data.get("norm")
+        if norm is None:  # a bad norm, named first
+            return radii
+        for value in sorted(radii or []):
+            try:
+                ThreatModel(norm, value)
+            except WorkbenchError as error:  # the threat model names eps itself
+                raise ValueError(str(error).removeprefix("eps: ")) from None
+        return radii
+
+    @field_validator("attacks")
+    @classmethod
+    def _attacks(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        norm = info.data.get("norm")
+        for name in names or ():
+            if name not in ATTACKS:
+                raise ValueError(f"unknown attack {name!r}; known: {', '.join(ATTACKS.names())}")
+            if norm and norm not in ATTACKS[name].norms:
+                raise ValueError(f"{name} supports {', '.join(ATTACKS[name].norms)}, not {norm}")
+        return names
+
+    @field_validator("corruptions")
+    @classmethod
+    def _corruptions(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or ():
+            if name not in CORRUPTIONS:
+                raise ValueError(f"unknown {name!r}; known: {', '.join(CORRUPTIONS.names())}")
+        return names
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any], prefix: str = "") -> RobustnessOptions:
+        """Checks the user's choices.
+
+        Args:
+            options: the fields above, by name.
+            prefix: how the caller's users name the fields: ``--`` for command-line flags
+                (``--batch-size``), a dotted path, or nothing for the bare field.
+
+        Raises:
+            WorkbenchError: an unknown norm, budget, cascade, attack or corruption, an epsilon
+                out of range, or a count below one; each names the field.
+        """
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            raise option_error(exc, cls.model_fields, prefix) from None
+
+    def settings(self) -> Settings:
+        """Returns the settings: these choices, and the budget's for the rest."""
+        plan = BUDGETS[self.budget]
+        if self.attacks:
+            chosen = list(dict.fromkeys(self.attacks))
+        elif plan.attacks:
+            chosen = [a for a in plan.attacks if a in ATTACKS and self.norm in ATTACKS[a].norms]
+        else:
+            chosen = applicable_attacks(self.norm)
+        corruptions = self.corruptions
+        return Settings(
+            norm=self.norm,
+            eps=sorted(float(e) for e in (self.eps or DEFAULT_EPS[self.budget][self.norm])),
+            attacks=chosen,
+            budget=self.budget,
+            n=plan.n if self.n is None else self.n,
+            steps=plan.steps if self.steps is None else self.steps,
+            restarts=plan.restarts if self.restarts is None else self.restarts,
+            queries=plan.queries,
+            targets=plan.targets,
+            cascade=self.cascade,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            corruptions=list(corruptions) if corruptions is not None else sorted(CORRUPTIONS),
+        )
+
+
 def make_settings(
     norm: str = "linf",
     eps: Sequence[float] | None = None,
@@ -92,72 +247,27 @@ def make_settings(
     corruptions: Sequence[str] | None = None,
     cascade: str = "standard",
 ) -> Settings:
-    """Validates the user's choices and fills the rest from ``budget``.
-
-    ``cascade`` names the AutoAttack version that completes the worst case (``standard``,
-    ``plus`` or ``rand``, see :mod:`workbench.evaluation.cascade`).
+    """Validates the user's choices and fills the rest from ``budget`` (the fields of
+    :class:`RobustnessOptions`).
 
     Raises:
         WorkbenchError: an unknown norm, budget, cascade, attack or corruption, an epsilon out
-            of range, or a count below one; each names the option.
+            of range, or a count below one; each names the parameter.
     """
-    if budget not in BUDGETS:
-        raise WorkbenchError(f"--budget: unknown {budget!r}; allowed: {', '.join(BUDGETS)}")
-    if cascade not in PRESETS:
-        raise WorkbenchError(f"--cascade: unknown {cascade!r}; allowed: {', '.join(PRESETS)}")
-    if norm not in ("linf", "l2"):
-        raise WorkbenchError(f"--norm: unknown {norm!r}; allowed: linf, l2")
-    plan = BUDGETS[budget]
-    eps = sorted(float(e) for e in (eps if eps else DEFAULT_EPS[budget][norm]))
-    for value in eps:
-        try:
-            ThreatModel(norm, value)
-        except WorkbenchError as error:
-            raise WorkbenchError(f"--eps {value:g}: {error}") from None
-    for name in attacks or ():
-        if name not in ATTACKS:
-            raise WorkbenchError(
-                f"--attacks: unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}"
-            )
-        if norm not in ATTACKS[name].norms:
-            raise WorkbenchError(
-                f"--attacks: {name} supports {', '.join(ATTACKS[name].norms)}, not --norm {norm}"
-            )
-    if attacks:
-        chosen = list(dict.fromkeys(attacks))
-    elif plan.attacks:
-        chosen = [a for a in plan.attacks if a in ATTACKS and norm in ATTACKS[a].norms]
-    else:
-        chosen = applicable_attacks(norm)
-    for name in corruptions or ():
-        if name not in CORRUPTIONS:
-            raise WorkbenchError(
-                f"--corruptions: unknown {name!r}; known: {', '.join(sorted(CORRUPTIONS))}"
-            )
-    values = {
-        "--n": n if n is not None else plan.n,
-        "--steps": steps if steps is not None else plan.steps,
-        "--restarts": restarts if restarts is not None else plan.restarts,
-        "--batch-size": batch_size,
+    options = {
+        "norm": norm,
+        "eps": eps,
+        "attacks": attacks,
+        "budget": budget,
+        "n": n,
+        "steps": steps,
+        "restarts": restarts,
+        "batch_size": batch_size,
+        "seed": seed,
+        "corruptions": corruptions,
+        "cascade": cascade,
     }
-    for option, value in values.items():
-        if not (isinstance(value, int) and value >= 1):
-            raise WorkbenchError(f"{option}: must be a positive integer, got {value!r}")
-    return Settings(
-        norm=norm,
-        eps=eps,
-        attacks=chosen,
-        budget=budget,
-        n=values["--n"],
-        steps=values["--steps"],
-        restarts=values["--restarts"],
-        queries=plan.queries,
-        targets=plan.targets,
-        cascade=cascade,
-        batch_size=batch_size,
-        seed=seed,
-        corruptions=list(corruptions) if corruptions is not None else sorted(CORRUPTIONS),
-    )
+    return RobustnessOptions.from_dict(options).settings()
 
 
 def stage_for(name: str, settings: Settings, num_classes: int, scale: int = 1) -> Stage:
