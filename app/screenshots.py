@@ -25,13 +25,15 @@ from playwright.sync_api import Page, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+         "--disable-background-networking", "--disable-component-update",
+         "--disable-sync"]  # fmt: skip
 WAIT = 180_000  # milliseconds
 
 
 def _serve(root: Path, port: int, token: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "app", "--data-root", str(root), "--port", str(port)],
+        [sys.executable, "-m", "workbench.cli", "app",
+         "--data-root", str(root), "--port", str(port)],
         cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "WORKBENCH_APP_TOKEN": token},
     )  # fmt: skip

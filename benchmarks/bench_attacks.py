@@ -45,13 +45,13 @@ import torch.nn.functional as F
 from workbench.adversarial.attacks import build_attack
 from workbench.adversarial.model import LogitsModel
 from workbench.adversarial.threat import ThreatModel
-from workbench.data.transforms import harmonise
+from workbench.checkpoint import load_module
 from workbench.data.sources import DigitsSource
+from workbench.data.transforms import harmonise
 from workbench.evaluation.cascade import capped_targets, cascade_stages, predict, run_cascade
 from workbench.evaluation.data import load_eval_data
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder
-from workbench.checkpoint import load_module
 from workbench.training.classifier import Classifier
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def ours_cascade(model, x, y, threat: ThreatModel, budget: dict, classes: int, b
 
 
 def torchattacks_cascade(model, eps: float, budget: dict, classes: int):
-    """torchattacks' APGD-CE, APGD-T, FAB-T and Square at ``budget``, combined per example by
+    """The torchattacks APGD-CE, APGD-T, FAB-T and Square at ``budget``, combined per example by
     its ``MultiAttack`` (as its ``AutoAttack`` does, whose inner attacks keep their defaults)."""
     import torchattacks as ta
 

@@ -37,15 +37,15 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from workbench.evaluation.scene_search import DISTINCT_RULE, random_share, search_scenes
-from workbench.data.transforms import harmonise
 from workbench.data.reader import open_dataset
+from workbench.data.transforms import harmonise
+from workbench.evaluation.scene_search import DISTINCT_RULE, random_share, search_scenes
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder, gl_renderers
-from workbench.training.classifier import Classifier
 from workbench.render.job import RenderJob
 from workbench.render.job import run as render
 from workbench.scene.spec import load_spec
+from workbench.training.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENE = ROOT / "scenes" / "digits_sim2real.yaml"

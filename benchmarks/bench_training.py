@@ -49,8 +49,10 @@ class EpochTimer(pl.Callback):
 
 
 def _cli(epochs: int, out: Path):
-    return build(["-c", str(ROOT / "configs/classifier_digits.yaml"), "--trainer.max_epochs", str(epochs),
-                  "--trainer.default_root_dir", str(out / "runs"), "--trainer.limit_val_batches", "0",
+    return build(["-c", str(ROOT / "configs/classifier_digits.yaml"),
+                  "--trainer.max_epochs", str(epochs),
+                  "--trainer.default_root_dir", str(out / "runs"),
+                  "--trainer.limit_val_batches", "0",
                   "--trainer.enable_progress_bar", "false", "--data.init_args.sources", SOURCES,
                   "--data.init_args.augment", "null"], run_name="bench_fit")  # fmt: skip
 
@@ -133,7 +135,8 @@ def main() -> None:
         "overhead": overhead,
     }
     print(
-        f"bare loop on the mixed DataModule {bare_rate:.0f}/s vs in-memory tensors {tensor_rate:.0f}/s: "
+        f"bare loop on the mixed DataModule {bare_rate:.0f}/s "
+        f"vs in-memory tensors {tensor_rate:.0f}/s: "
         f"overhead {100 * overhead:.1f}% (target <= 10%)"
     )
 
@@ -157,7 +160,8 @@ def main() -> None:
     results["checkpointing"] = {**rows, "memory_saved": saving, "time_ratio": slowdown}
     print(
         f"gradient checkpointing (resnet depth 6, batch 64, 32 px): activations "
-        f"{rows['False']['activation_bytes'] / 2**20:.1f} -> {rows['True']['activation_bytes'] / 2**20:.1f} MiB "
+        f"{rows['False']['activation_bytes'] / 2**20:.1f} -> "
+        f"{rows['True']['activation_bytes'] / 2**20:.1f} MiB "
         f"({100 * saving:.0f}% saved), step time x{slowdown:.2f}"
     )
 

@@ -95,6 +95,6 @@ RENDERED_DIGITS = 40
 def rendered_dir(tmp_path_factory) -> Path:
     """A small rendered digits dataset (40 samples at 32 px), made once per test session."""
     out = tmp_path_factory.mktemp("rendered") / "digits"
-    run_cli("render", "digits", "--num", str(RENDERED_DIGITS), "--resolution", "32", "--workers", "1",
-            "--quiet", "--out", str(out))  # fmt: skip
+    run_cli("render", "digits", "--num", str(RENDERED_DIGITS), "--resolution", "32",
+            "--workers", "1", "--quiet", "--out", str(out))  # fmt: skip
     return out

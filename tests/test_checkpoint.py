@@ -4,8 +4,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from workbench.errors import WorkbenchError
 from workbench.checkpoint import checkpoint_kind, load_module, read_checkpoint
+from workbench.errors import WorkbenchError
 from workbench.training.classifier import Classifier
 
 

@@ -31,7 +31,7 @@ def planes(rows: int, size: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
 def smallest_step(t: np.ndarray, w: np.ndarray, b: float, norm: str, lower: float, upper: float):
     """The smallest step onto the hyperplane inside the box, by a generic solver."""
     n = len(t)
-    bounds = list(zip(lower - t, upper - t))
+    bounds = list(zip(lower - t, upper - t, strict=True))
     if norm == "linf":  # variables d, s: minimise s with -s <= d_i <= s
         cost = np.r_[np.zeros(n), 1.0]
         rows = np.block([[np.eye(n), -np.ones((n, 1))], [-np.eye(n), -np.ones((n, 1))]])

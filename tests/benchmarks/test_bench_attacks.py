@@ -78,7 +78,8 @@ def test_art_runs_at_our_budget_in_autoattack_order(model, batch, monkeypatch):
     with torch.no_grad():
         ranked = model(x).argsort(dim=1, descending=True)
     for i, (_, _, _, targets) in enumerate(calls[1:5]):
-        wrong = [[c for c in row.tolist() if c != label][i] for row, label in zip(ranked, y)]
+        pairs = zip(ranked, y, strict=True)
+        wrong = [[c for c in row.tolist() if c != label][i] for row, label in pairs]
         assert targets.tolist() == wrong  # the i-th most likely wrong class, as AutoAttack
 
 

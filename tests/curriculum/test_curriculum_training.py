@@ -191,7 +191,7 @@ def test_ddp_ranks_hold_the_same_loss_scores_and_draw_disjoint_shares(tmp_path):
     dm = CurriculumDataModule(sources=[{"kind": "digits"}], epoch_size=256, curriculum=CURRICULUM)
     dm.setup("fit")
     labels, config = dm.datasets["train"].labels(), CurriculumConfig.from_dict(CURRICULUM)
-    for epoch, (zero, one) in enumerate(zip(*ranks)):
+    for epoch, (zero, one) in enumerate(zip(*ranks, strict=True)):
         assert zero["scores"] == one["scores"] and zero["pool_size"] == one["pool_size"]
         single = CurriculumSampler(
             np.ones(len(labels)), 256, 0, 2, config, labels, scores=zero["scores"]

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.adversarial.model import as_logits_model
+from workbench.checkpoint import load_module
 from workbench.errors import WorkbenchError
 from workbench.evaluation import checks
 from workbench.evaluation.data import load_eval_data
 from workbench.evaluation.runner import Runner, make_settings
-from workbench.checkpoint import load_module
 
 
 def linf(a, b):

@@ -10,6 +10,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from workbench.data.datamodule import MixedDataModule
+from workbench.data.reader import open_dataset
+from workbench.errors import WorkbenchError
 from workbench.evaluation.scene_search import (
     Candidate,
     FactorSpace,
@@ -18,11 +21,8 @@ from workbench.evaluation.scene_search import (
     pin_spec,
     search_scenes,
 )
-from workbench.data.datamodule import MixedDataModule
-from workbench.data.reader import open_dataset
-from workbench.errors import WorkbenchError
-from workbench.training.classifier import Classifier
 from workbench.scene.spec import load_spec, parse_spec
+from workbench.training.classifier import Classifier
 
 
 def _checkpoint(path, **kwargs):

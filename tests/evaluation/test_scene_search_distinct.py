@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 
+from workbench.data.reader import open_dataset
 from workbench.evaluation.scene_search import (
     DISTINCT_TOLERANCE,
     Factor,
@@ -18,9 +19,8 @@ from workbench.evaluation.scene_search import (
     image_digest,
     search_scenes,
 )
-from workbench.data.reader import open_dataset
-from workbench.training.classifier import Classifier
 from workbench.scene.spec import parse_spec
+from workbench.training.classifier import Classifier
 
 FACTORS = [
     Factor(("yaw_deg",), "range", -30.0, 30.0),
@@ -69,6 +69,7 @@ def test_groups_do_not_depend_on_the_order_of_the_failures():
             rng.uniform(1, 2, 60),
             rng.choice(["A", "B"], 60),
             rng.integers(1, 3, 60),
+            strict=True,
         )
     ]
     pins += [{**p, "yaw_deg": p["yaw_deg"] + 1.0} for p in pins[:20]]  # near-copies

@@ -41,7 +41,7 @@ def test_paired_difference_matches_scipy_ttest_rel():
     d = stats.paired_difference(a, b)
     expected = scipy_stats.ttest_rel(a, b).confidence_interval(0.95)
     assert d["interval"] == pytest.approx([expected.low, expected.high])
-    assert d["mean"] == pytest.approx(statistics.fmean(x - y for x, y in zip(a, b)))
+    assert d["mean"] == pytest.approx(statistics.fmean(x - y for x, y in zip(a, b, strict=True)))
     assert d["n"] == 4 and d["confidence"] == 0.95 and "paired" in d["method"]
     # pairing matters: the same values unpaired give a much wider interval
     unpaired = scipy_stats.ttest_ind(a, b).confidence_interval(0.95)

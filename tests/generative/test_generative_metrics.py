@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from workbench.errors import WorkbenchError
-from workbench.training.recipe import TrainBudget, accuracy, natural_images, train_classifier
 from workbench.generative.metrics import (
     ClassifierFeatures,
     embed,
@@ -13,6 +12,7 @@ from workbench.generative.metrics import (
     sample_quality,
 )
 from workbench.training.classifier import Classifier
+from workbench.training.recipe import TrainBudget, accuracy, natural_images, train_classifier
 
 
 @pytest.fixture(scope="module")

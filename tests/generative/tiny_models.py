@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from workbench.data.datamodule import MixedDataModule
 from workbench.checkpoint import KINDS
+from workbench.data.datamodule import MixedDataModule
 
 OPTIONS = {
     "vae": {"latent_dim": 4, "width": 4},

@@ -138,7 +138,8 @@ def test_modules_in_the_data_root_shadow_nothing(tmp_path):
 
 
 def _worker(tmp_path, body: str) -> list[str]:
-    code = f"import os, sys, time\nopen({str(tmp_path / 'pids')!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+    pids = str(tmp_path / "pids")
+    code = f"import os, sys, time\nopen({pids!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
     return [sys.executable, "-P", "-c", code + body]
 
 
@@ -157,7 +158,8 @@ def test_a_busy_renderer_answers_other_tabs_within_its_wait(tmp_path):
     release = tmp_path / "release"
     hold = _worker(
         tmp_path,
-        f"sys.stdin.buffer.read(8)\nwhile not os.path.exists({str(release)!r}):\n    time.sleep(0.05)",
+        f"sys.stdin.buffer.read(8)\nwhile not os.path.exists({str(release)!r}):\n"
+        "    time.sleep(0.05)",
     )
     preview = PreviewRenderer(tmp_path, workers=1, wait=0.2, command=hold)
     outcome = {}

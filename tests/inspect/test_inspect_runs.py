@@ -71,7 +71,8 @@ def test_bad_metric_files_give_one_line_errors(root):
         read_metrics(root / "nowhere.csv")
 
 
-GOOD = """trainer: {max_epochs: 1, callbacks: [{class_path: pytorch_lightning.callbacks.EarlyStopping,
+GOOD = """trainer: {max_epochs: 1,
+  callbacks: [{class_path: pytorch_lightning.callbacks.EarlyStopping,
   init_args: {monitor: val/loss}}]}
 model: {class_path: workbench.training.classifier.Classifier, init_args: {lr: 0.01}}
 data: {class_path: workbench.data.datamodule.MixedDataModule,
@@ -147,8 +148,10 @@ def test_fit_refuses_bad_options_checkpoints_and_a_second_fit_of_one_config(root
         start_fit(root, str(outside))
     with pytest.raises(WorkbenchError, match="no such config"):
         start_fit(root, "configs/missing.yaml")
-    for values, field in [({"max_epochs": 0}, "max_epochs"), ({"learning_rate": 5}, "learning_rate"),
-                          ({"devices": 99}, "devices"), ({"ckpt_path": "x"}, "ckpt_path")]:  # fmt: skip
+    for values, field in [({"max_epochs": 0}, "max_epochs"),
+                          ({"learning_rate": 5}, "learning_rate"),
+                          ({"devices": 99}, "devices"),
+                          ({"ckpt_path": "x"}, "ckpt_path")]:  # fmt: skip
         with pytest.raises(WorkbenchError, match=f"^{field}: "):
             fit_options(**values)
     with pytest.raises(WorkbenchError, match="no such checkpoint"):

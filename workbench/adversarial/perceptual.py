@@ -23,7 +23,8 @@ def ssim(x: Tensor, x_adv: Tensor, window: int | None = None) -> Tensor:
     """Returns the mean structural similarity of every pair of images (B), 1 = identical.
 
     Args:
-        x, x_adv: B x C x H x W images in [0, 1].
+        x: clean images, B x C x H x W in [0, 1].
+        x_adv: perturbed images, the same shape as ``x``.
         window: odd Gaussian window size (default :func:`ssim_window`).
     """
     window = window or ssim_window(x)

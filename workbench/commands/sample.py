@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"{len(dataset)} samples of {', '.join(dataset.manifest['sampled_classes'])}: {args.out}")
     if args.grid:
-        from workbench.generative.grid import save_sample_grid
         from workbench.checkpoint import load_module
+        from workbench.generative.grid import save_sample_grid
 
         generator = load_module(args.ckpt, ["vae", "gan"])
         print(

@@ -33,8 +33,8 @@ from pytorch_lightning.strategies import Strategy
 from torch import nn
 from torch.utils.data import DataLoader
 
-from workbench.data.datamodule import MixedDataset, Subset
 from workbench.checkpoint import load_module
+from workbench.data.datamodule import MixedDataset, Subset
 from workbench.errors import WorkbenchError
 from workbench.registry import Registry
 from workbench.rng import stream
@@ -154,7 +154,7 @@ def domain_scores(dataset: MixedDataset, context: ScoreContext) -> np.ndarray:
     names = context.source_names
     targets = context.target_sources
     if targets is None:
-        targets = [n for n, k in zip(names, context.source_kinds) if k in TARGET_KINDS]
+        targets = [n for n, k in zip(names, context.source_kinds, strict=True) if k in TARGET_KINDS]
     unknown = sorted(set(targets) - set(names))
     if unknown:
         raise WorkbenchError(
@@ -202,13 +202,14 @@ def item_losses(model: nn.Module, dataset: MixedDataset, context: ScoreContext) 
     """Returns the per-item classification loss of ``model`` on every item of ``dataset``.
 
     Computed in eval mode without gradients, in the dataset's order, batched, with images in the
-    model's device and dtype; each module's train/eval mode is restored afterwards. Under DDP (``context.strategy`` with several
-    processes) every rank scores an equal contiguous share and the shares are gathered, so every
-    rank returns the same array.
+    model's device and dtype; each module's train/eval mode is restored afterwards. Under DDP
+    (``context.strategy`` with several processes) every rank scores an equal contiguous share
+    and the shares are gathered, so every rank returns the same array.
 
     Args:
         model: a module whose ``forward(image)`` returns ``{"logits": ...}`` and which has
-            ``per_sample_loss(logits, target)``, like :class:`~workbench.training.classifier.Classifier`.
+            ``per_sample_loss(logits, target)``, like
+            :class:`~workbench.training.classifier.Classifier`.
         dataset: the training set.
         context: batch size, workers and strategy.
 

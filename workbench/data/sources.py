@@ -24,8 +24,8 @@ import numpy as np
 
 from workbench.data.reader import open_dataset
 from workbench.errors import WorkbenchError
-from workbench.registry import Registry
 from workbench.imageio import PNG_JPEG, read_image
+from workbench.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +343,11 @@ def need_path(spec: SourceSpec) -> str:
 
 
 def by_role(spec: SourceSpec, source: Source) -> dict[str, Source]:
-    """Returns ``{role: source}`` for a source without its own splits (role ``train`` or ``test``)."""
+    """Returns ``{role: source}`` for a source without its own splits.
+
+    Raises:
+        WorkbenchError: a role other than ``train`` or ``test``.
+    """
     if spec.role not in ("train", "test"):
         raise WorkbenchError(f"data.sources: role must be train or test, got {spec.role!r}")
     return {spec.role: source}

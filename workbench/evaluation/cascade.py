@@ -188,13 +188,19 @@ def run_cascade(
 
     Args:
         model: a classifier (dict with ``logits``) or a module returning logits.
-        x, y: clean images (B x C x H x W in [0, 1]) and labels.
+        x: clean images, B x C x H x W in [0, 1].
+        y: labels, B.
         threat: the threat model every stage uses.
         stages: the attacks, cheapest first.
         seed: base seed; stage ``i`` derives its own.
         batch_size: points per attack call.
-        robust, x_adv, broken_by: the state of an earlier cascade to continue (default: start
-            from the clean predictions).
+        robust: bool per example, True where it still stands, from an earlier cascade to
+            continue (:attr:`CascadeResult.robust`); None starts from the clean predictions,
+            and then ``x_adv`` and ``broken_by`` are ignored.
+        x_adv: the earlier cascade's adversarials (:attr:`CascadeResult.x_adv`), used with
+            ``robust``.
+        broken_by: the earlier cascade's breaking stage per example
+            (:attr:`CascadeResult.broken_by`), used with ``robust``; None records no stage.
     """
     model = as_logits_model(model)
     check_batch(x, y)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from workbench.data.transforms import harmonise
 from workbench.data.reader import PAIRS, open_paired
 from workbench.data.sources import DigitsSource, ImageFolderSource, RenderedSource, Source
+from workbench.data.transforms import harmonise
 from workbench.data.writer import MANIFEST
 from workbench.errors import WorkbenchError
 
@@ -88,7 +88,8 @@ def load_eval_data(
 
     Args:
         data: ``digits``, a rendered dataset, a paired-conditions folder or an ImageFolder tree.
-        image_size, channels: the model's input (images are resized and converted).
+        image_size: the model's input size in pixels (images are resized to it).
+        channels: the model's input channels (images are converted to them).
         n: number of examples, or None for all.
         seed: seed of the subset.
 

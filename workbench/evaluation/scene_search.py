@@ -176,7 +176,8 @@ class FactorSpace:
 
     def decode(self, point: np.ndarray) -> tuple[BaseModel, int, str, dict[str, Any]]:
         """Returns the pinned spec, sample index, condition and pinned values of a point."""
-        values = {f.name: f.value(float(u)) for f, u in zip(self.factors, point)}
+        factors = zip(self.factors, point[:-1], strict=True)  # the last coordinate: the index
+        values = {f.name: f.value(float(u)) for f, u in factors}
         spec = self._pinned(values)
         index = min(int(float(point[-1]) * INDEX_RANGE), INDEX_RANGE - 1)
         return spec, index, spec.conditions[0], values
@@ -239,7 +240,7 @@ class _Evaluator:
         margins[np.array(labels) < 0] = -np.inf  # no labelled object in view: nothing to fool
         predictions = logits.argmax(dim=1).tolist()
         for point, sample, margin, predicted, label in zip(
-            points, samples, margins, predictions, labels
+            points, samples, margins, predictions, labels, strict=True
         ):
             self.evaluations += 1
             key = (sample.meta["search"]["index"], *sorted(sample.meta["search"]["pins"].items()))
@@ -353,7 +354,8 @@ def evolve(
 
     def run(points: np.ndarray) -> np.ndarray:
         scores, niches = evaluate(points)
-        history.extend(Candidate(p, float(s), n) for p, s, n in zip(points, scores, niches))
+        evaluated = zip(points, scores, niches, strict=True)
+        history.extend(Candidate(p, float(s), n) for p, s, n in evaluated)
         return scores
 
     run(rng.random((random_share(budget, population), dims)))
@@ -366,7 +368,7 @@ def evolve(
         redraw = rng.random((count, dims)) < 1.0 / dims
         children = np.where(redraw, rng.random((count, dims)), children).clip(0.0, top)
         scores = run(children)
-        success = np.mean([s > p.margin for s, p in zip(scores, parents)])
+        success = np.mean([s > p.margin for s, p in zip(scores, parents, strict=True)])
         sigma = float(np.clip(sigma * (1.22 if success > 0.2 else 0.82), 0.02, 0.5))
     return history
 
@@ -492,12 +494,12 @@ def search_scenes(
 
     failures = sorted(evaluator.failures.values(), key=lambda c: c.margin, reverse=True)
     records_of = [c.sample.meta["search"] for c in failures]
-    for record, candidate in zip(records_of, failures):
+    for record, candidate in zip(records_of, failures, strict=True):
         record["rgb_sha256"] = image_digest(candidate.sample.arrays["rgb"])
     groups = distinct_groups(
         [r["pins"] for r in records_of], [r["rgb_sha256"] for r in records_of], space.factors
     )
-    for record, group in zip(records_of, groups):
+    for record, group in zip(records_of, groups, strict=True):
         record["group"] = group
     first = random_share(budget, population)
     margins = np.array([c.margin for c in history])

@@ -48,12 +48,18 @@ import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from workbench.checkpoint import KINDS, load_module
 from workbench.data.datamodule import MixedDataModule
-from workbench.data.transforms import harmonise
 from workbench.data.reader import open_dataset
+from workbench.data.transforms import harmonise
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
+from workbench.generative.grid import grid_figure, save_sample_grid
+from workbench.generative.metrics import ClassifierFeatures, sample_quality
+from workbench.generative.refine_dataset import refine_dataset
+from workbench.generative.sampling import write_samples
+from workbench.generative.source import SampledSource
 from workbench.resources import scenes_dir
 from workbench.training.recipe import (
     TrainBudget,
@@ -62,12 +68,6 @@ from workbench.training.recipe import (
     natural_images,
     train_classifier,
 )
-from workbench.generative.grid import grid_figure, save_sample_grid
-from workbench.generative.metrics import ClassifierFeatures, sample_quality
-from workbench.generative.refine_dataset import refine_dataset
-from workbench.generative.sampling import write_samples
-from workbench.generative.source import SampledSource
-from workbench.checkpoint import KINDS, load_module
 
 ARMS = ("natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN")
 GENERATORS = ("vae", "gan")

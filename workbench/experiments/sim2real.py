@@ -28,8 +28,8 @@ import pytorch_lightning as pl
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from workbench.data.augment import DIGITS_AUGMENT
 from workbench.curriculum import Curriculum, CurriculumDataModule
+from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug

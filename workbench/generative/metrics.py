@@ -78,8 +78,10 @@ def fid_kid(
 
     Args:
         extractor: the feature network.
-        real, fake: float images N x C x S x S in [0, 1].
-        subsets, subset_size: KID's random subsets (the size is capped at the smaller set).
+        real: real float images, N x C x S x S in [0, 1].
+        fake: generated float images, M x C x S x S in [0, 1].
+        subsets: number of KID's random subsets.
+        subset_size: images per KID subset (capped at the smaller set).
         seed: seed of KID's subsets.
         batch_size: images per forward pass.
 
@@ -121,7 +123,8 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> dict[str, float]
     """Improved precision and recall (Kynkaanniemi et al. 2019) of two feature sets.
 
     Args:
-        real, fake: features N x F (for example from :func:`embed`).
+        real: features of real images, N x F (for example from :func:`embed`).
+        fake: features of generated images, M x F.
         k: the neighbour that sets each ball's radius (the paper uses 3).
 
     Raises:

@@ -154,7 +154,7 @@ class UpStack(nn.Module):
             nn.ReLU(),
         )
         layers: list[nn.Module] = []
-        for stage in range(stages - 1):
+        for _ in range(stages - 1):
             out = channels // 2
             layers += [
                 nn.ConvTranspose2d(channels, out, 4, 2, 1, bias=False),
@@ -240,7 +240,7 @@ def generate_images(
     with evaluating(module):
         parts = [
             decode(zs.to(device), ys.to(device))
-            for zs, ys in zip(z.split(chunk), labels.split(chunk))
+            for zs, ys in zip(z.split(chunk), labels.split(chunk), strict=True)
         ]
     return to_numpy(torch.cat(parts))
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from workbench.checkpoint import load_module
 from workbench.data.reader import Dataset, open_dataset
 from workbench.data.writer import (
     clear_partials,
@@ -36,7 +37,6 @@ from workbench.data.writer import (
 )
 from workbench.errors import WorkbenchError
 from workbench.generative.sampling import SampleRecord, file_sha256
-from workbench.checkpoint import load_module
 
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
 _IDENTITY = ("refined", "num_samples", "shard_size", "num_shards")

@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from workbench import __version__
+from workbench.checkpoint import KINDS, load_module
 from workbench.data.format import FORMAT_NAME, FORMAT_VERSION, MODALITIES, decode_file
 from workbench.data.reader import open_dataset
 from workbench.data.sources import ConditionalGenerator
@@ -41,7 +42,6 @@ from workbench.data.writer import (
     write_shard,
 )
 from workbench.errors import WorkbenchError
-from workbench.checkpoint import KINDS, load_module
 from workbench.rng import derived_seed
 
 CONDITION = "generated"

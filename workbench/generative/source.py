@@ -19,11 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from workbench.data.sources import SourceSpec, by_role, need_path, register_source
-from workbench.data.reader import open_dataset
-from workbench.data.sources import GeneratedSource, Source
-from workbench.errors import WorkbenchError
 from workbench.checkpoint import load_module
+from workbench.data.reader import open_dataset
+from workbench.data.sources import (
+    GeneratedSource,
+    Source,
+    SourceSpec,
+    by_role,
+    need_path,
+    register_source,
+)
+from workbench.errors import WorkbenchError
 
 
 class SampledSource:

@@ -1,4 +1,5 @@
-"""The attack lab: one image, one attack, and what it did (predictions, confidences, SSIM, norms)."""
+"""The attack lab: one image, one attack, and what it did (predictions, confidences, SSIM,
+norms)."""
 
 from __future__ import annotations
 

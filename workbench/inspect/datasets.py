@@ -192,8 +192,8 @@ def statistics(
 
     Returns:
         ``classes`` (name -> count), ``conditions`` (name -> count), ``difficulty``
-        (``counts``, ``edges`` and bin ``labels``), ``depth`` (``min`` and ``max`` metres over hit pixels, None
-        when no surface was hit) and ``count``.
+        (``counts``, ``edges`` and bin ``labels``), ``depth`` (``min`` and ``max`` metres over hit
+        pixels, None when no surface was hit) and ``count``.
     """
     counts, edges = np.histogram([r["difficulty"] for r in rows], bins=bins, range=(0.0, 1.0))
     picked = [

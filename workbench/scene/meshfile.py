@@ -298,8 +298,8 @@ def _mesh_sizes(header: dict) -> list[tuple[int, int]]:
 
 
 def _instances(header: dict) -> dict[int, int]:
-    """mesh index -> number of scene-graph edges that show it, walked from the scene's roots the
-    way trimesh walks them (each parent-child edge once, each node's children once)."""
+    """Returns mesh index -> number of scene-graph edges that show it, walked from the scene's
+    roots the way trimesh walks them (each parent-child edge once, each node's children once)."""
     nodes = header.get("nodes", [])
     scenes = header.get("scenes", [])
     roots = [int(r) for r in scenes[header.get("scene", 0)].get("nodes", [])] if scenes else []

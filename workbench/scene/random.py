@@ -21,7 +21,8 @@ def integer(rng: np.random.Generator, bounds: Sequence[int]) -> int:
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: Sequence[float] = (0, 0, 1)) -> np.ndarray:
-    """Returns the camera-to-world pose (OpenGL convention) of a camera at ``eye`` facing ``target``."""
+    """Returns the camera-to-world pose (OpenGL convention) of a camera at ``eye`` facing
+    ``target``."""
     eye = np.asarray(eye, float)
     forward = np.asarray(target, float) - eye
     forward /= np.linalg.norm(forward)

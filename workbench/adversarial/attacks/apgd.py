@@ -177,7 +177,8 @@ class APGDDLR(_APGD):
             isinstance(self.options["target_classes"], int) and self.options["target_classes"] >= 1
         ):
             raise WorkbenchError(
-                f"target_classes: must be a positive integer, got {self.options['target_classes']!r}"
+                "target_classes: must be a positive integer, "
+                f"got {self.options['target_classes']!r}"
             )
 
     def perturb(self, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:

@@ -46,7 +46,8 @@ def project_to_hyperplane(
         w: normals, B x n.
         b: offsets, B.
         norm: ``linf`` or ``l2``.
-        lower, upper: the box.
+        lower: the box's lower bound, the same for every coordinate.
+        upper: the box's upper bound, the same for every coordinate.
     """
     need = b - (w * t).sum(dim=1)
     w = w * torch.where(need < 0, -1.0, 1.0)[:, None]  # now w . d must rise by |need|
