@@ -49,6 +49,7 @@ browser:
 	fi
 
 test: install browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 app: install

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from tests.generative.conftest import tiny_trainer
+from workbench.checkpoint import load_module
 from workbench.errors import WorkbenchError
 from workbench.generative.gan import ConditionalGAN
 from workbench.generative.nets import latents
-from workbench.checkpoint import load_module
 
 
 def _gan(**kwargs) -> ConditionalGAN:
@@ -25,7 +25,7 @@ def _snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def _moved(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
-    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from tests.generative.conftest import tiny_trainer
+from workbench.checkpoint import load_module
 from workbench.data.datamodule import MixedDataModule
 from workbench.errors import WorkbenchError
 from workbench.generative.refiner import Refiner
-from workbench.checkpoint import load_module
 
 SOURCES = ["natural", "rendered"]
 

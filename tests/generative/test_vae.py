@@ -10,9 +10,9 @@ from PIL import Image
 
 from tests.conftest import run_cli
 from tests.generative.conftest import tiny_trainer
+from workbench.checkpoint import load_module
 from workbench.errors import WorkbenchError
 from workbench.generative.vae import ConditionalVAE
-from workbench.checkpoint import load_module
 
 
 def _vae(**kwargs) -> ConditionalVAE:
@@ -92,7 +92,8 @@ def test_cli_fit_writes_sample_grids_and_a_vae_checkpoint(tmp_path):
     root = tmp_path / "runs"
     run_cli("fit", "-c", "configs/vae_digits.yaml", "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
-            "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root))  # fmt: skip
+            "--trainer.enable_progress_bar", "false",
+            "--trainer.default_root_dir", str(root))  # fmt: skip
     run = root / "vae_digits"
     for folder in ("samples", "interpolations"):
         (png,) = (run / "version_0" / folder).glob("epoch_000.png")

@@ -175,7 +175,8 @@ def test_registries_of_loss_names():
 def test_losses_pickle_for_spawned_workers():
     generator = torch.Generator().manual_seed(0)
     logits, labels = torch.randn(5, 4, generator=generator), torch.tensor([0, 1, 2, 3, 0])
-    pred, target = torch.rand(2, 3, 3, generator=generator), torch.rand(2, 3, 3, generator=generator)
+    pred = torch.rand(2, 3, 3, generator=generator)
+    target = torch.rand(2, 3, 3, generator=generator)
     mask = target > 0.3
     cases = [(classification_loss(name), (logits, labels)) for name in CLASSIFICATION_LOSSES]
     cases += [(depth_loss(name), (pred, target, mask)) for name in DEPTH_LOSSES]

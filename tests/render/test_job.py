@@ -1,4 +1,5 @@
-"""``workbench render`` end to end: determinism, SIGKILL resume, Ray, paired conditions, bad input."""
+"""``workbench render`` end to end: determinism, SIGKILL resume, Ray, paired conditions, bad
+input."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from workbench.rng import stream
 from workbench.scene import assets
 from workbench.scene.kinds import build_scene, kinds
 from workbench.scene.kinds.common import place_on_plane
 from workbench.scene.random import kelvin_to_rgb
-from workbench.rng import stream
 from workbench.scene.spec import parse_spec
 
 
@@ -18,7 +18,7 @@ def test_builder_is_a_pure_function_of_seed_and_index(kind):
     spec = parse_spec({"kind": kind})
     a, b, c = build_scene(spec, 3, 7), build_scene(spec, 3, 7), build_scene(spec, 3, 8)
     assert a.factors == b.factors
-    assert all(np.array_equal(x.pose, y.pose) for x, y in zip(a.objects, b.objects))
+    assert all(np.array_equal(x.pose, y.pose) for x, y in zip(a.objects, b.objects, strict=True))
     assert a.factors != c.factors
 
 

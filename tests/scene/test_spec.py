@@ -166,6 +166,6 @@ def test_placement_is_the_one_at_a_time_loop(seed):
     got = place_on_plane(blocked, radii, half)
     assert [e is None for e in expected] == [g is None for g in got]
     assert any(e is None for e in expected) or seed % 2
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         assert e is None or np.array_equal(e, g)
     assert plain.uniform() == blocked.uniform()  # the generator is left where the loop leaves it

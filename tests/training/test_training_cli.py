@@ -28,10 +28,12 @@ def _config(tmp: Path, rendered: Path | None = None, **model) -> Path:
         )
     config = {
         "seed_everything": 3,
-        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "default_root_dir": str(tmp / "runs"),
-                    "enable_progress_bar": False, "log_every_n_steps": 1},
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1,
+                    "default_root_dir": str(tmp / "runs"), "enable_progress_bar": False,
+                    "log_every_n_steps": 1},
         "model": {"class_path": "workbench.training.classifier.Classifier",
-                  "init_args": {"backbone": "small_cnn", "backbone_options": {"width": 8, "depth": 2},
+                  "init_args": {"backbone": "small_cnn",
+                                "backbone_options": {"width": 8, "depth": 2},
                                 "lr": 0.01, **model}},
         "data": {"class_path": "workbench.data.datamodule.MixedDataModule",
                  "init_args": {"image_size": 16, "channels": 1, "batch_size": 32, "epoch_size": 256,

@@ -213,7 +213,7 @@ def _run_keeping_buffers(block: nn.Module):
 
 def _assign(block: nn.Module, values: list[Tensor]) -> None:
     with torch.no_grad():
-        for buffer, value in zip(block.buffers(), values):
+        for buffer, value in zip(block.buffers(), values, strict=True):
             buffer.copy_(value)
 
 

@@ -227,7 +227,7 @@ class Renderer:
 
         ids, colors = {}, {}
         next_id = 1
-        for obj, node in zip(instance.objects, nodes):
+        for obj, node in zip(instance.objects, nodes, strict=True):
             inst = 0
             if obj.thing and obj.class_id >= 0:
                 inst, next_id = next_id, next_id + 1
@@ -262,7 +262,7 @@ class Renderer:
         view, K = np.linalg.inv(cam.pose), cam.intrinsics()
         prints = {
             node: _footprint(obj, view, K, cam.znear)
-            for obj, node in zip(instance.objects, nodes)
+            for obj, node in zip(instance.objects, nodes, strict=True)
             if obj.occluder
         }
         prints = {node: p for node, p in prints.items() if p is not None}

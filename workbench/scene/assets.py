@@ -150,7 +150,7 @@ def _arc(
     cx: float, cy: float, rx: float, ry: float, start: float, stop: float, n: int = 16
 ) -> list:
     t = np.radians(np.linspace(start, stop, n))
-    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
+    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t), strict=True))
 
 
 # Handwriting-like digits as pen strokes in a 0.7 x 1 box (y up): open 4, straight-stemmed 9,
@@ -192,8 +192,9 @@ def glyph(font: str, char: str, extrusion: float) -> trimesh.Trimesh:
         rings = [Polygon(c).buffer(0) for c in _glyph_contours(font, char)]
         rings = [r for r in rings if r.area > 0]
         depth = [sum(o.area > r.area and o.contains(r) for o in rings) for r in rings]
-        shape = shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 0])
-        shape = shape.difference(shapely.union_all([r for r, d in zip(rings, depth) if d % 2 == 1]))
+        outer = [r for r, d in zip(rings, depth, strict=True) if d % 2 == 0]
+        holes = [r for r, d in zip(rings, depth, strict=True) if d % 2 == 1]
+        shape = shapely.union_all(outer).difference(shapely.union_all(holes))
     polygons = list(shape.geoms) if hasattr(shape, "geoms") else [shape]
     minx, miny, maxx, maxy = shape.bounds
     scale = 1.0 / (maxy - miny)

@@ -21,8 +21,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
-from workbench.data.transforms import harmonise
 from workbench.data.sources import DigitsSource
+from workbench.data.transforms import harmonise
 from workbench.training.callbacks import EpochSeed
 from workbench.training.classifier import Classifier
 

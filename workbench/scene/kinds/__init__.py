@@ -37,4 +37,5 @@ def preflight(spec) -> None:
         raise WorkbenchError(f"{spec.source}: {exc}") from None
 
 
-from workbench.scene.kinds import digits, shapes, street, tabletop  # noqa: F401  (registration)
+# the kinds register themselves with register_kind above, so they are imported last
+from workbench.scene.kinds import digits, shapes, street, tabletop  # noqa: E402, F401

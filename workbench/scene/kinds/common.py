@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from workbench.rng import stream
 from workbench.scene import assets
 from workbench.scene.model import Background, Camera, Light, Material, SceneObject
 from workbench.scene.random import (
@@ -15,7 +16,6 @@ from workbench.scene.random import (
     spherical,
     uniform,
 )
-from workbench.rng import stream
 from workbench.scene.spec import BackgroundSpec, CameraSpec, LightSpec, MaterialSpec
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from workbench.rng import stream
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
@@ -13,7 +14,6 @@ from workbench.scene.kinds.common import (
 )
 from workbench.scene.model import SceneInstance, SceneObject
 from workbench.scene.random import integer, uniform
-from workbench.rng import stream
 from workbench.scene.spec import DigitsSpec
 
 # Glyph frame (x right, y up, z out of the face) to world (z up), facing a camera on +y.

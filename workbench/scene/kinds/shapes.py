@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.rng import stream
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
@@ -24,7 +25,6 @@ from workbench.scene.kinds.common import (
 )
 from workbench.scene.model import SceneInstance, SceneObject
 from workbench.scene.random import hsv_color, integer, uniform
-from workbench.rng import stream
 from workbench.scene.spec import ShapesSpec
 
 
@@ -56,11 +56,11 @@ def build(spec: ShapesSpec, seed: int, index: int) -> SceneInstance:
     kinds = [str(rng.choice(spec.primitives)) for _ in range(count)]
     sizes = [uniform(rng, spec.size) for _ in kinds]
     yaws = [uniform(rng, (0.0, 2 * np.pi)) for _ in kinds]
-    radii = [footprint_radius(assets.primitive(k), s) for k, s in zip(kinds, sizes)]
+    radii = [footprint_radius(assets.primitive(k), s) for k, s in zip(kinds, sizes, strict=True)]
     spots = place_on_plane(rng, radii, spec.area)
     materials = stream(seed, index, "materials")
     objects, object_factors = [], []
-    for i, (kind, size, yaw, xy) in enumerate(zip(kinds, sizes, yaws, spots)):
+    for i, (kind, size, yaw, xy) in enumerate(zip(kinds, sizes, yaws, spots, strict=True)):
         if xy is None:
             continue
         material, material_factors = random_material(materials, spec.materials)

@@ -17,6 +17,7 @@ import numpy as np
 import trimesh
 
 from workbench.errors import WorkbenchError
+from workbench.rng import stream
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
     ground,
@@ -27,7 +28,6 @@ from workbench.scene.kinds.common import (
 )
 from workbench.scene.model import Background, Camera, Material, SceneInstance, SceneObject
 from workbench.scene.random import hsv_color, integer, look_at, uniform
-from workbench.rng import stream
 from workbench.scene.spec import MaterialSpec, StreetSpec
 
 ROAD_Y = (-20.0, 130.0)  # extent along y of road, markings and sidewalks

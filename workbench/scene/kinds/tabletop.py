@@ -5,8 +5,9 @@ z = 0. Objects and distractors are placed on it without interpenetration (their 
 do not overlap); objects go first, and an object or distractor that finds no free spot is dropped
 and counted in the factors. The preflight refuses specs whose objects at their largest counts and
 sizes would cover more than half the table, whose distractors would on average cover more than
-random placement can fill, or whose objects would show too many triangles. Mesh files that carry their own appearance (a texture, material or
-vertex colours) keep it; bare geometry gets a random material.
+random placement can fill, or whose objects would show too many triangles. Mesh files that
+carry their own appearance (a texture, material or vertex colours) keep it; bare geometry gets a
+random material.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import trimesh
 
 from workbench.errors import WorkbenchError
+from workbench.rng import stream
 from workbench.scene import assets
 from workbench.scene.kinds import register_kind
 from workbench.scene.kinds.common import (
@@ -30,7 +32,6 @@ from workbench.scene.kinds.common import (
 )
 from workbench.scene.model import Material, SceneInstance, SceneObject
 from workbench.scene.random import hsv_color, integer, uniform
-from workbench.rng import stream
 from workbench.scene.spec import PrimitiveName, TabletopSpec
 
 MAX_COVER = 0.5  # largest fraction of the table top the objects' footprint discs may cover
@@ -55,7 +56,7 @@ def _preflight(spec: TabletopSpec) -> None:
             exceeds :data:`JAMMING` of the table.
     """
     faces = [sum(len(p.faces) for p in _mesh(spec, i)) for i in range(len(spec.objects))]
-    drawn = [f * o.count[1] for f, o in zip(faces, spec.objects)]
+    drawn = [f * o.count[1] for f, o in zip(faces, spec.objects, strict=True)]
     if sum(drawn) > MAX_SCENE_FACES:
         worst = int(np.argmax(drawn))
         raise WorkbenchError(
@@ -160,15 +161,18 @@ def build(spec: TabletopSpec, seed: int, index: int) -> SceneInstance:
     clutter_sizes = [uniform(clutter, DISTRACTOR_SIZE) for _ in kinds]
 
     placement = stream(seed, index, "placement")
-    radii = [footprint_radius(m, s) for m, s in zip(meshes, sizes)]
-    radii += [footprint_radius(assets.primitive(k), s) for k, s in zip(kinds, clutter_sizes)]
+    radii = [footprint_radius(m, s) for m, s in zip(meshes, sizes, strict=True)]
+    radii += [
+        footprint_radius(assets.primitive(k), s)
+        for k, s in zip(kinds, clutter_sizes, strict=True)
+    ]
     spots = place_on_plane(placement, radii, spec.table.size / 2)
     yaws = [uniform(placement, (0.0, 2 * np.pi)) for _ in spots]
 
     classes = spec.classes()
     materials = stream(seed, index, "materials")
     objects, object_factors, distractor_factors = [], [], []
-    for n, (i, mesh, size) in enumerate(zip(picks, meshes, sizes)):
+    for n, (i, mesh, size) in enumerate(zip(picks, meshes, sizes, strict=True)):
         if spots[n] is None:
             continue
         o, xy = spec.objects[i], spots[n]
@@ -197,7 +201,7 @@ def build(spec: TabletopSpec, seed: int, index: int) -> SceneInstance:
                 "material": material_factors,
             }
         )
-    for n, (kind, size) in enumerate(zip(kinds, clutter_sizes), start=len(picks)):
+    for n, (kind, size) in enumerate(zip(kinds, clutter_sizes, strict=True), start=len(picks)):
         if spots[n] is None:
             continue
         material, material_factors = random_material(materials, spec.materials)
