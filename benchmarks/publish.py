@@ -34,6 +34,8 @@ from workbench.experiments.stats import STD as SAMPLE_STD
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 README = ROOT / "README.md"
+# timings are published only from runs that started with the load below this share of the CPUs
+BUSY_LOAD = 0.5
 MARKER = re.compile(r"<!-- results:([\w-]+) -->\n(.*?)<!-- /results:([\w-]+) -->", re.DOTALL)
 
 
@@ -54,12 +56,14 @@ def _study(name: str) -> ModuleType:
 @dataclass(frozen=True)
 class Output:
     """One JSON that ``make bench`` writes (``source``, under its output folder), its name in
-    docs/results, the images that go with it, and the command that produces it."""
+    docs/results, the command that produces it, the images that go with it, and whether its
+    headline numbers are timings (published only from a quiet machine)."""
 
     source: str
     name: str
     command: str
     images: dict[str, str] = field(default_factory=dict)
+    timing: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,17 @@ class Region:
 OUTPUTS = {
     o.name: o
     for o in (
-        Output("render.json", "render.json", "python benchmarks/bench_render.py --out bench_out"),
         Output(
-            "training.json", "training.json", "python benchmarks/bench_training.py --out bench_out"
+            "render.json",
+            "render.json",
+            "python benchmarks/bench_render.py --out bench_out",
+            timing=True,
+        ),
+        Output(
+            "training.json",
+            "training.json",
+            "python benchmarks/bench_training.py --out bench_out",
+            timing=True,
         ),
         Output(
             "sim2real/results.json",
@@ -99,7 +111,10 @@ OUTPUTS = {
             },
         ),
         Output(
-            "attacks.json", "attacks.json", "python benchmarks/bench_attacks.py --out bench_out"
+            "attacks.json",
+            "attacks.json",
+            "python benchmarks/bench_attacks.py --out bench_out",
+            timing=True,
         ),
         Output(
             "adversarial_training.json",
@@ -224,12 +239,24 @@ def check(text: str, results: Path = RESULTS) -> list[str]:
     return [name for name, body in regions(text).items() if body != render_region(name, results)]
 
 
+def _check_quiet(path: Path, provenance: dict[str, Any], output: Output) -> None:
+    """Refuses timings measured while other work loaded the machine: a 1-minute load average
+    at the start of the run above half the logical CPUs (the run's own work comes after)."""
+    start = (provenance.get("load_average") or {}).get("start")
+    cpus = (provenance.get("host") or {}).get("cpu_count")
+    if start and cpus and start[0] > BUSY_LOAD * cpus:
+        raise WorkbenchError(
+            f"{path}: timed on a busy machine (load {start[0]} at the start on {cpus} CPUs, "
+            f"above {BUSY_LOAD * cpus:g}); rerun `{output.command}` on a quiet machine"
+        )
+
+
 def publishable(source: Path) -> dict[str, dict[str, Any]]:
     """Reads and vets every known output present under ``source``; returns name -> JSON.
 
     Raises:
-        WorkbenchError: an output without a provenance block, from a ``--quick`` run, or that
-            its README renderer cannot read.
+        WorkbenchError: an output without a provenance block, from a ``--quick`` run, timed on
+            a busy machine (a timing output), or that its README renderer cannot read.
     """
     found = {}
     for output in OUTPUTS.values():
@@ -250,6 +277,8 @@ def publishable(source: Path) -> dict[str, dict[str, Any]]:
             raise WorkbenchError(
                 f"{path}: a --quick run; publish full runs only (`{output.command}`)"
             )
+        if output.timing:
+            _check_quiet(path, provenance, output)
         for name, region in REGIONS.items():
             if region.output == output.name:
                 try:

@@ -100,10 +100,13 @@ def _bench_out(tmp_path: Path, provenance: dict | None) -> Path:
     return out
 
 
-def _provenance(argv: list[str]) -> dict:
+def _provenance(argv: list[str], load: float = 0.0) -> dict:
+    """A real provenance block for ``argv``, as if the run started at 1-minute load ``load``."""
     from workbench.experiments.provenance import Recorder
 
-    return {**Recorder(seeds=[0]).block(), "argv": argv, "command": " ".join(argv)}
+    block = {**Recorder(seeds=[0]).block(), "argv": argv, "command": " ".join(argv)}
+    block["load_average"] = {"start": [load, load, load], "end": [load, load, load]}
+    return block
 
 
 def test_publish_refuses_outputs_without_provenance_or_from_quick_runs(tmp_path):
@@ -121,6 +124,30 @@ def test_publish_refuses_outputs_without_provenance_or_from_quick_runs(tmp_path)
     with pytest.raises(WorkbenchError, match="--quick run"):
         publish.publish(quick, results)
     assert (results / "attacks.json").read_bytes() == before  # nothing copied
+
+
+def test_publish_refuses_timings_from_a_busy_machine(tmp_path):
+    results = _copy_results(tmp_path)
+    before = (results / "attacks.json").read_bytes()
+    argv = ["benchmarks/bench_attacks.py", "--out", "bench_out"]
+    busy = _bench_out(tmp_path, _provenance(argv, load=99.0))
+    with pytest.raises(WorkbenchError, match=r"timed on a busy machine \(load 99.0 at the start"):
+        publish.publish(busy, results)
+    assert (results / "attacks.json").read_bytes() == before  # nothing copied
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    data = json.loads((busy / "attacks.json").read_text())
+    data["provenance"] = _provenance(argv, load=0.5)
+    (quiet / "attacks.json").write_text(json.dumps(data))
+    assert publish.publish(quiet, results)  # half a CPU of other work on two or more is quiet
+
+
+def test_provenance_records_the_load_at_the_start_and_the_end():
+    from workbench.experiments.provenance import Recorder
+
+    load = Recorder().block()["load_average"]
+    assert len(load["start"]) == len(load["end"]) == 3
+    assert all(value >= 0 for value in load["start"] + load["end"])
 
 
 def test_publish_from_bench_out_copies_and_regenerates_the_readme(tmp_path):

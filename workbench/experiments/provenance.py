@@ -121,6 +121,14 @@ def gl_renderers(backends: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def load_average() -> list[float] | None:
+    """Returns the 1, 5 and 15 minute load averages (None where the system has none)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -149,6 +157,7 @@ class Recorder:
         self.git = git_state()  # the code that ran: a commit made during a long run is not it
         self.started = datetime.now(UTC)
         self._wall, self._times = time.perf_counter(), os.times()
+        self._load = load_average()  # other work on the machine before this run's own
 
     def block(self, **extra: Any) -> dict[str, Any]:
         """Returns the provenance block now (``extra`` items are added to it).
@@ -177,6 +186,7 @@ class Recorder:
             "env": {name: os.environ[name] for name in THREAD_ENV if name in os.environ},
             "gl": self.gl,
             "seeds": self.seeds,
+            "load_average": {"start": self._load, "end": load_average()},
             "wall_s": round(time.perf_counter() - self._wall, 3),
             "cpu_s": {
                 "process": round(process, 3),
