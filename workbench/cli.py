@@ -114,6 +114,9 @@ EXPERIMENTS = {
     "augment": "workbench.experiments.augment",
 }
 
+# Experiments whose runs spread over workers (--workers, --threads, --ray-address).
+PARALLEL_EXPERIMENTS = {"sim2real"}
+
 # Commands that live beside the part they drive: name -> module with ``HELP`` (one line),
 # ``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only the standard
 # library at load time, so ``workbench --help`` stays fast.
@@ -122,6 +125,7 @@ COMMANDS = {
     "refine": "workbench.commands.refine",
     "robustness": "workbench.commands.robustness",
     "attack-scenes": "workbench.commands.attack_scenes",
+    "tune": "workbench.commands.tune",
     "app": "workbench.commands.app",
 }
 
@@ -131,7 +135,13 @@ def _experiment(args: argparse.Namespace) -> int:
 
     check_folder_path(Path(args.out))
     module = importlib.import_module(EXPERIMENTS[args.name])
-    return module.main(Path(args.out), quick=args.quick, seeds=args.seeds)
+    spread = {"workers": args.workers, "threads": args.threads, "ray_address": args.ray_address}
+    if args.name not in PARALLEL_EXPERIMENTS:
+        given = [f"--{k.replace('_', '-')}" for k, v in spread.items() if v not in (None, 1)]
+        if given:
+            raise WorkbenchError(f"{given[0]}: {args.name} runs its units one after another")
+        return module.main(Path(args.out), quick=args.quick, seeds=args.seeds)
+    return module.main(Path(args.out), quick=args.quick, seeds=args.seeds, **spread)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3)")
     experiment.add_argument(
         "--quick", action="store_true", help="reduced budget: checks the machinery only"
+    )
+    experiment.add_argument(
+        "--workers", type=int, default=1, help="runs at once, as Ray tasks when above 1 (sim2real)"
+    )
+    experiment.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of every run (default: torch's own choice for this machine); the "
+        "numbers depend on it, not on --workers",
+    )
+    experiment.add_argument(
+        "--ray-address", default=None, help="HOST:PORT of a running Ray cluster (sim2real)"
     )
     experiment.set_defaults(func=_experiment)
 

@@ -7,7 +7,8 @@ from tests.conftest import run_cli
 
 def test_quick_study_writes_table_json_and_plot_and_resumes(tmp_path):
     out = tmp_path / "study"
-    done = run_cli("experiment", "sim2real", "--quick", "--out", str(out), timeout=600)
+    done = run_cli("experiment", "sim2real", "--quick", "--threads", "1", "--out", str(out),
+                   timeout=600)  # fmt: skip
     summary = json.loads((out / "results.json").read_text())
     arms = summary["arms"]
     assert set(arms) == {"natural only", "mixed", "pretrain + fine-tune", "mixed + curriculum"}
@@ -26,5 +27,21 @@ def test_quick_study_writes_table_json_and_plot_and_resumes(tmp_path):
     runs = sorted(p.name for p in (out / "runs").glob("*.json"))
     assert len(runs) == 1 + 1 + 2 * 4
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
-    run_cli("experiment", "sim2real", "--quick", "--out", str(out), timeout=600)
+    run_cli("experiment", "sim2real", "--quick", "--threads", "1", "--out", str(out), timeout=600)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs are not redone
+
+    # the same runs as Ray tasks on two workers give the same numbers
+    spread = tmp_path / "spread"
+    run_cli("experiment", "sim2real", "--quick", "--threads", "1", "--workers", "2",
+            "--out", str(spread), timeout=600)  # fmt: skip
+    parallel = json.loads((spread / "results.json").read_text())
+    assert parallel["execution"] == {"workers": 2, "threads": 1}
+    for key in ("zero_shot", "arms", "best_curriculum", "differences"):
+        assert parallel[key] == summary[key], key
+
+
+def test_only_sim2real_spreads_over_workers(tmp_path):
+    done = run_cli("experiment", "augment", "--quick", "--workers", "2", "--out",
+                   str(tmp_path / "a"), check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --workers: augment runs its units one after another"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from workbench.render.job import RenderJob, run
 from workbench.scene.spec import load_spec
@@ -41,13 +42,15 @@ def reused_runs(runs: Path) -> bool:
     return runs.is_dir() and any(runs.iterdir())
 
 
-def run_study(study: type, config_type: type, out: Path, quick: bool, seeds: int | None) -> int:
-    """Runs ``study(out, config)`` with the full or ``quick`` config (``seeds`` seeds when given)
-    and prints its table and where its files are."""
+def run_study(
+    study: type, config_type: type, out: Path, quick: bool, seeds: int | None, **options: Any
+) -> int:
+    """Runs ``study(out, config, **options)`` with the full or ``quick`` config (``seeds`` seeds
+    when given) and prints its table and where its files are."""
     config = config_type.quick() if quick else config_type()
     if seeds is not None:
         config.seeds = list(range(seeds))
-    summary = study(out, config).run()
+    summary = study(out, config, **options).run()
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
     return 0 if summary else 1

@@ -20,17 +20,19 @@ carry a ``provenance`` block (:mod:`workbench.experiments.provenance`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from workbench.curriculum import Curriculum, CurriculumDataModule
 from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
+from workbench.execution import Executor, Unit
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
@@ -91,15 +93,92 @@ class StudyConfig:
         )
 
 
-class Study:
-    """Runs the arms of the study into ``out``; see the module docstring."""
+def fit_run(
+    config: dict[str, Any],
+    sources: list[dict],
+    seed: int,
+    epochs: int,
+    curriculum: dict | None = None,
+    init_checkpoint: str | None = None,
+    save: str | None = None,
+) -> dict[str, float]:
+    """One run of the study (a unit of :mod:`workbench.execution`): trains the study's
+    classifier on ``sources`` and returns its natural validation and test accuracy.
 
-    def __init__(self, out: str | Path, config: StudyConfig):
+    Args:
+        config: the study's budget (:class:`StudyConfig` as a dict).
+        sources: the data sources of the mix.
+        seed: seeds the run (and every epoch).
+        epochs: training epochs.
+        curriculum: the curriculum's options, or None to mix without one.
+        init_checkpoint: weights to start from (fine-tuning).
+        save: where to save the final weights, if anywhere.
+    """
+    c = StudyConfig(**config)
+    pl.seed_everything(seed, verbose=False)
+    options = dict(
+        sources=sources,
+        image_size=c.image_size,
+        channels=1,
+        batch_size=c.batch_size,
+        epoch_size=c.epoch_size,
+        augment=DIGITS_AUGMENT,
+        seed=seed,
+    )
+    if curriculum is None:
+        data = MixedDataModule(**options)
+    else:
+        data = CurriculumDataModule(curriculum=curriculum, **options)
+    model = Classifier(
+        num_classes=10,
+        in_channels=1,
+        image_size=c.image_size,
+        source_names=data.source_names,
+        class_names=data.classes,
+        backbone="resnet",
+        backbone_options={"width": c.width, "depth": 3},
+        lr=3e-3,
+        label_smoothing=0.1,
+        init_checkpoint=init_checkpoint,
+    )
+    callbacks = [EpochSeed(), *([Curriculum()] if curriculum is not None else [])]
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
+    trainer.fit(model, data)
+    val = trainer.validate(model, data, verbose=False)[0]
+    test = trainer.test(model, data, verbose=False)[0]
+    if save is not None:
+        trainer.save_checkpoint(save)
+    return {"val": float(val["val/acc/natural"]), "test": float(test["test/acc/natural"])}
+
+
+class Study:
+    """Runs the arms of the study into ``out``; see the module docstring.
+
+    Args:
+        out: the study's folder.
+        config: its budget.
+        executor: how its runs are spread (serial by default); finished runs are saved in
+            ``out/runs`` whatever it says.
+    """
+
+    def __init__(self, out: str | Path, config: StudyConfig, executor: Executor | None = None):
         self.out, self.config = Path(out), config
         self.rendered_dir = self.out / "rendered"
         self.resumed = reused_runs(self.out / "runs")
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        executor = executor or Executor(threads=torch.get_num_threads())
+        self.executor = replace(executor, store=self.out / "runs")
         self.recorder = Recorder(seeds=list(config.seeds))
+        self.bar: tqdm | None = None
 
     def render(self) -> None:
         self.recorder.gl = render_scene(
@@ -128,140 +207,80 @@ class Study:
             )
         return sources
 
-    def _fit(
-        self,
-        name: str,
-        sources: list[dict],
-        seed: int,
-        epochs: int,
-        curriculum: dict | None = None,
-        init_checkpoint: str | None = None,
-        save: Path | None = None,
-    ) -> dict[str, float]:
-        path = self.out / "runs" / f"{name}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
+    def _unit(self, name: str, sources: list[dict], seed: int, epochs: int, **options) -> Unit:
+        config = asdict(self.config)
+        return Unit(name, fit_run, dict(config=config, sources=sources, seed=seed, epochs=epochs,
+                                        **options))  # fmt: skip
+
+    def _checkpoint(self, seed: int) -> str:
+        return str(self.out / "runs" / f"pretrain_seed{seed}.ckpt")
+
+    def _first_stage(self) -> list[Unit]:
+        """The rendered-only runs (zero-shot arm and pre-training, one per seed) and the
+        curriculum candidates at k = 10, seed 0: none needs another's result."""
         c = self.config
-        pl.seed_everything(seed, verbose=False)
-        options = dict(
-            sources=sources,
-            image_size=c.image_size,
-            channels=1,
-            batch_size=c.batch_size,
-            epoch_size=c.epoch_size,
-            augment=DIGITS_AUGMENT,
-            seed=seed,
-        )
-        if curriculum is None:
-            data = MixedDataModule(**options)
-        else:
-            data = CurriculumDataModule(curriculum=curriculum, **options)
-        model = Classifier(
-            num_classes=10,
-            in_channels=1,
-            image_size=c.image_size,
-            source_names=data.source_names,
-            class_names=data.classes,
-            backbone="resnet",
-            backbone_options={"width": c.width, "depth": 3},
-            lr=3e-3,
-            label_smoothing=0.1,
-            init_checkpoint=init_checkpoint,
-        )
-        callbacks = [EpochSeed(), *([Curriculum()] if curriculum is not None else [])]
-        trainer = pl.Trainer(
-            max_epochs=epochs,
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=callbacks,
-        )
-        trainer.fit(model, data)
-        val = trainer.validate(model, data, verbose=False)[0]
-        test = trainer.test(model, data, verbose=False)[0]
-        if save is not None:
-            trainer.save_checkpoint(save)
-        result = {"val": float(val["val/acc/natural"]), "test": float(test["test/acc/natural"])}
-        path.write_text(json.dumps(result))
-        return result
+        units = [
+            self._unit(f"zero_shot_seed{seed}", self._sources(None, True, natural_train=False),
+                       seed, c.pretrain_epochs, save=self._checkpoint(seed))  # fmt: skip
+            for seed in c.seeds
+        ]
+        k = self._choice_k()
+        units += [
+            self._unit(f"choose_{slug(name)}_k{k}", self._sources(k, True), 0, c.epochs,
+                       curriculum=curriculum)  # fmt: skip
+            for name, curriculum in c.curricula.items()
+        ]
+        return units
 
-    def pretrain(self, seed: int) -> tuple[dict[str, float], Path]:
-        """Rendered-only training (the zero-shot arm); returns its result and checkpoint."""
-        checkpoint = self.out / "runs" / f"pretrain_seed{seed}.ckpt"
-        result = self._fit(
-            f"zero_shot_seed{seed}",
-            self._sources(None, True, natural_train=False),
-            seed,
-            self.config.pretrain_epochs,
-            save=checkpoint,
-        )
-        return result, checkpoint
+    def _choice_k(self) -> int | str:
+        return 10 if 10 in self.config.ks else self.config.ks[0]
 
-    def choose_curriculum(self) -> str:
+    def choose_curriculum(self, results: dict[str, dict]) -> str:
         """The candidate with the best natural validation accuracy at k = 10, seed 0."""
-        k = 10 if 10 in self.config.ks else self.config.ks[0]
+        k = self._choice_k()
         scores = {
-            name: self._fit(
-                f"choose_{slug(name)}_k{k}",
-                self._sources(k, True),
-                0,
-                self.config.epochs,
-                curriculum=curriculum,
-            )["val"]
-            for name, curriculum in self.config.curricula.items()
+            name: results[f"choose_{slug(name)}_k{k}"]["val"] for name in self.config.curricula
         }
         choice = {"k": k, "seed": 0, "val_acc": scores, "provenance": self._provenance()}
         (self.out / "curriculum_choice.json").write_text(json.dumps(choice, indent=1))
         return max(scores, key=scores.get)
 
-    def _arm(
-        self, arm: str, k: int | str, seed: int, checkpoint: Path, curriculum: str
-    ) -> dict[str, float]:
-        """Runs (or reads) one arm of the study at ``k`` labels per class and ``seed``."""
+    def _arm(self, arm: str, k: int | str, seed: int, curriculum: str) -> Unit:
+        """The run of one arm of the study at ``k`` labels per class and ``seed``."""
         c, tag = self.config, f"k{k}_seed{seed}"
         if arm == "natural only":
-            return self._fit(f"natural_{tag}", self._sources(k, False), seed, c.epochs)
+            return self._unit(f"natural_{tag}", self._sources(k, False), seed, c.epochs)
         if arm == "mixed":
-            return self._fit(f"mixed_{tag}", self._sources(k, True), seed, c.epochs)
+            return self._unit(f"mixed_{tag}", self._sources(k, True), seed, c.epochs)
         if arm == "pretrain + fine-tune":
-            return self._fit(
-                f"finetune_{tag}",
-                self._sources(k, False),
-                seed,
-                c.epochs,
-                init_checkpoint=str(checkpoint),
-            )
-        return self._fit(
-            f"curriculum_{slug(curriculum)}_{tag}",
-            self._sources(k, True),
-            seed,
-            c.epochs,
-            curriculum=c.curricula[curriculum],
-        )
+            return self._unit(f"finetune_{tag}", self._sources(k, False), seed, c.epochs,
+                              init_checkpoint=self._checkpoint(seed))  # fmt: skip
+        return self._unit(f"curriculum_{slug(curriculum)}_{tag}", self._sources(k, True), seed,
+                          c.epochs, curriculum=c.curricula[curriculum])  # fmt: skip
+
+    def _tick(self, unit: Unit, result: Any, seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.update()
 
     def run(self) -> dict[str, Any]:
         c = self.config
         self.render()
         total = len(c.seeds) * (1 + 4 * len(c.ks)) + len(c.curricula)
-        bar = tqdm(total=total, desc="sim2real", unit="run")
-        zero_shot, checkpoints = [], {}
-        for seed in c.seeds:
-            result, checkpoints[seed] = self.pretrain(seed)
-            zero_shot.append(result["test"])
-            bar.update()
-        best = self.choose_curriculum()
-        bar.update(len(c.curricula))
+        self.bar = tqdm(total=total, desc="sim2real", unit="run")
+        first = self.executor.run(self._first_stage(), self._tick)
+        zero_shot = [first[f"zero_shot_seed{seed}"]["test"] for seed in c.seeds]
+        best = self.choose_curriculum(first)
+        units = {
+            (arm, str(k), seed): self._arm(arm, k, seed, best)
+            for k in c.ks
+            for seed in c.seeds
+            for arm in ARMS
+        }
+        done = self.executor.run(list(units.values()), self._tick)
+        self.bar.close()
         arms: dict[str, dict[str, list[float]]] = {a: {} for a in ARMS}
-        for k in c.ks:
-            for seed in c.seeds:
-                for arm, per_k in arms.items():
-                    result = self._arm(arm, k, seed, checkpoints[seed], best)
-                    per_k.setdefault(str(k), []).append(result["test"])
-                    bar.update()
-        bar.close()
+        for (arm, k, _), unit in units.items():
+            arms[arm].setdefault(k, []).append(done[unit.key]["test"])
         summary = {
             "config": asdict(c),
             "zero_shot": stats.summary(zero_shot),
@@ -270,6 +289,7 @@ class Study:
                 arm: {k: stats.summary(v) for k, v in per_k.items()} for arm, per_k in arms.items()
             },
             "std": stats.STD,
+            "execution": {"workers": self.executor.workers, "threads": self.executor.threads},
         }
         summary["differences"] = differences(summary)
         summary["targets"] = targets(summary)
@@ -389,6 +409,24 @@ def choice_line(choice: dict[str, Any]) -> str:
     )
 
 
-def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
-    """Runs the study into ``out`` (``workbench experiment sim2real``); prints its tables."""
-    return run_study(Study, StudyConfig, out, quick, seeds)
+def main(
+    out: Path,
+    quick: bool = False,
+    seeds: int | None = None,
+    workers: int = 1,
+    threads: int | None = None,
+    ray_address: str | None = None,
+) -> int:
+    """Runs the study into ``out`` (``workbench experiment sim2real``); prints its tables.
+
+    Args:
+        out: the study's folder (a rerun resumes it).
+        quick: the reduced budget that checks the machinery.
+        seeds: the number of seeds (default 3).
+        workers: runs at once (Ray tasks when above 1).
+        threads: torch threads of every run (default: torch's choice here).
+        ray_address: a running Ray cluster to use instead of a local one.
+    """
+    threads = threads or torch.get_num_threads()
+    executor = Executor(workers=workers, ray_address=ray_address, threads=threads)
+    return run_study(Study, StudyConfig, out, quick, seeds, executor=executor)

@@ -15,6 +15,7 @@ import warnings
 from argparse import ArgumentError
 from pathlib import Path
 
+import yaml
 from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -110,11 +111,20 @@ def condense(message: str) -> str:
     return "; ".join(lines)
 
 
-def _make(args: list[str], run: bool, run_name: str | None = None) -> WorkbenchCLI:
+class _ConfigOnlyCLI(WorkbenchCLI):
+    """Parses and checks a config, instantiating nothing."""
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+def _make(
+    args: list[str], run: bool, run_name: str | None = None, cli: type = WorkbenchCLI
+) -> WorkbenchCLI:
     # args come from our own dispatcher or a study, never mixed with another command line
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
-        return WorkbenchCLI(
+        return cli(
             LightningModule,
             LightningDataModule,
             subclass_mode_model=True,
@@ -148,6 +158,19 @@ def build(args: list[str], run_name: str | None = None) -> WorkbenchCLI:
         WorkbenchError: a config that does not parse or validate, in one line.
     """
     return _make(args, False, run_name)
+
+
+def resolve(args: list[str]) -> dict:
+    """The whole config that ``args`` (``-c x.yaml -c overlay.yaml ...``, no subcommand) give,
+    defaults included, as plain data; nothing is built or run.
+
+    Raises:
+        WorkbenchError: a config that does not parse or validate, in one line.
+    """
+    cli = _make(args, False, cli=_ConfigOnlyCLI)
+    config = yaml.safe_load(cli.parser.dump(cli.config, skip_none=False))
+    config.pop("config", None)
+    return config
 
 
 def run(args: list[str]) -> None:
