@@ -19,6 +19,7 @@ from workbench.inspect.runs import (
     run_checkpoints,
     start_fit,
 )
+from workbench.inspect.sweeps import find_sweeps, read_sweep
 
 NO_CHECKPOINT = "(start afresh)"
 
@@ -67,6 +68,38 @@ else:
         checkpoints = run_checkpoints(root, chosen)
         if checkpoints:
             st.caption("Checkpoints: " + ", ".join(f"`{c}`" for c in checkpoints))
+
+st.header("Sweeps")
+sweeps = find_sweeps(root)
+if not sweeps:
+    st.info(f"No sweeps under {root} (folders written by `workbench tune`).")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"sweep": s.path, "trials": s.trials, "finished": s.finished,
+                 "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.modified))}
+                for s in sweeps
+            ]
+        ),
+        hide_index=True,
+    )  # fmt: skip
+    chosen_sweep = st.selectbox("Sweep", [s.path for s in sweeps], key="sweep")
+    with error_box():
+        sweep = read_sweep(root, chosen_sweep)
+        if sweep.table:
+            st.dataframe(pd.DataFrame(sweep.table), hide_index=True)
+        if sweep.summary:
+            best = sweep.summary["best"]
+            st.markdown(
+                f"Best trial **{best['trial']}**: {sweep.summary['metric']} "
+                f"{best['validation']:.4f} (validation). {sweep.summary['test_note']}."
+            )
+        if sweep.plot is not None:
+            st.image(str(sweep.plot), caption=f"{chosen_sweep}/tune.png")
+        if sweep.best_yaml:
+            with st.expander("best.yaml"):
+                st.code(sweep.best_yaml, language="yaml")
 
 st.header("Start a run")
 configs = find_configs(root)

@@ -80,3 +80,14 @@ def test_configs_that_escape_are_error_boxes_and_start_nothing(tmp_path, open_pa
             e.value for e in app.error
         )
     assert not JobRegistry(tmp_path).jobs()
+
+
+def test_sweeps_are_listed_with_table_best_trial_and_plot(tmp_path, open_page):
+    from tests.inspect.test_inspect_sweeps import make_sweep
+
+    make_sweep(tmp_path / "sweeps" / "digits")
+    app = open_page(tmp_path, "pages/training.py")
+    assert not app.exception and not app.error
+    assert app.selectbox(key="sweep").value == "sweeps/digits"
+    assert "Best trial **0**: val/acc/natural 0.5000 (validation)" in _markdown(app)
+    assert [c for image in app.image for c in image.captions] == ["sweeps/digits/tune.png"]

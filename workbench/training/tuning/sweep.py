@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.errors import WorkbenchError, option_error
 from workbench.execution import check_address, ray_cluster
-from workbench.training.tuning import report
+from workbench.training.tuning import BEST, PLOT, SETTINGS, SUMMARY, TABLE, report
 from workbench.training.tuning.overlay import check_keys
 from workbench.training.tuning.space import (
     Choice,
@@ -40,9 +40,7 @@ from workbench.training.tuning.trial import (
     trial_index,
 )
 
-SETTINGS = "tune.json"
-SUMMARY = "summary.json"
-TRIALS = "trials"
+TRIALS = "trials"  # Ray Tune's experiment folder
 
 
 class TuneOptions(BaseModel):
@@ -339,13 +337,13 @@ def tune(options: TuneOptions) -> dict[str, Any]:
         grid = _tuner(options, setup, space).fit()
     table = report.rows(grid, list(space), options.metric, setup)
     best = report.mark_best(table, options.mode)
-    report.write_csv(table, out / "trials.csv", setup.max_epochs)
+    report.write_csv(table, out / TABLE, setup.max_epochs)
     log_keys = {key for key, dist in space.items() if isinstance(dist, LogUniform)}
-    report.plot(table, list(space), options.metric, log_keys, out / "tune.png")
+    report.plot(table, list(space), options.metric, log_keys, out / PLOT)
     if best is None:
         raise WorkbenchError(f"no trial logged {options.metric}; see {out / TRIALS}")
     trainer = {"max_epochs": options.max_epochs} if options.max_epochs else {}
-    report.write_best(setup.config, best, list(space), out / "best.yaml", **trainer)
+    report.write_best(setup.config, best, list(space), out / BEST, **trainer)
     summary = {
         **_summary(options, table, best, setup.max_epochs),
         "best": {
