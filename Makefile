@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out
 	$(BIN)/python benchmarks/bench_scene_search.py --out bench_out
 	$(BIN)/workbench demo --out bench_out/demo
+	$(BIN)/python benchmarks/bench_tune.py --out bench_out
 	$(BIN)/python benchmarks/publish.py --from bench_out
 
 clean:

@@ -128,6 +128,12 @@ OUTPUTS = {
             "python benchmarks/bench_scene_search.py --out bench_out",
         ),
         Output("demo/summary.json", "demo.json", "workbench demo --out bench_out/demo"),
+        Output(
+            "tune.json",
+            "tune.json",
+            "python benchmarks/bench_tune.py --out bench_out",
+            timing=True,
+        ),
     )
 }
 REGIONS = {
@@ -144,6 +150,7 @@ REGIONS = {
     "attacks": Region("attacks.json", lambda d: _bench("bench_attacks").markdown(d)),
     "scene-search": Region("scene_search.json", lambda d: _bench("bench_scene_search").markdown(d)),
     "demo": Region("demo.json", lambda d: _study("demo").markdown(d)),
+    "tune": Region("tune.json", lambda d: _bench("bench_tune").markdown(d)),
 }
 
 
