@@ -54,3 +54,17 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tiny_ckpt, tmp_path):
     uninterrupted = json.loads((whole / "report.json").read_text())
     assert comparable(resumed) == comparable(uninterrupted)
     assert resumed["checks_passed"] and len(resumed["checks"]) == 8
+
+
+def test_units_on_two_workers_give_the_serial_result(tiny_ckpt, tmp_path):
+    """The sweep points and corruptions as Ray tasks on 2 workers (one thread each) end with the
+    units and report of a serial run at one thread."""
+    serial, spread = tmp_path / "serial", tmp_path / "spread"
+    run_cli(*robustness(tiny_ckpt, serial), "--threads", "1")
+    run_cli(*robustness(tiny_ckpt, spread), "--threads", "1", "--workers", "2", timeout=600)
+    assert units(spread) == units(serial)
+    parallel = json.loads((spread / "report.json").read_text())
+    one = json.loads((serial / "report.json").read_text())
+    assert parallel.pop("execution") == {"workers": 2, "threads": 1}
+    assert one.pop("execution") == {"workers": 1, "threads": 1}
+    assert comparable(parallel) == comparable(one)

@@ -70,6 +70,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="sweep points (one per epsilon) and corruptions at once, as Ray tasks when above 1",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of each unit with --workers or --ray-address (default: torch's "
+        "choice here; the numbers depend on it, not on --workers)",
+    )
+    parser.add_argument(
+        "--ray-address", default=None, help="HOST:PORT of a running Ray cluster for the units"
+    )
 
 
 # Marks a folder as a robustness report, so a rerun may overwrite and resume it.
@@ -122,10 +138,17 @@ def run(args: argparse.Namespace) -> int:
     }
     # errors name the flags (--batch-size), not the library's parameters
     settings = RobustnessOptions.from_dict(choices, prefix="--").settings()
+    executor = None
+    if args.workers != 1 or args.ray_address or args.threads:
+        import torch
+
+        from workbench.execution import Executor
+
+        threads = args.threads or torch.get_num_threads()
+        executor = Executor(workers=args.workers, ray_address=args.ray_address, threads=threads)
     check_report_dir(Path(args.out))
-    page = evaluate_checkpoint(
-        args.ckpt, args.data, args.out, settings, device=args.device, progress=not args.quiet
-    )
+    page = evaluate_checkpoint(args.ckpt, args.data, args.out, settings, device=args.device,
+                               progress=not args.quiet, executor=executor)  # fmt: skip
     (Path(args.out) / MARKER).write_text("workbench robustness report folder\n")
     print(page)
     return 0

@@ -52,6 +52,8 @@ from workbench.evaluation.results import (
 )
 from workbench.evaluation.settings import Settings, make_settings, stage_for
 from workbench.evaluation.units import UnitStore, fingerprint
+from workbench.execution import Executor
+from workbench.execution import Unit as WorkUnit
 
 # make_settings and Settings are imported from here too (the runner's public API)
 __all__ = ["Evaluation", "Runner", "Settings", "evaluate_checkpoint", "make_settings"]
@@ -115,8 +117,10 @@ class Runner:
         conditions: dict[str, Tensor] | None = None,
         out: Path | None = None,
         progress: bool = True,
+        executor: Executor | None = None,
     ):
         self.model = as_logits_model(model)
+        self.executor = executor
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         check_batch(x, y)
         self.x, self.y = x.to(device), y.to(device)
@@ -230,7 +234,28 @@ class Runner:
     def run(self) -> Evaluation:
         """Runs (or resumes) every unit and returns the evaluation."""
         with attack_mode(self.model):
+            self._spread()
             return self._run()
+
+    def _spread(self) -> None:
+        """With an executor, computes the missing sweep points and corruptions as its units at
+        once (each saved as it ends); :meth:`_run` then reads them like a resumed run."""
+        if self.executor is None:
+            return
+        s = self.settings
+        args = {"model": self.model, "x": self.x, "y": self.y, "settings": s}
+        wanted = [
+            *(WorkUnit(f"eps_{e:g}", _point_unit, {**args, "eps": e}) for e in s.eps),
+            WorkUnit("corruptions", _corruptions_unit, args),
+        ]
+        kinds = {unit.key: SweepPoint if unit.key != "corruptions" else Corruptions
+                 for unit in wanted}  # fmt: skip
+        todo = [u for u in wanted if self.store.get(u.key, kinds[u.key]) is None]
+        def save(unit: WorkUnit, fields: dict, seconds: float) -> None:
+            self.store.put(unit.key, kinds[unit.key].from_unit(fields))
+
+        if todo:
+            self.executor.run(todo, save)
 
     def _run(self) -> Evaluation:
         s = self.settings
@@ -413,6 +438,20 @@ class Runner:
         )
 
 
+def _point_unit(model: nn.Module, x: Tensor, y: Tensor, settings: Settings, eps: float) -> dict:
+    """One sweep point as a unit of :mod:`workbench.execution` (its fields, as saved)."""
+    runner = Runner(model, x, y, settings, progress=False)
+    with attack_mode(runner.model):
+        return runner._sweep_point(eps).to_unit()
+
+
+def _corruptions_unit(model: nn.Module, x: Tensor, y: Tensor, settings: Settings) -> dict:
+    """The corruption accuracies as a unit of :mod:`workbench.execution`."""
+    runner = Runner(model, x, y, settings, progress=False)
+    with attack_mode(runner.model):
+        return runner._corruptions().to_unit()
+
+
 def evaluate_checkpoint(
     ckpt: str | Path,
     data: str,
@@ -420,6 +459,7 @@ def evaluate_checkpoint(
     settings: Settings,
     device: str = "cpu",
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
     """Evaluates a classifier checkpoint on ``data`` and writes the report into ``out``.
 
@@ -430,6 +470,8 @@ def evaluate_checkpoint(
         settings: from :func:`make_settings`.
         device: torch device of the model and images.
         progress: show a progress bar.
+        executor: runs the sweep points and corruptions at once (as Ray tasks); None runs
+            them one after another here.
 
     Returns:
         the path of ``report.html``.
@@ -470,8 +512,11 @@ def evaluate_checkpoint(
         data_set.conditions,
         out,
         progress,
+        executor,
     ).run()
     report = {"model": str(ckpt), "data": data_set.source, **evaluation.report}
+    if executor is not None:
+        report["execution"] = {"workers": executor.workers, "threads": executor.threads}
     if data_set.reference:
         report["reference_condition"] = data_set.reference
     return write_report(report, evaluation.examples, out)
