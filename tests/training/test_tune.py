@@ -175,12 +175,17 @@ def test_a_killed_sweep_resumes_to_the_same_table(asha_sweep):
     assert "best trial" in done.stdout
 
 
-def test_optuna_search_with_fifo(tmp_path):
+def test_optuna_search_and_weights_of_trials_asha_ends_at_the_last_epoch(tmp_path):
+    """With one epoch ASHA stops every trial at its first report: the weights of that epoch
+    must be on disk before the report (the best trial is tested from them)."""
     done = _tune(tmp_path, "tpe", "--num-samples", "2", "--search", "optuna",
-                 "--scheduler", "fifo", "--max-epochs", "1", "--cpus-per-trial", "2")  # fmt: skip
+                 "--max-epochs", "1", "--cpus-per-trial", "2")  # fmt: skip
     table = _table(tmp_path / "tpe" / "trials.csv")
     assert [row["status"] for row in table] == ["completed", "completed"]
     assert "[2/2] trial" in done.stdout
+    assert "test/acc/natural" in json.loads((tmp_path / "tpe" / "summary.json").read_text())["test"]
+    for trial in ("trial_00000", "trial_00001"):
+        assert (tmp_path / "tpe" / "runs" / trial / "checkpoints" / "last.ckpt").is_file()
     assert yaml.safe_load((tmp_path / "tpe" / "best.yaml").read_text())["trainer"] == {
         "max_epochs": 1
     }

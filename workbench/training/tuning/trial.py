@@ -86,6 +86,8 @@ def trial_config(setup: TrialSetup, values: dict[str, Any], folder: Path) -> dic
                     "filename": "last",
                     "save_top_k": 1,
                     "enable_version_counter": False,
+                    # at validation end, before the epoch ends and TuneReport reports it
+                    "save_on_train_epoch_end": False,
                 },
             }
         )
@@ -106,14 +108,21 @@ def missing_metric(metric: str, logged: dict[str, float]) -> WorkbenchError:
 
 
 class TuneReport(pl.Callback):
-    """Reports the run's logged metrics (and the epoch) to Ray Tune after each validation."""
+    """Reports the run's logged metrics (and the epoch) to Ray Tune at the end of each epoch
+    that validated: after the epoch's checkpoint is written, since a trial that the scheduler
+    stops is ended as soon as it has reported."""
 
     def __init__(self, metric: str):
         self.metric = metric
+        self._validated = False
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
+        self._validated = not trainer.sanity_checking
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if not self._validated:
             return
+        self._validated = False
         from ray import tune
 
         metrics = scalars(trainer.callback_metrics)
