@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("lightning_fabric", "pytorch_lightning"):  # one line per trial, not Lightning's
         logging.getLogger(name).setLevel(logging.WARNING)
     values = {k: v for k, v in vars(args).items() if k in TuneOptions.model_fields}
-    summary = tune(TuneOptions.parse(**values))
+    summary = tune(TuneOptions.parse(**values), say=lambda line: print(line, flush=True))
     best, out = summary["best"], args.out
     shown = ", ".join(f"{k}={v}" for k, v in best["values"].items())
     print(

@@ -173,7 +173,7 @@ def load_space(path: str | Path) -> dict[str, Distribution]:
     if path.stat().st_size > MAX_SPACE_BYTES:
         raise WorkbenchError(f"--space: {path} is over {MAX_SPACE_BYTES // 1024} KiB")
     try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise WorkbenchError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     return parse_space(data, str(path))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +43,7 @@ from workbench.training.tuning.trial import (
 )
 
 TRIALS = "trials"  # Ray Tune's experiment folder
+log = logging.getLogger(__name__)
 
 
 class TuneOptions(BaseModel):
@@ -202,7 +205,7 @@ def _scheduler(options: TuneOptions, max_epochs: int) -> Any:
     return ResumableASHA(state, max_t=max_epochs, grace_period=1, reduction_factor=3)
 
 
-def _progress(total: int, metric: str, max_epochs: int, first: int) -> Any:
+def _progress(total: int, metric: str, max_epochs: int, first: int, say: Callable) -> Any:
     from ray import tune
 
     class Progress(tune.Callback):
@@ -220,10 +223,9 @@ def _progress(total: int, metric: str, max_epochs: int, first: int) -> Any:
             values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in trial.config.items())  # fmt: skip
             index = trial_index(Path(trial.path).name, first)
-            print(
+            say(
                 f"[{done}/{total}] trial {index}: {status} after "
-                f"{epochs} epochs, {shown} ({values}), {result.get('time_total_s', 0):.0f} s",
-                flush=True,
+                f"{epochs} epochs, {shown} ({values}), {result.get('time_total_s', 0):.0f} s"
             )
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:
@@ -235,7 +237,9 @@ def _progress(total: int, metric: str, max_epochs: int, first: int) -> Any:
     return Progress()
 
 
-def _tuner(options: TuneOptions, setup: TrialSetup, space: dict[str, Distribution]) -> Any:
+def _tuner(
+    options: TuneOptions, setup: TrialSetup, space: dict[str, Distribution], say: Callable
+) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -266,7 +270,8 @@ def _tuner(options: TuneOptions, setup: TrialSetup, space: dict[str, Distributio
             callbacks=[
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
-                _progress(options.num_samples, options.metric, setup.max_epochs, setup.first_tag),
+                _progress(options.num_samples, options.metric, setup.max_epochs, setup.first_tag,
+                          say),  # fmt: skip
             ],
             failure_config=tune.FailureConfig(max_failures=0),
         ),
@@ -315,9 +320,13 @@ def prepare(options: TuneOptions) -> tuple[dict[str, Distribution], TrialSetup]:
     return space, setup
 
 
-def tune(options: TuneOptions) -> dict[str, Any]:
+def tune(options: TuneOptions, say: Callable[[str], None] = log.info) -> dict[str, Any]:
     """Runs (or continues) the sweep; writes the table, ``best.yaml``, the plot and
     ``summary.json`` (with the best trial's test result) into ``options.out``.
+
+    Args:
+        options: the sweep's options.
+        say: called with one line per finished trial (the command prints them).
 
     Raises:
         WorkbenchError: a bad option, space, config, metric or address, before anything is
@@ -334,7 +343,7 @@ def tune(options: TuneOptions) -> dict[str, Any]:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Ray's own report silent (verbose 0): ours prints
     with ray_cluster(options.ray_address):
-        grid = _tuner(options, setup, space).fit()
+        grid = _tuner(options, setup, space, say).fit()
     table = report.rows(grid, list(space), options.metric, setup)
     best = report.mark_best(table, options.mode)
     report.write_csv(table, out / TABLE, setup.max_epochs)
