@@ -79,20 +79,12 @@ class QUniform(_Range):
         return tune.quniform(self.low, self.high, self.q)
 
 
-class RandInt(BaseModel):
+class RandInt(_Range):
     """An integer in [low, high) (``high`` exclusive, as in Ray Tune)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["randint"]
     low: int
     high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RandInt:
-        if not self.low < self.high:
-            raise ValueError(f"low must be below high, got low {self.low} and high {self.high}")
-        return self
 
     def to_ray(self) -> Any:
         from ray import tune
