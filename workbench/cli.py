@@ -108,14 +108,12 @@ LIGHTNING_COMMANDS = {
     "predict": "predict with a model",
 }
 
-# Experiments: name -> module with ``main(out: Path, quick: bool, seeds: int | None) -> int``.
+# Experiments: name -> module with ``main(out, quick, seeds, workers, threads, ray_address) -> int``
+# (units spread over workers through :mod:`workbench.execution`).
 EXPERIMENTS = {
     "sim2real": "workbench.experiments.sim2real",
     "augment": "workbench.experiments.augment",
 }
-
-# Experiments whose runs spread over workers (--workers, --threads, --ray-address).
-PARALLEL_EXPERIMENTS = {"sim2real"}
 
 # Commands that live beside the part they drive: name -> module with ``HELP`` (one line),
 # ``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only the standard
@@ -136,11 +134,6 @@ def _experiment(args: argparse.Namespace) -> int:
     check_folder_path(Path(args.out))
     module = importlib.import_module(EXPERIMENTS[args.name])
     spread = {"workers": args.workers, "threads": args.threads, "ray_address": args.ray_address}
-    if args.name not in PARALLEL_EXPERIMENTS:
-        given = [f"--{k.replace('_', '-')}" for k, v in spread.items() if v not in (None, 1)]
-        if given:
-            raise WorkbenchError(f"{given[0]}: {args.name} runs its units one after another")
-        return module.main(Path(args.out), quick=args.quick, seeds=args.seeds)
     return module.main(Path(args.out), quick=args.quick, seeds=args.seeds, **spread)
 
 
@@ -219,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="reduced budget: checks the machinery only"
     )
     experiment.add_argument(
-        "--workers", type=int, default=1, help="runs at once, as Ray tasks when above 1 (sim2real)"
+        "--workers", type=int, default=1, help="units at once, as Ray tasks when above 1"
     )
     experiment.add_argument(
         "--threads",
@@ -229,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         "numbers depend on it, not on --workers",
     )
     experiment.add_argument(
-        "--ray-address", default=None, help="HOST:PORT of a running Ray cluster (sim2real)"
+        "--ray-address", default=None, help="HOST:PORT of a running Ray cluster"
     )
     experiment.set_defaults(func=_experiment)
 

@@ -6,9 +6,10 @@ from tests.conftest import run_cli
 from workbench.experiments.augment import main
 
 
-def test_quick_study_writes_tables_json_and_plot_and_resumes(tmp_path):
+def test_quick_study_writes_tables_json_and_plot_resumes_and_spreads(tmp_path):
     out = tmp_path / "study"
-    done = run_cli("experiment", "augment", "--quick", "--out", str(out), timeout=600)
+    done = run_cli("experiment", "augment", "--quick", "--threads", "1", "--out", str(out),
+                   timeout=600)  # fmt: skip
     summary = json.loads((out / "results.json").read_text())
     assert list(summary["arms"]) == ["natural only", "+ rendered", "+ refined", "+ VAE", "+ GAN"]
     for per_k in summary["arms"].values():
@@ -42,3 +43,12 @@ def test_quick_study_writes_tables_json_and_plot_and_resumes(tmp_path):
     assert len([p for p in stamps if p.suffix == ".ckpt"]) == 1 + 1 + 2 + 2  # real, refiner, 2x2
     assert main(out, quick=True) == 0  # in-process: only the resume is checked here
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs are not redone
+
+    # the same units as Ray tasks on two workers (in two stages) give the same numbers
+    spread = tmp_path / "spread"
+    run_cli("experiment", "augment", "--quick", "--threads", "1", "--workers", "2",
+            "--out", str(spread), timeout=600)  # fmt: skip
+    parallel = json.loads((spread / "results.json").read_text())
+    assert parallel["execution"] == {"workers": 2, "threads": 1}
+    for key in ("arms", "cas", "quality", "elbo_natural_test", "differences"):
+        assert parallel[key] == summary[key], key

@@ -39,9 +39,3 @@ def test_quick_study_writes_table_json_and_plot_and_resumes(tmp_path):
     for key in ("zero_shot", "arms", "best_curriculum", "differences"):
         assert parallel[key] == summary[key], key
 
-
-def test_only_sim2real_spreads_over_workers(tmp_path):
-    done = run_cli("experiment", "augment", "--quick", "--workers", "2", "--out",
-                   str(tmp_path / "a"), check=False)  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip() == "error: --workers: augment runs its units one after another"

@@ -2,7 +2,7 @@
 case (completed by one of AutoAttack's versions as a cascade), common corruptions, condition
 shifts and honesty checks. The model is evaluated in eval mode; the caller's modes come back.
 
-Work is cut into units (one per epsilon, the corruptions, the conditions, each check); a
+Work is cut into units (one per epsilon, one per corruption, the conditions, each check); a
 finished unit is saved under ``OUT/units/`` and a rerun with the same settings skips it, so an
 interrupted evaluation resumes where it stopped. The settings and budgets live in
 :mod:`workbench.evaluation.settings`, the units' results in :mod:`workbench.evaluation.results`
@@ -206,16 +206,24 @@ class Runner:
             stages=worst.stages,
         )
 
-    def _corruptions(self) -> Corruptions:
+    def _corruption(self, name: str) -> Corruptions:
+        """Accuracy under corruption ``name`` at every severity."""
         s = self.settings
-        acc: dict[str, dict[int, float]] = {}
-        for index, name in enumerate(s.corruptions):
-            acc[name] = {}
-            for severity in s.severities:
-                images = corrupt(self.x, name, severity, seed=s.seed * 1000 + index * 10 + severity)
-                pred = predict(self.model, images, s.batch_size)
-                acc[name][severity] = float((pred == self.y).float().mean())
-        return Corruptions(acc)
+        index = s.corruptions.index(name)
+        acc: dict[int, float] = {}
+        for severity in s.severities:
+            images = corrupt(self.x, name, severity, seed=s.seed * 1000 + index * 10 + severity)
+            pred = predict(self.model, images, s.batch_size)
+            acc[severity] = float((pred == self.y).float().mean())
+        return Corruptions({name: acc})
+
+    def _large(self) -> LargeEps:
+        """The strongest white-box attack alone at a radius that reaches a grey image."""
+        large = _large_eps(self.settings.norm, self.x)
+        return LargeEps(self._cascade(large, [self.stage(self._strongest())]).accuracy)
+
+    def _strongest(self) -> str:
+        return _strongest_whitebox(self.settings.attacks or [st.attack for st in self.stages])
 
     def _conditions(self) -> Conditions:
         s = self.settings
@@ -237,62 +245,72 @@ class Runner:
             self._spread()
             return self._run()
 
+    def _plan(self) -> dict[str, tuple[type[Unit], str, dict[str, Any]]]:
+        """The units that need only the model and the data: key -> (result type, the method
+        that computes it, its arguments). The budget check, which starts from a sweep point,
+        runs after them."""
+        s = self.settings
+        plan = {f"eps_{e:g}": (SweepPoint, "_sweep_point", {"eps": e}) for e in s.eps}
+        plan[f"large_{self._strongest()}"] = (LargeEps, "_large", {})
+        for name in s.corruptions:
+            plan[f"corruption_{name}"] = (Corruptions, "_corruption", {"name": name})
+        if self.conditions:
+            plan["conditions"] = (Conditions, "_conditions", {})
+        return plan
+
     def _spread(self) -> None:
-        """With an executor, computes the missing sweep points and corruptions as its units at
-        once (each saved as it ends); :meth:`_run` then reads them like a resumed run."""
+        """With an executor, computes the planned units not saved yet at once (each saved as
+        it ends); :meth:`_run` then reads them like a resumed run."""
         if self.executor is None:
             return
-        s = self.settings
-        args = {"model": self.model, "x": self.x, "y": self.y, "settings": s}
-        wanted = [
-            *(WorkUnit(f"eps_{e:g}", _point_unit, {**args, "eps": e}) for e in s.eps),
-            WorkUnit("corruptions", _corruptions_unit, args),
-        ]
-        kinds = {unit.key: SweepPoint if unit.key != "corruptions" else Corruptions
-                 for unit in wanted}  # fmt: skip
-        todo = [u for u in wanted if self.store.get(u.key, kinds[u.key]) is None]
+        plan = self._plan()
+        args = {"model": self.model, "x": self.x, "y": self.y, "settings": self.settings}
+        todo = [
+            WorkUnit(key, _runner_unit, {
+                **args, "method": method, "kwargs": kwargs,
+                "conditions": self.conditions if kind is Conditions else None,
+            })
+            for key, (kind, method, kwargs) in plan.items()
+            if self.store.get(key, kind) is None
+        ]  # fmt: skip
+
         def save(unit: WorkUnit, fields: dict, seconds: float) -> None:
-            self.store.put(unit.key, kinds[unit.key].from_unit(fields))
+            self.store.put(unit.key, plan[unit.key][0].from_unit(fields))
 
         if todo:
             self.executor.run(todo, save)
 
     def _run(self) -> Evaluation:
         s = self.settings
-        units = 1 + len(s.eps) + 1 + bool(self.conditions) + 2
+        plan = self._plan()
         start = time.perf_counter()
+        units = 1 + len(plan) + 1  # clean, the plan, the budget check
         with tqdm(total=units, desc="robustness", disable=not self.progress) as self.bar:
             clean = self._unit(
                 "clean", Clean, lambda: Clean(predict(self.model, self.x, s.batch_size) == self.y)
             )
-            points = {
-                e: self._unit(f"eps_{e:g}", SweepPoint, lambda e=e: self._sweep_point(e))
-                for e in s.eps
+            done = {
+                key: self._unit(key, kind, lambda m=method, a=kwargs: getattr(self, m)(**a))
+                for key, (kind, method, kwargs) in plan.items()
             }
-            corruption = self._unit("corruptions", Corruptions, self._corruptions)
-            condition = (
-                self._unit("conditions", Conditions, self._conditions) if self.conditions else None
+            points = {e: done[f"eps_{e:g}"] for e in s.eps}
+            corruption = Corruptions(
+                {name: done[f"corruption_{name}"].acc[name] for name in s.corruptions}
             )
-            found = self._checks(points)
+            found = self._checks(points, done[f"large_{self._strongest()}"])
         self.bar = None
-        report = self._report(clean, points, corruption, condition, found)
+        report = self._report(clean, points, corruption, done.get("conditions"), found)
         report["seconds"] = round(time.perf_counter() - start, 2)
         return Evaluation(report, self._examples(points))
 
-    def _checks(self, points: dict[float, SweepPoint]) -> list[checks.Check]:
+    def _checks(self, points: dict[float, SweepPoint], large_unit: LargeEps) -> list[checks.Check]:
         s = self.settings
-        strongest = _strongest_whitebox(s.attacks or [st.attack for st in self.stages])
+        strongest = self._strongest()
         found = self._model_checks()
         curves = {name: [points[e].acc[name] for e in s.eps] for name in s.attacks}
         curves["worst case"] = [points[e].worst_acc for e in s.eps]
         found.append(checks.sweep_monotone(s.eps, curves, len(self.x)))
-
         large = _large_eps(s.norm, self.x)
-        large_unit = self._unit(
-            f"large_{strongest}",
-            LargeEps,
-            lambda: LargeEps(self._cascade(large, [self.stage(strongest)]).accuracy),
-        )
         found.append(
             checks.chance_at_large_eps(large_unit.acc, large, self.num_classes, len(self.x))
         )
@@ -438,18 +456,20 @@ class Runner:
         )
 
 
-def _point_unit(model: nn.Module, x: Tensor, y: Tensor, settings: Settings, eps: float) -> dict:
-    """One sweep point as a unit of :mod:`workbench.execution` (its fields, as saved)."""
-    runner = Runner(model, x, y, settings, progress=False)
+def _runner_unit(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    settings: Settings,
+    conditions: dict[str, Tensor] | None,
+    method: str,
+    kwargs: dict[str, Any],
+) -> dict:
+    """One planned unit of an evaluation (see :meth:`Runner._plan`) as a unit of
+    :mod:`workbench.execution`: ``Runner.<method>(**kwargs)``, its fields as saved."""
+    runner = Runner(model, x, y, settings, conditions=conditions, progress=False)
     with attack_mode(runner.model):
-        return runner._sweep_point(eps).to_unit()
-
-
-def _corruptions_unit(model: nn.Module, x: Tensor, y: Tensor, settings: Settings) -> dict:
-    """The corruption accuracies as a unit of :mod:`workbench.execution`."""
-    runner = Runner(model, x, y, settings, progress=False)
-    with attack_mode(runner.model):
-        return runner._corruptions().to_unit()
+        return getattr(runner, method)(**kwargs).to_unit()
 
 
 def evaluate_checkpoint(

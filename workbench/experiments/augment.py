@@ -38,7 +38,8 @@ import importlib
 import json
 import os
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from workbench.checkpoint import KINDS, load_module
 from workbench.data.datamodule import MixedDataModule
 from workbench.data.reader import open_dataset
 from workbench.data.transforms import harmonise
+from workbench.execution import Executor, Unit
 from workbench.experiments import stats
 from workbench.experiments.common import render_scene, reused_runs, run_study, slug
 from workbench.experiments.provenance import Recorder
@@ -112,31 +114,26 @@ class StudyConfig:
         )
 
 
-class Study:
-    """Runs the study into ``out``; see the module docstring."""
+class Workspace:
+    """The study's files and the work that makes each; every piece of work is one unit of
+    :mod:`workbench.execution` (see :func:`work`), so it runs here or in a Ray worker alike."""
 
     def __init__(self, out: str | Path, config: StudyConfig):
         self.out, self.config = Path(out), config
         self.rendered_dir = self.out / "rendered"
         self.runs = self.out / "runs"
-        self.resumed = reused_runs(self.runs)
-        self.runs.mkdir(parents=True, exist_ok=True)
-        self.recorder = Recorder(seeds=list(config.seeds))
-        budget = config.classifier
-        budget.image_size = config.image_size
-        self.test_images, self.test_labels = natural_images("test", budget)
 
-    # --- data and models ------------------------------------------------------------------------
+    @property
+    def budget(self) -> TrainBudget:
+        """The classifier's recipe at the study's image size."""
+        return replace(self.config.classifier, image_size=self.config.image_size)
 
-    def render(self) -> None:
-        self.recorder.gl = render_scene(
-            scenes_dir() / "digits_sim2real.yaml",
-            self.rendered_dir,
-            self.config.rendered,
-            self.config.image_size,
-        )
+    @cached_property
+    def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The natural test images and labels at the study's input."""
+        return natural_images("test", self.budget)
 
-    def _rendered(self, path: Path | None = None, name: str = "rendered") -> dict[str, Any]:
+    def _rendered(self, path: str | Path | None = None, name: str = "rendered") -> dict[str, Any]:
         return {"kind": "rendered", "path": str(path or self.rendered_dir), "name": name}
 
     def _generator_sources(self, k: int | None) -> list[dict[str, Any]]:
@@ -146,9 +143,13 @@ class Study:
             return [natural()]
         return [natural(k), self._rendered()]
 
+    def checkpoint(self, name: str) -> Path:
+        """Where the model ``name`` (``vae_k1_seed0``, ``real_seed0``, ...) is saved."""
+        return self.runs / f"{name}.ckpt"
+
     def _fit_module(self, kind: str, name: str, sources: list[dict], seed: int) -> Path:
         """Trains (or finds) a generative module of ``kind``; returns its checkpoint."""
-        path = self.runs / f"{name}.ckpt"
+        path = self.checkpoint(name)
         if path.is_file():
             return path
         c = self.config
@@ -189,13 +190,13 @@ class Study:
         os.replace(partial, path)
         return path
 
-    def generator(self, kind: str, k: int | None, seed: int) -> Path:
+    def generator(self, kind: str, k: int | None, seed: int) -> str:
         """Trains (or finds) a VAE or GAN at ``k`` labels and writes its samples; returns the
         samples' folder."""
         tag = f"{kind}_k{'all' if k is None else k}_seed{seed}"
         checkpoint = self._fit_module(kind, tag, self._generator_sources(k), seed)
         folder = self.out / "samples" / tag
-        if not (folder / "manifest.json").is_file() or not _complete(folder):
+        if not _complete(folder):
             write_samples(
                 load_module(checkpoint, [kind]),
                 folder,
@@ -204,10 +205,11 @@ class Study:
                 provenance={"kind": kind, "checkpoint": str(checkpoint)},
                 progress=False,
             )
-        return folder
+        return str(folder)
 
-    def refined(self, seed: int) -> Path:
-        """Trains (or finds) the refiner of ``seed`` and writes the refined rendered digits."""
+    def refined(self, seed: int) -> str:
+        """Trains (or finds) the refiner of ``seed`` and writes the refined rendered digits;
+        returns their folder."""
         sources = [
             self._rendered(),
             {"kind": "digits", "name": "natural", "weights": {"train": 1.0, "val": 0.0}},
@@ -222,107 +224,176 @@ class Study:
                 {"checkpoint": str(checkpoint)},
                 progress=False,
             )
-        return folder
+        return str(folder)
 
-    def real_classifier(self, seed: int) -> tuple[dict[str, Any], Path]:
-        """The classifier trained on all natural training labels: CAS reference and feature
-        network; returns its natural test result and checkpoint."""
-        checkpoint = self.runs / f"real_seed{seed}.ckpt"
-        result = self._classify(f"real_seed{seed}", [natural()], seed, checkpoint)
-        return result, checkpoint
-
-    def _classify(
-        self, name: str, sources: list[dict], seed: int, save: Path | None = None
-    ) -> dict[str, Any]:
-        path = self.runs / f"{name}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        model = train_classifier(sources, self.config.classifier, seed)
-        result = accuracy(model, self.test_images, self.test_labels)
+    def classify(self, sources: list[dict], seed: int, save: str | None = None) -> dict[str, Any]:
+        """Trains the study's classifier on ``sources``; returns its natural test result
+        (accuracy overall and per class) and saves its weights to ``save`` when given."""
+        model = train_classifier(sources, self.budget, seed)
+        result = accuracy(model, *self.test_split)
         if save is not None:
             model.trainer.save_checkpoint(save)
-        path.write_text(json.dumps(result))
         return result
 
-    def arm(self, arm: str, k: int, seed: int, augmenter: Path | None) -> dict[str, Any]:
-        """Trains (or reads) one arm at ``k`` labels and ``seed``; ``augmenter`` is the dataset
-        mixed 1:1 with the natural labels (None for natural only)."""
+    def arm(self, arm: str, k: int, seed: int, augmenter: str | None) -> dict[str, Any]:
+        """Trains one arm at ``k`` labels and ``seed``; ``augmenter`` is the dataset mixed 1:1
+        with the natural labels (None for natural only)."""
         sources = [natural(k)]
         if arm == "+ rendered" or arm == "+ refined":
             sources.append(self._rendered(augmenter, "augmenter"))
         elif augmenter is not None:
-            sources.append({"kind": "generated", "path": str(augmenter), "name": "augmenter"})
-        return self._classify(f"{slug(arm)}_k{k}_seed{seed}", sources, seed)
+            sources.append({"kind": "generated", "path": augmenter, "name": "augmenter"})
+        return self.classify(sources, seed)
 
-    def cas(self, kind: str, seed: int, samples: Path) -> dict[str, Any]:
+    def cas(self, seed: int, samples: str) -> dict[str, Any]:
         """Classification Accuracy Score of the samples of a generator trained on all labels."""
-        generated = {"kind": "generated", "path": str(samples), "name": "generated"}
-        return self._classify(f"cas_{kind}_seed{seed}", [natural(train=False), generated], seed)
+        generated = {"kind": "generated", "path": samples, "name": "generated"}
+        return self.classify([natural(train=False), generated], seed)
 
-    def quality(self, name: str, folder: Path, features: Path, seed: int) -> dict[str, float]:
-        """FID, KID, precision and recall of a dataset against the natural test split."""
-        path = self.runs / f"quality_{name}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        source = SampledSource(folder)
+    def quality(self, folder: str, features: str, seed: int) -> dict[str, float]:
+        """FID, KID, precision and recall of a dataset against the natural test split, in the
+        features of the classifier saved at ``features``."""
+        source = SampledSource(Path(folder))
         size = self.config.image_size
         fake = torch.stack([harmonise(source[i], size, 1)["image"] for i in range(len(source))])
         extractor = ClassifierFeatures(load_module(features, ["classifier"]))
-        result = sample_quality(extractor, self.test_images, fake, seed=seed)
-        path.write_text(json.dumps(result))
-        return result
+        return sample_quality(extractor, self.test_split[0], fake, seed=seed)
 
-    def elbo(self, name: str, seed: int) -> float:
-        """Mean ELBO (nats per image) of a VAE on the natural test split."""
-        path = self.runs / f"elbo_{name}.json"
-        if path.is_file():
-            return json.loads(path.read_text())["elbo"]
-        vae = load_module(self.runs / f"{name}.ckpt", ["vae"])
-        value = float(vae.elbo(self.test_images, self.test_labels, seed=seed).mean())
-        path.write_text(json.dumps({"elbo": value}))
-        return value
+    def elbo(self, name: str, seed: int) -> dict[str, float]:
+        """Mean ELBO (nats per image) of the VAE ``name`` on the natural test split."""
+        vae = load_module(self.checkpoint(name), ["vae"])
+        return {"elbo": float(vae.elbo(*self.test_split, seed=seed).mean())}
+
+
+def work(out: str, config: StudyConfig, step: str, **kwargs: Any) -> Any:
+    """One unit of the study: ``Workspace(out, config).<step>(**kwargs)``."""
+    return getattr(Workspace(out, config), step)(**kwargs)
+
+
+class Study:
+    """Runs the study into ``out``; see the module docstring.
+
+    Args:
+        out: the study's folder.
+        config: its budget.
+        executor: how its units are spread (serial by default); finished units are saved in
+            ``out/runs`` whatever it says.
+    """
+
+    def __init__(self, out: str | Path, config: StudyConfig, executor: Executor | None = None):
+        self.out, self.config = Path(out), config
+        self.space = Workspace(out, config)
+        self.resumed = reused_runs(self.space.runs)
+        self.space.runs.mkdir(parents=True, exist_ok=True)
+        executor = executor or Executor(threads=torch.get_num_threads())
+        self.executor = replace(executor, store=self.space.runs)
+        self.recorder = Recorder(seeds=list(config.seeds))
+        self.bar: tqdm | None = None
+
+    def render(self) -> None:
+        self.recorder.gl = render_scene(
+            scenes_dir() / "digits_sim2real.yaml",
+            self.space.rendered_dir,
+            self.config.rendered,
+            self.config.image_size,
+        )
+
+    def _unit(self, key: str, step: str, **kwargs: Any) -> Unit:
+        return Unit(key, work, dict(out=str(self.out), config=self.config, step=step, **kwargs))
+
+    def _arm(self, arm: str, k: int, seed: int, augmenter: str | None) -> Unit:
+        return self._unit(f"{slug(arm)}_k{k}_seed{seed}", "arm", arm=arm, k=k, seed=seed,
+                          augmenter=augmenter)  # fmt: skip
+
+    def _first_stage(self) -> list[Unit]:
+        """What needs nothing but the rendered digits: per seed the real-data classifier, the
+        refiner and its refined digits, every generator and its samples, and the arms that mix
+        no learned augmenter."""
+        c, units = self.config, []
+        for seed in c.seeds:
+            real = f"real_seed{seed}"
+            units.append(self._unit(real, "classify", sources=[natural()], seed=seed,
+                                    save=str(self.space.checkpoint(real))))  # fmt: skip
+            units.append(self._unit(f"refined_seed{seed}", "refined", seed=seed))
+            for kind in GENERATORS:
+                for k in (None, *c.ks):
+                    units.append(self._unit(_samples_key(kind, k, seed), "generator", kind=kind,
+                                            k=k, seed=seed))  # fmt: skip
+            for k in c.ks:
+                units.append(self._arm("natural only", k, seed, None))
+                units.append(self._arm("+ rendered", k, seed, str(self.space.rendered_dir)))
+        return units
+
+    def _second_stage(self, first: dict[str, Any]) -> list[Unit]:
+        """What needs the first stage's models and sets: the arms with a learned augmenter,
+        CAS, the VAEs' ELBO and the sample quality of every set."""
+        c, units = self.config, []
+        for seed in c.seeds:
+            refined = first[f"refined_seed{seed}"]
+            features = str(self.space.checkpoint(f"real_seed{seed}"))
+            for kind in GENERATORS:
+                units.append(self._unit(f"cas_{kind}_seed{seed}", "cas", seed=seed,
+                                        samples=first[_samples_key(kind, None, seed)]))  # fmt: skip
+            for k in c.ks:
+                units.append(self._arm("+ refined", k, seed, refined))
+                for kind in GENERATORS:
+                    units.append(self._arm(f"+ {kind.upper()}", k, seed,
+                                           first[_samples_key(kind, k, seed)]))  # fmt: skip
+            for k in ("all", *c.ks):
+                name = f"vae_k{k}_seed{seed}"
+                units.append(self._unit(f"elbo_{name}", "elbo", name=name, seed=seed))
+            for tag, folder in self._sets(seed, first).values():
+                units.append(self._unit(f"quality_{tag}_seed{seed}", "quality", folder=folder,
+                                        features=features, seed=seed))  # fmt: skip
+        return units
+
+    def _sets(self, seed: int, first: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        """Every augmenter set of ``seed``: its label in the tables -> (tag, folder)."""
+        sets = {
+            "rendered": ("rendered", str(self.space.rendered_dir)),
+            "refined": ("refined", first[f"refined_seed{seed}"]),
+        }
+        for k in (None, *self.config.ks):
+            for kind in GENERATORS:
+                label = f"{kind} (all labels)" if k is None else f"{kind} (k={k})"
+                tag = f"{kind}_k{'all' if k is None else k}"
+                sets[label] = (tag, first[_samples_key(kind, k, seed)])
+        return sets
+
+    def _tick(self, unit: Unit, result: Any, seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.update()
 
     # --- the study ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         c = self.config
-        steps = len(c.seeds) * (7 + len(c.ks) * (len(GENERATORS) + len(ARMS)))
-        bar = tqdm(total=steps + 1, desc="augment", unit="step")
         self.render()
-        bar.update()
-        arms: dict[str, dict[str, list[float]]] = {a: {} for a in ARMS}
-        cas: dict[str, list[dict[str, Any]]] = {kind: [] for kind in (*GENERATORS, "real")}
-        quality: dict[str, dict[str, list[dict[str, float]]]] = {}
-        elbo: dict[str, list[float]] = {}
+        first_units = self._first_stage()
+        self.bar = tqdm(total=len(first_units), desc="augment", unit="unit")
+        first = self.executor.run(first_units, self._tick)
+        second_units = self._second_stage(first)
+        self.bar.total += len(second_units)
+        self.bar.refresh()
+        done = {**first, **self.executor.run(second_units, self._tick)}
+        self.bar.close()
+        arms = {
+            arm: {str(k): [done[f"{slug(arm)}_k{k}_seed{s}"]["accuracy"] for s in c.seeds]
+                  for k in c.ks}
+            for arm in ARMS
+        }  # fmt: skip
+        cas = {kind: [done[f"cas_{kind}_seed{s}"] for s in c.seeds] for kind in GENERATORS}
+        cas["real"] = [done[f"real_seed{s}"] for s in c.seeds]
+        quality: dict[str, list[dict[str, float]]] = {}
         for seed in c.seeds:
-            real, features = self.real_classifier(seed)
-            cas["real"].append(real)
-            bar.update()
-            refined = self.refined(seed)
-            bar.update()
-            sets = {"rendered": ("rendered", self.rendered_dir), "refined": ("refined", refined)}
-            for kind in GENERATORS:
-                samples = self.generator(kind, None, seed)
-                cas[kind].append(self.cas(kind, seed, samples))
-                sets[f"{kind} (all labels)"] = (f"{kind}_kall", samples)
-                bar.update(2)
-            elbo.setdefault("vae (all labels)", []).append(self.elbo(f"vae_kall_seed{seed}", seed))
-            for k in c.ks:
-                augmenters = {"+ rendered": self.rendered_dir, "+ refined": refined}
-                for kind in GENERATORS:
-                    augmenters[f"+ {kind.upper()}"] = self.generator(kind, k, seed)
-                    sets[f"{kind} (k={k})"] = (f"{kind}_k{k}", augmenters[f"+ {kind.upper()}"])
-                    bar.update()
-                elbo.setdefault(f"vae (k={k})", []).append(self.elbo(f"vae_k{k}_seed{seed}", seed))
-                for arm in ARMS:
-                    result = self.arm(arm, k, seed, augmenters.get(arm))
-                    arms[arm].setdefault(str(k), []).append(result["accuracy"])
-                    bar.update()
-            for label, (tag, folder) in sets.items():
-                scores = self.quality(f"{tag}_seed{seed}", folder, features, seed)
-                quality.setdefault(label, []).append(scores)
-            bar.update()
-        bar.close()
+            for label, (tag, _) in self._sets(seed, first).items():
+                quality.setdefault(label, []).append(done[f"quality_{tag}_seed{seed}"])
+        elbo = {
+            ("vae (all labels)" if k == "all" else f"vae (k={k})"): [
+                done[f"elbo_vae_k{k}_seed{s}"]["elbo"] for s in c.seeds
+            ]
+            for k in ("all", *c.ks)
+        }
         self.grids(c.seeds[0])
         summary = self._summary(arms, cas, quality, elbo)
         self._write(summary)
@@ -333,9 +404,10 @@ class Study:
         and rendered digits above their refined versions."""
         for k in ("all", min(self.config.ks)):
             for kind in GENERATORS:
-                generator = load_module(self.runs / f"{kind}_k{k}_seed{seed}.ckpt", [kind])
+                generator = load_module(self.space.checkpoint(f"{kind}_k{k}_seed{seed}"), [kind])
                 save_sample_grid(generator, self.out / f"samples_{kind}_k{k}.png", 10, seed)
-        pair = [open_dataset(self.rendered_dir), open_dataset(self.out / "refined" / f"seed{seed}")]
+        folders = [self.space.rendered_dir, self.out / "refined" / f"seed{seed}"]
+        pair = [open_dataset(folder) for folder in folders]
         rows = np.stack([[d[i]["rgb"] for i in range(12)] for d in pair]).astype(np.float32) / 255
         fig = grid_figure(rows, ["rendered", "refined"])
         fig.savefig(self.out / "refined.png", dpi=100)
@@ -372,6 +444,7 @@ class Study:
             },
             "elbo_natural_test": {name: stats.summary(v) for name, v in elbo.items()},
             "std": stats.STD,
+            "execution": {"workers": self.executor.workers, "threads": self.executor.threads},
         }
         summary["differences"] = differences(summary)
         summary["targets"] = targets(summary)
@@ -382,6 +455,11 @@ class Study:
         (self.out / "results.json").write_text(json.dumps(summary, indent=1))
         (self.out / "results.md").write_text(tables(summary))
         _plot(summary, self.out / "results.png")
+
+
+def _samples_key(kind: str, k: int | None, seed: int) -> str:
+    """The key of the unit that trains generator ``kind`` at ``k`` labels and samples it."""
+    return f"samples_{kind}_k{'all' if k is None else k}_seed{seed}"
 
 
 def _complete(folder: Path) -> bool:
@@ -579,6 +657,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main(out: Path, quick: bool = False, seeds: int | None = None) -> int:
-    """Runs the study into ``out`` (``workbench experiment augment``); prints its tables."""
-    return run_study(Study, StudyConfig, out, quick, seeds)
+def main(out: Path, quick: bool = False, seeds: int | None = None, **spread: Any) -> int:
+    """Runs the study into ``out`` (``workbench experiment augment``); prints its tables.
+    ``spread`` takes ``workers``, ``threads`` and ``ray_address`` (see :func:`run_study`)."""
+    return run_study(Study, StudyConfig, out, quick, seeds, **spread)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from workbench.execution import Executor
 from workbench.render.job import RenderJob, run
 from workbench.scene.spec import load_spec
 
@@ -43,14 +43,36 @@ def reused_runs(runs: Path) -> bool:
 
 
 def run_study(
-    study: type, config_type: type, out: Path, quick: bool, seeds: int | None, **options: Any
+    study: type,
+    config_type: type,
+    out: Path,
+    quick: bool,
+    seeds: int | None,
+    workers: int = 1,
+    threads: int | None = None,
+    ray_address: str | None = None,
 ) -> int:
-    """Runs ``study(out, config, **options)`` with the full or ``quick`` config (``seeds`` seeds
-    when given) and prints its table and where its files are."""
+    """Runs ``study(out, config, executor)`` with the full or ``quick`` config (``seeds`` seeds
+    when given) and prints its table and where its files are.
+
+    Args:
+        study: the study's class.
+        config_type: its budget's class (with a ``quick()`` constructor).
+        out: the study's folder (a rerun resumes it).
+        quick: the reduced budget that checks the machinery.
+        seeds: the number of seeds (default: the config's).
+        workers: units at once (Ray tasks when above 1).
+        threads: torch threads of every unit (default: torch's choice here).
+        ray_address: a running Ray cluster to use instead of a local one.
+    """
+    import torch
+
     config = config_type.quick() if quick else config_type()
     if seeds is not None:
         config.seeds = list(range(seeds))
-    summary = study(out, config, **options).run()
+    threads = threads or torch.get_num_threads()
+    executor = Executor(workers=workers, ray_address=ray_address, threads=threads)
+    summary = study(out, config, executor).run()
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
     return 0 if summary else 1

@@ -220,14 +220,24 @@ class Study:
         curriculum candidates at k = 10, seed 0: none needs another's result."""
         c = self.config
         units = [
-            self._unit(f"zero_shot_seed{seed}", self._sources(None, True, natural_train=False),
-                       seed, c.pretrain_epochs, save=self._checkpoint(seed))  # fmt: skip
+            self._unit(
+                f"zero_shot_seed{seed}",
+                self._sources(None, True, natural_train=False),
+                seed,
+                c.pretrain_epochs,
+                save=self._checkpoint(seed),
+            )  # fmt: skip
             for seed in c.seeds
         ]
         k = self._choice_k()
         units += [
-            self._unit(f"choose_{slug(name)}_k{k}", self._sources(k, True), 0, c.epochs,
-                       curriculum=curriculum)  # fmt: skip
+            self._unit(
+                f"choose_{slug(name)}_k{k}",
+                self._sources(k, True),
+                0,
+                c.epochs,
+                curriculum=curriculum,
+            )  # fmt: skip
             for name, curriculum in c.curricula.items()
         ]
         return units
@@ -409,24 +419,7 @@ def choice_line(choice: dict[str, Any]) -> str:
     )
 
 
-def main(
-    out: Path,
-    quick: bool = False,
-    seeds: int | None = None,
-    workers: int = 1,
-    threads: int | None = None,
-    ray_address: str | None = None,
-) -> int:
+def main(out: Path, quick: bool = False, seeds: int | None = None, **spread: Any) -> int:
     """Runs the study into ``out`` (``workbench experiment sim2real``); prints its tables.
-
-    Args:
-        out: the study's folder (a rerun resumes it).
-        quick: the reduced budget that checks the machinery.
-        seeds: the number of seeds (default 3).
-        workers: runs at once (Ray tasks when above 1).
-        threads: torch threads of every run (default: torch's choice here).
-        ray_address: a running Ray cluster to use instead of a local one.
-    """
-    threads = threads or torch.get_num_threads()
-    executor = Executor(workers=workers, ray_address=ray_address, threads=threads)
-    return run_study(Study, StudyConfig, out, quick, seeds, executor=executor)
+    ``spread`` takes ``workers``, ``threads`` and ``ray_address`` (see :func:`run_study`)."""
+    return run_study(Study, StudyConfig, out, quick, seeds, **spread)
