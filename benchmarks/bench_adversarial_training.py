@@ -21,9 +21,14 @@ subprocess), with the load average before and after each: under contention wall 
 while CPU time does not, so the two together tell a slow arm from a busy machine. The JSON
 carries a ``provenance`` block (commit, command, host, versions, threads).
 
+The two arms are units of :mod:`workbench.execution`: one after another by default (the timings
+then come from a machine running one arm at a time), as Ray tasks with ``--workers 2`` or
+``--ray-address``; each finished arm is saved under ``OUT/adversarial_training/units/``, so a
+rerun of the same command resumes.
+
 Usage: python benchmarks/bench_adversarial_training.py --out bench_out [--epochs 20]
-       [--budget standard] [--quick]   (quick: 1 epoch, the quick budget; a smoke run that
-       publish.py refuses)
+       [--budget standard] [--workers 1] [--threads T] [--ray-address HOST:PORT] [--quick]
+       (quick: 1 epoch, the quick budget; a smoke run that publish.py refuses)
 Writes OUT/adversarial_training.json and OUT/adversarial_training.png (the reports under
 OUT/adversarial_training/); prints a table.
 """
@@ -40,8 +45,10 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import torch
 
 from workbench.data.sources import DigitsSource
+from workbench.execution import Executor, Unit
 from workbench.experiments import stats
 from workbench.experiments.provenance import Recorder
 from workbench.training.lightning_cli import build
@@ -96,21 +103,31 @@ def train(arm: str, out: Path, epochs: int) -> tuple[Path, dict]:
     return ckpt, seconds
 
 
-def robustness_args(ckpt: Path, report: Path, budget: str) -> list[str]:
+def robustness_args(ckpt: Path, report: Path, budget: str, threads: int) -> list[str]:
     """The ``workbench robustness`` arguments of one arm (the same for both but the paths)."""
     return ["robustness", "--ckpt", str(ckpt), "--data", "digits", "--out", str(report),
             "--eps", ",".join(f"{e:g}" for e in EPS), "--n", str(len(DigitsSource("test"))),
             "--budget", budget, "--cascade", "standard", "--corruptions", "none", "--seed", "0",
-            "--quiet"]  # fmt: skip
+            "--threads", str(threads), "--quiet"]  # fmt: skip
 
 
-def evaluate(ckpt: Path, report: Path, budget: str) -> tuple[dict, dict]:
+def evaluate(ckpt: Path, report: Path, budget: str, threads: int) -> tuple[dict, dict]:
     """Runs ``workbench robustness`` on one checkpoint; returns its report and the time."""
-    command = [sys.executable, "-m", "workbench.cli", *robustness_args(ckpt, report, budget)]
+    args = robustness_args(ckpt, report, budget, threads)
+    command = [sys.executable, "-m", "workbench.cli", *args]
     start = _clock()
     subprocess.run(command, check=True)
     seconds = _elapsed(start, "children_cpu")
     return json.loads((report / "report.json").read_text()), seconds
+
+
+def run_arm(arm: str, work: str, epochs: int, budget: str) -> dict:
+    """One arm as a unit of :mod:`workbench.execution`: trains it, evaluates it with
+    ``workbench robustness`` at this unit's torch threads, returns what the benchmark keeps."""
+    ckpt, train_seconds = train(arm, Path(work), epochs)
+    threads = torch.get_num_threads()
+    report, eval_seconds = evaluate(ckpt, Path(work) / f"robustness_{arm}", budget, threads)
+    return {**summarise(report), "train": train_seconds, "evaluation": eval_seconds}
 
 
 def summarise(report: dict) -> dict:
@@ -151,6 +168,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--budget", default="standard", choices=["standard", "quick"],
                         help="workbench robustness --budget for both arms")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="arms at once (Ray tasks above 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of each arm (default: torch's choice here)")
+    parser.add_argument("--ray-address", default=None, help="HOST:PORT of a running Ray cluster")
     parser.add_argument("--quick", action="store_true", help="a smoke run (not publishable)")
     args = parser.parse_args()
     if args.quick:
@@ -159,21 +180,23 @@ def main() -> None:
     out = Path(args.out)
     work = out / "adversarial_training"
     work.mkdir(parents=True, exist_ok=True)
+    threads = args.threads or torch.get_num_threads()
+    executor = Executor(workers=args.workers, ray_address=args.ray_address, threads=threads,
+                        store=work / "units")  # fmt: skip
+    units = [
+        Unit(f"{arm}_epochs{args.epochs}_{args.budget}_threads{threads}", run_arm,
+             {"arm": arm, "work": str(work), "epochs": args.epochs, "budget": args.budget})
+        for arm in ARMS
+    ]  # fmt: skip
+    done = executor.run(units, lambda unit, _, s: print(f"{unit.key}: {s:.0f} s", flush=True))
     results = {
         "config": str(CONFIG.relative_to(ROOT)),
         "epochs": args.epochs,
         "robustness_command": "workbench "
-        + " ".join(robustness_args(Path("CKPT"), Path("OUT"), args.budget)),
-        "arms": {},
+        + " ".join(robustness_args(Path("CKPT"), Path("OUT"), args.budget, threads)),
+        "arms": {arm: done[unit.key] for arm, unit in zip(ARMS, units, strict=True)},
+        "execution": {"workers": args.workers, "threads": threads},
     }
-    for arm in ARMS:
-        ckpt, train_seconds = train(arm, work, args.epochs)
-        report, eval_seconds = evaluate(ckpt, work / f"robustness_{arm}", args.budget)
-        results["arms"][arm] = {
-            **summarise(report),
-            "train": train_seconds,
-            "evaluation": eval_seconds,
-        }
     settings = [r.pop("settings") for r in results["arms"].values()]
     if settings[0] != settings[1]:
         raise SystemExit(f"the arms were evaluated with different settings: {settings}")
