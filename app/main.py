@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/augmenters.py", title="Augmenters", icon=":material/auto_awesome:"),
     st.Page("pages/attack.py", title="Attack lab", icon=":material/gps_fixed:"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("pages/cleaning.py", title="Cleaning", icon=":material/cleaning_services:"),
     st.Page("pages/robustness.py", title="Robustness", icon=":material/shield:"),
 ]
 

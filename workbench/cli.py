@@ -124,6 +124,7 @@ COMMANDS = {
     "robustness": "workbench.commands.robustness",
     "attack-scenes": "workbench.commands.attack_scenes",
     "tune": "workbench.commands.tune",
+    "clean": "workbench.commands.clean",
     "app": "workbench.commands.app",
 }
 

@@ -41,6 +41,36 @@ class Unit:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def claim_folder(stamp: Path, identity: dict[str, Any], what: str) -> bool:
+    """Makes ``stamp``'s folder the output of one resumable job, named by ``identity`` (its
+    options, file hashes) written to ``stamp``; returns whether the folder holds that job
+    already (a rerun continues it).
+
+    Raises:
+        WorkbenchError: the folder is a file, holds another ``what`` (the differing keys are
+            named) or is a non-empty folder of something else; nothing is written then.
+    """
+    out = stamp.parent
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"--out: {out} is a file; give a folder")
+    if stamp.is_file():
+        saved = json.loads(stamp.read_text())
+        changed = [k for k in sorted(set(saved) | set(identity)) if saved.get(k) != identity.get(k)]
+        if changed:
+            raise WorkbenchError(
+                f"--out: {out} holds another {what} ({', '.join(changed)} differ); "
+                f"give a new --out or rerun that {what}'s command"
+            )
+        return True
+    if out.is_dir() and any(out.iterdir()):
+        raise WorkbenchError(f"--out: {out} is not empty and holds no {what}; give a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    partial = stamp.with_suffix(".partial")
+    partial.write_text(json.dumps(identity, indent=1))
+    partial.replace(stamp)
+    return False
+
+
 def check_address(address: str | None, timeout: float = 5.0) -> None:
     """Checks that a Ray cluster's ``HOST:PORT`` accepts connections.
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from workbench.errors import WorkbenchError
-from workbench.inspect import sweeps
+from workbench.inspect import paths
 from workbench.inspect.sweeps import find_sweeps, read_sweep
 
 TABLE = "trial,model.init_args.lr,status,epochs,last,best\n0,0.01,completed,2,0.5,True\n" \
@@ -59,6 +59,6 @@ def test_reading_stays_under_the_root_and_within_limits(tmp_path, monkeypatch):
     with pytest.raises(WorkbenchError, match="summary.json: not JSON"):
         read_sweep(tmp_path / "root", "s")
     (tmp_path / "root" / "s" / "summary.json").write_text(json.dumps(SUMMARY))
-    monkeypatch.setattr(sweeps, "MAX_TEXT_BYTES", 10)
+    monkeypatch.setattr(paths, "MAX_TEXT_BYTES", 10)
     with pytest.raises(WorkbenchError, match="summary.json: over"):
         read_sweep(tmp_path / "root", "s")

@@ -14,8 +14,10 @@ A batch is a dict::
 Splits: a source's ``train`` pool gives the training set and, unless the source has its own
 validation split (the natural digits do), ``val_fraction`` of it for validation; ``test``
 comes from sources with a held-out split or ``role: test``. No test image may equal a training
-or validation image (content hash); a leak is an error. The split is written to
-``split.json`` in the run's log folder.
+or validation image (content hash); a leak is an error. A source's training pool may carry label
+noise made on purpose or leave out items a cleaning run named (:mod:`workbench.data.noise`). The
+split, with the flipped and excluded items, is written to ``split.json`` in the run's log
+folder.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from workbench.data.sources import Source, SourceSpec, build_source, content_hash
+from workbench.data.noise import NoiseOptions, NoisyLabels, read_exclude
+from workbench.data.sources import (
+    Source,
+    SourceSpec,
+    build_source,
+    content_hash,
+    source_labels,
+)
 from workbench.data.transforms import harmonise
 from workbench.errors import WorkbenchError
 from workbench.rng import epoch_seed
@@ -52,24 +61,26 @@ class Subset:
         return self.source[int(self.indices[index])]
 
     def labels(self) -> np.ndarray:
-        return np.asarray(_labels(self.source))[self.indices]
+        return np.asarray(source_labels(self.source))[self.indices]
 
 
-def _labels(source) -> np.ndarray:
-    if hasattr(source, "labels"):
-        return np.asarray(source.labels())
-    return np.array([source[i]["label"] for i in range(len(source))])
+def item_ids(part) -> np.ndarray:
+    """The index of every item of ``part`` in its source's own training pool (through any
+    subsets taken of it): the id that ``split.json``, ``workbench clean`` and exclude files use."""
+    if isinstance(part, Subset):
+        return item_ids(part.source)[part.indices]
+    return np.arange(len(part))
 
 
 def _per_class(source, k: int) -> Subset:
-    labels = _labels(source)
+    labels = source_labels(source)
     keep = np.concatenate([np.flatnonzero(labels == c)[:k] for c in np.unique(labels)])
     return Subset(source, np.sort(keep))
 
 
 def _split_pool(source, fraction: float, seed: int) -> tuple[Subset, Subset]:
     """Stratified train / validation split of a pool, deterministic in ``seed``."""
-    labels = _labels(source)
+    labels = source_labels(source)
     rng = np.random.default_rng(seed)
     val = []
     for c in np.unique(labels):
@@ -109,7 +120,9 @@ class MixedDataset(Dataset):
         return self._cache[index] if self._cache is not None else self._load(index)
 
     def labels(self) -> np.ndarray:
-        return np.concatenate([_labels(s) for _, s in self.parts]) if self.parts else np.array([])
+        if not self.parts:
+            return np.array([], np.int64)
+        return np.concatenate([source_labels(s) for _, s in self.parts])
 
     def source_ids(self) -> np.ndarray:
         return (
@@ -193,6 +206,8 @@ class MixedDataModule(pl.LightningDataModule):
             raise WorkbenchError(f"data.sources: names must differ, got {self.source_names}")
         self.classes: list[str] = []
         self.split_report: dict[str, Any] = {}
+        self.noise_report: dict[str, dict[str, Any]] = {}
+        self.excluded: dict[str, int] = {}
         self._augment = None
         self._splits = self._assemble()
 
@@ -225,6 +240,8 @@ class MixedDataModule(pl.LightningDataModule):
                         f"{self.classes}, {self.source_names[sid]} has {list(part.classes)}"
                     )
             pool = built.get("train")
+            if pool is not None:
+                pool = self._clean_or_noisy(sid, spec, pool)
             val = built.get("val")
             if pool is not None and val is None and self.hparams.val_fraction > 0:
                 pool, val = _split_pool(pool, self.hparams.val_fraction, self.hparams.seed + sid)
@@ -234,6 +251,34 @@ class MixedDataModule(pl.LightningDataModule):
                 if part is not None and len(part) and spec.weights.get(split, 1.0) > 0:
                     splits[split].append((sid, part))
         return splits
+
+    def _clean_or_noisy(self, sid: int, spec: SourceSpec, pool: Source) -> Source:
+        """The training pool with the spec's label noise and without its excluded items."""
+        name = self.source_names[sid]
+        if spec.noise is not None:
+            prefix = f"data.sources[{sid}].noise"
+            pool = NoisyLabels(pool, NoiseOptions.from_dict(spec.noise, prefix), prefix)
+            self.noise_report[name] = pool.report()
+        if spec.exclude is not None:
+            left_out = read_exclude(spec.exclude, name, len(pool))
+            self.excluded[name] = len(left_out)
+            pool = Subset(pool, np.setdiff1d(np.arange(len(pool)), left_out))
+        return pool
+
+    def hold_out(self, held: np.ndarray) -> MixedDataset:
+        """Takes the training items at positions ``held`` out of training (after
+        :meth:`setup`) and returns them as a dataset of their own, for cross-fitting."""
+        train = self.datasets["train"]
+        mask = np.zeros(len(train), bool)
+        mask[held] = True
+        kept, out = [], []
+        for number, (sid, part) in enumerate(train.parts):
+            inside = mask[train.offsets[number] : train.offsets[number + 1]]
+            kept.append((sid, Subset(part, np.flatnonzero(~inside))))
+            out.append((sid, Subset(part, np.flatnonzero(inside))))
+        hp = self.hparams
+        self.datasets["train"] = MixedDataset(kept, hp.image_size, hp.channels, hp.cache)
+        return MixedDataset(out, hp.image_size, hp.channels, hp.cache)
 
     def _check_leaks(self, splits: dict[str, list[tuple[int, Source]]]) -> None:
         seen: dict[str, str] = {}
@@ -264,6 +309,10 @@ class MixedDataModule(pl.LightningDataModule):
         if skipped:
             report["skipped_corrupt"] = skipped
         report["leak_check"] = f"passed: {len(seen)} training/validation images, none in test"
+        if self.noise_report:
+            report["noise"] = self.noise_report
+        if self.excluded:
+            report["excluded"] = self.excluded
         self.split_report = report
 
     def setup(self, stage: str | None = None) -> None:

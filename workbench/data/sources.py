@@ -50,6 +50,13 @@ class Source(Protocol):
     def __getitem__(self, index: int) -> dict[str, Any]: ...
 
 
+def source_labels(source: Source) -> np.ndarray:
+    """All labels of a source (its ``labels()`` when it has one, else item by item)."""
+    if hasattr(source, "labels"):
+        return np.asarray(source.labels(), np.int64)
+    return np.array([source[i]["label"] for i in range(len(source))], np.int64)
+
+
 def content_hash(image: np.ndarray) -> str:
     """Returns a hash of an image's pixels (quantised to 8 bits), used to detect split leaks."""
     quantised = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
@@ -305,6 +312,8 @@ class SourceSpec:
         per_class: keep only this many training items per class (few-label studies).
         corrupt: ``error`` or ``skip`` unreadable images (ImageFolder).
         num: number of items (generated sources).
+        noise: label noise of the training pool (see :class:`workbench.data.noise.NoiseOptions`).
+        exclude: a file of items to leave out of the training pool (``workbench clean``).
     """
 
     kind: str
@@ -317,6 +326,8 @@ class SourceSpec:
     per_class: int | None = None
     corrupt: str = "error"
     num: int | None = None
+    noise: dict[str, Any] | None = None
+    exclude: str | None = None
 
 
 Builder = Callable[[SourceSpec], dict[str, Source]]

@@ -9,6 +9,7 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 
 APP_STATE = ".workbench-app"
+MAX_TEXT_BYTES = 4 * 1024 * 1024
 
 
 def resolve_under(root: str | Path, relative: str | Path) -> Path:
@@ -32,6 +33,19 @@ def resolve_under(root: str | Path, relative: str | Path) -> Path:
             "(or restart the app with another --data-root)"
         )
     return target
+
+
+def read_small_text(path: Path) -> str | None:
+    """The text of a file the app shows (None when it does not exist).
+
+    Raises:
+        WorkbenchError: the file is over :data:`MAX_TEXT_BYTES`.
+    """
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise WorkbenchError(f"{path.name}: over {MAX_TEXT_BYTES // 2**20} MiB; not shown")
+    return path.read_text(errors="replace")
 
 
 def relative_to_root(root: str | Path, path: str | Path) -> str:

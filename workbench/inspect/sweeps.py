@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.inspect.paths import relative_to_root, resolve_under, walk_under
+from workbench.inspect.paths import (
+    read_small_text,
+    relative_to_root,
+    resolve_under,
+    walk_under,
+)
 from workbench.training.tuning import BEST, PLOT, SETTINGS, SUMMARY, TABLE
-
-MAX_TEXT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,14 +54,6 @@ class Sweep:
     plot: Path | None
 
 
-def _text(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    if path.stat().st_size > MAX_TEXT_BYTES:
-        raise WorkbenchError(f"{path.name}: over {MAX_TEXT_BYTES // 2**20} MiB; not shown")
-    return path.read_text(errors="replace")
-
-
 def _rows(text: str | None) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text))) if text else []
 
@@ -75,7 +70,7 @@ def find_sweeps(root: str | Path, max_depth: int = 6) -> list[SweepInfo]:
         found.append(
             SweepInfo(
                 path=relative_to_root(root, folder),
-                trials=len(_rows(_text(table))) if table.is_file() else 0,
+                trials=len(_rows(read_small_text(table))) if table.is_file() else 0,
                 finished=(folder / SUMMARY).is_file(),
                 modified=stamp.stat().st_mtime,
             )
@@ -93,15 +88,15 @@ def read_sweep(root: str | Path, relative: str | Path) -> Sweep:
     folder = resolve_under(root, relative)
     if not (folder / SETTINGS).is_file():
         raise WorkbenchError(f"{relative}: not a sweep folder (no {SETTINGS})")
-    summary_text = _text(folder / SUMMARY)
+    summary_text = read_small_text(folder / SUMMARY)
     try:
         summary = json.loads(summary_text) if summary_text else None
     except json.JSONDecodeError as exc:
         raise WorkbenchError(f"{relative}/{SUMMARY}: not JSON ({exc.msg})") from None
     plot = folder / PLOT
     return Sweep(
-        table=_rows(_text(folder / TABLE)),
+        table=_rows(read_small_text(folder / TABLE)),
         summary=summary,
-        best_yaml=_text(folder / BEST),
+        best_yaml=read_small_text(folder / BEST),
         plot=plot if plot.is_file() else None,
     )

@@ -123,6 +123,8 @@ def _make(
 ) -> WorkbenchCLI:
     # args come from our own dispatcher or a study, never mixed with another command line
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    # pytorch-lightning 2.6 on torch 2.13, on every fit: nothing a user can act on
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     try:
         return cli(
             LightningModule,

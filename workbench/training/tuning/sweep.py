@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.errors import WorkbenchError, option_error
-from workbench.execution import check_address, ray_cluster
+from workbench.execution import check_address, claim_folder, ray_cluster
 from workbench.training.tuning import BEST, PLOT, SETTINGS, SUMMARY, TABLE, report
 from workbench.training.tuning.overlay import check_keys
 from workbench.training.tuning.space import (
@@ -142,33 +142,6 @@ def preflight(setup: TrialSetup, space: dict[str, Distribution]) -> list[str]:
     if setup.metric not in logged:
         raise missing_metric(setup.metric, logged)
     return sorted(logged)
-
-
-def _claim(out: Path, identity: dict[str, Any]) -> bool:
-    """Makes ``out`` this sweep's folder; returns whether it holds the same sweep already.
-
-    Raises:
-        WorkbenchError: ``out`` is a file, another sweep or a folder that is not a sweep.
-    """
-    stamp = out / SETTINGS
-    if out.exists() and not out.is_dir():
-        raise WorkbenchError(f"--out: {out} is a file; give a folder")
-    if stamp.is_file():
-        saved = json.loads(stamp.read_text())
-        changed = [k for k in sorted(set(saved) | set(identity)) if saved.get(k) != identity.get(k)]
-        if changed:
-            raise WorkbenchError(
-                f"--out: {out} holds another sweep ({', '.join(changed)} differ); "
-                "give a new --out or rerun that sweep's command"
-            )
-        return True
-    if out.is_dir() and any(out.iterdir()):
-        raise WorkbenchError(f"--out: {out} is not empty and holds no sweep; give a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    partial = stamp.with_suffix(".partial")
-    partial.write_text(json.dumps(identity, indent=1))
-    partial.replace(stamp)
-    return False
 
 
 def _searcher(options: TuneOptions) -> Any:
@@ -336,7 +309,7 @@ def tune(options: TuneOptions, say: Callable[[str], None] = log.info) -> dict[st
     preflight(setup, space)
     check_address(options.ray_address)
     out = Path(options.out)
-    resumed = _claim(out, options.identity())
+    resumed = claim_folder(out / SETTINGS, options.identity(), "sweep")
     # Ray Tune's state (trials, searcher, scheduler) saved every 2 s instead of every 10 s or
     # more: a finished trial is rerun after a kill only when it ended in the last 2 s.
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "2"
