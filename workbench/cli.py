@@ -125,6 +125,7 @@ COMMANDS = {
     "attack-scenes": "workbench.commands.attack_scenes",
     "tune": "workbench.commands.tune",
     "clean": "workbench.commands.clean",
+    "pseudo-label": "workbench.commands.pseudo_label",
     "app": "workbench.commands.app",
 }
 

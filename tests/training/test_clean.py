@@ -10,10 +10,10 @@ from workbench.data.datamodule import MixedDataModule
 
 CONFIG = """
 seed_everything: 0
-trainer: {max_epochs: 2, accelerator: cpu, devices: 1, logger: false}
+trainer: {max_epochs: 4, accelerator: cpu, devices: 1, logger: false}
 model:
   class_path: workbench.training.classifier.Classifier
-  init_args: {backbone: small_cnn, backbone_options: {width: 8}, lr: 0.005}
+  init_args: {backbone: small_cnn, backbone_options: {width: 16}, lr: 0.005}
 data:
   class_path: workbench.data.datamodule.MixedDataModule
   init_args:

@@ -195,6 +195,62 @@ class ImageFolderSource:
         return np.array([label for _, label in self._items], np.int64)
 
 
+class UnlabelledFolderSource:
+    """A folder of PNG or JPEG images with no class folders (items have label -1), for
+    pseudo-labelling; files are listed recursively in sorted order and decoded by
+    :mod:`workbench.imageio`.
+
+    Raises:
+        WorkbenchError: a missing folder or one without images.
+    """
+
+    def __init__(self, root: str | Path, name: str | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise WorkbenchError(f"{self.root}: folder of unlabelled images not found")
+        self._paths = sorted(
+            p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
+        if not self._paths:
+            raise WorkbenchError(f"{self.root}: no PNG or JPEG images in this folder")
+        self.name = name or self.root.name
+        self.classes: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image = read_image(self._paths[index], PNG_JPEG)
+        array = np.asarray(image.convert("RGB"), np.float32) / 255.0
+        return {"image": array, "label": -1, "seg": None, "depth": None}
+
+    def labels(self) -> np.ndarray:
+        """Returns -1 for every item (no labels)."""
+        return np.full(len(self._paths), -1, np.int64)
+
+    def origin(self, index: int) -> str:
+        """The file of item ``index``, relative to the folder."""
+        return str(self._paths[index].relative_to(self.root))
+
+
+def open_unlabelled(data: str) -> Source:
+    """The items to pseudo-label: ``digits`` (the natural training split), a dataset folder
+    (rendered, sampled or pseudo-labelled), an ImageFolder tree (labels are kept only to score
+    the pseudo-labels) or a folder of images without class folders.
+
+    Raises:
+        WorkbenchError: a missing folder or one without images.
+    """
+    if data == "digits":
+        return DigitsSource("train")
+    path = Path(data)
+    if (path / "manifest.json").is_file():
+        return RenderedSource(path)
+    if path.is_dir() and any(p.is_dir() for p in path.iterdir()):
+        return ImageFolderSource(path)
+    return UnlabelledFolderSource(path)
+
+
 class RenderedSource:
     """A dataset written by ``workbench render``, with its segmentation and depth as dense labels
     (none for datasets whose manifest says ``"dense_labels": false``, such as sampled ones)."""
@@ -301,8 +357,9 @@ class SourceSpec:
     """One source of a mix, as written in a config.
 
     Attributes:
-        kind: ``digits``, ``imagefolder``, ``rendered``, ``generated`` (see
-            :mod:`workbench.generative.source`) or a kind registered by another part.
+        kind: ``digits``, ``imagefolder``, ``rendered``, ``pseudo`` (written by ``workbench
+            pseudo-label``), ``generated`` (see :mod:`workbench.generative.source`) or a kind
+            registered by another part.
         path: folder (ImageFolder tree, rendered or sampled dataset) or checkpoint (generators).
         name: tag carried into every batch and used in metric names (default: the kind).
         weights: per split; ``train`` is the source's share of training draws, 0 leaves the
@@ -372,6 +429,19 @@ def _imagefolder(spec: SourceSpec) -> dict[str, Source]:
 @register_source("rendered")
 def _rendered(spec: SourceSpec) -> dict[str, Source]:
     return by_role(spec, RenderedSource(need_path(spec), spec.name))
+
+
+@register_source("pseudo")
+def _pseudo(spec: SourceSpec) -> dict[str, Source]:
+    """Items labelled by an ensemble (``workbench pseudo-label``), read like a rendered dataset
+    without dense labels."""
+    source = RenderedSource(need_path(spec), spec.name)
+    if source.dataset.manifest.get("kind") != "pseudo":
+        raise WorkbenchError(
+            f"data.sources: {spec.path} was not written by workbench pseudo-label; use kind "
+            "rendered or generated for it"
+        )
+    return by_role(spec, source)
 
 
 # kinds registered by later parts of the pipeline, imported only when a config names them
