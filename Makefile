@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_training.py --out bench_out
 	$(BIN)/workbench experiment sim2real --out bench_out/sim2real
 	$(BIN)/workbench experiment augment --out bench_out/augment
+	$(BIN)/workbench experiment semisupervised --out bench_out/semisupervised
 	$(BIN)/python benchmarks/bench_attacks.py --out bench_out
 	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out
 	$(BIN)/python benchmarks/bench_scene_search.py --out bench_out

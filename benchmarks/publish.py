@@ -111,6 +111,12 @@ OUTPUTS = {
             },
         ),
         Output(
+            "semisupervised/results.json",
+            "semisupervised.json",
+            "workbench experiment semisupervised --out bench_out/semisupervised",
+            {"semisupervised/results.png": "semisupervised.png"},
+        ),
+        Output(
             "attacks.json",
             "attacks.json",
             "python benchmarks/bench_attacks.py --out bench_out",
@@ -144,6 +150,7 @@ REGIONS = {
         "sim2real_curriculum_choice.json", lambda d: _study("sim2real").choice_line(d) + "\n"
     ),
     "augment": Region("augment.json", lambda d: _study("augment").tables(d)),
+    "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "adversarial-training": Region(
         "adversarial_training.json", lambda d: _bench("bench_adversarial_training").markdown(d)
     ),

@@ -113,6 +113,7 @@ LIGHTNING_COMMANDS = {
 EXPERIMENTS = {
     "sim2real": "workbench.experiments.sim2real",
     "augment": "workbench.experiments.augment",
+    "semisupervised": "workbench.experiments.semisupervised",
 }
 
 # Commands that live beside the part they drive: name -> module with ``HELP`` (one line),
