@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/workbench experiment sim2real --out bench_out/sim2real
 	$(BIN)/workbench experiment augment --out bench_out/augment
 	$(BIN)/workbench experiment semisupervised --out bench_out/semisupervised
+	$(BIN)/workbench experiment noisy --out bench_out/noisy
 	$(BIN)/python benchmarks/bench_attacks.py --out bench_out
 	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out
 	$(BIN)/python benchmarks/bench_scene_search.py --out bench_out

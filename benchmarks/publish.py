@@ -111,6 +111,12 @@ OUTPUTS = {
             },
         ),
         Output(
+            "noisy/results.json",
+            "noisy.json",
+            "workbench experiment noisy --out bench_out/noisy",
+            {"noisy/results.png": "noisy.png"},
+        ),
+        Output(
             "semisupervised/results.json",
             "semisupervised.json",
             "workbench experiment semisupervised --out bench_out/semisupervised",
@@ -150,6 +156,7 @@ REGIONS = {
         "sim2real_curriculum_choice.json", lambda d: _study("sim2real").choice_line(d) + "\n"
     ),
     "augment": Region("augment.json", lambda d: _study("augment").tables(d)),
+    "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "adversarial-training": Region(
         "adversarial_training.json", lambda d: _bench("bench_adversarial_training").markdown(d)

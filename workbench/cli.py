@@ -114,6 +114,7 @@ EXPERIMENTS = {
     "sim2real": "workbench.experiments.sim2real",
     "augment": "workbench.experiments.augment",
     "semisupervised": "workbench.experiments.semisupervised",
+    "noisy": "workbench.experiments.noisy",
 }
 
 # Commands that live beside the part they drive: name -> module with ``HELP`` (one line),

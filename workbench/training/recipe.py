@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics.classification import MulticlassAccuracy
 
+from workbench.curriculum import Curriculum, CurriculumDataModule
 from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
 from workbench.data.sources import DigitsSource
@@ -55,15 +56,9 @@ def natural(per_class: int | None = None, train: bool = True) -> dict[str, Any]:
     return source
 
 
-def train_classifier(sources: list[dict[str, Any]], budget: TrainBudget, seed: int) -> Classifier:
-    """Trains the budget's classifier on a mix of sources; returns it in eval mode.
-
-    Training draws follow the sources' ``train`` weights, ``epoch_size`` draws per epoch; no
-    validation runs during training, so no training pool is split for it.
-    """
-    pl.seed_everything(seed, verbose=False)
-    data = MixedDataModule(
-        sources,
+def _data_options(sources: list[dict[str, Any]], budget: TrainBudget, seed: int) -> dict:
+    return dict(
+        sources=sources,
         image_size=budget.image_size,
         channels=budget.channels,
         batch_size=budget.batch_size,
@@ -72,16 +67,43 @@ def train_classifier(sources: list[dict[str, Any]], budget: TrainBudget, seed: i
         augment=budget.augment,
         seed=seed,
     )
+
+
+def _model_options(budget: TrainBudget) -> dict[str, Any]:
+    return dict(
+        backbone="resnet",
+        backbone_options={"width": budget.width, "depth": budget.depth},
+        lr=budget.lr,
+        label_smoothing=0.1,
+    )
+
+
+def train_classifier(
+    sources: list[dict[str, Any]],
+    budget: TrainBudget,
+    seed: int,
+    curriculum: dict[str, Any] | None = None,
+) -> Classifier:
+    """Trains the budget's classifier on a mix of sources; returns it in eval mode.
+
+    Training draws follow the sources' ``train`` weights, ``epoch_size`` draws per epoch, on the
+    schedule of ``curriculum`` when given (:class:`workbench.curriculum.CurriculumConfig`'s
+    fields); no validation runs during training, so no training pool is split for it.
+    """
+    pl.seed_everything(seed, verbose=False)
+    callbacks: list[pl.Callback] = [EpochSeed()]
+    if curriculum is None:
+        data = MixedDataModule(**_data_options(sources, budget, seed))
+    else:
+        data = CurriculumDataModule(curriculum=curriculum, **_data_options(sources, budget, seed))
+        callbacks.append(Curriculum())
     model = Classifier(
         num_classes=data.num_classes,
         in_channels=budget.channels,
         image_size=budget.image_size,
         source_names=data.source_names,
         class_names=data.classes,
-        backbone="resnet",
-        backbone_options={"width": budget.width, "depth": budget.depth},
-        lr=budget.lr,
-        label_smoothing=0.1,
+        **_model_options(budget),
     )
     trainer = pl.Trainer(
         max_epochs=budget.epochs,
@@ -93,10 +115,36 @@ def train_classifier(sources: list[dict[str, Any]], budget: TrainBudget, seed: i
         enable_model_summary=False,
         limit_val_batches=0,
         num_sanity_val_steps=0,
-        callbacks=[EpochSeed()],
+        callbacks=callbacks,
     )
     trainer.fit(model, data)
     return model.eval()
+
+
+def recipe_config(sources: list[dict[str, Any]], budget: TrainBudget, seed: int) -> dict:
+    """The same recipe as a Lightning CLI config (for ``workbench fit`` or ``workbench clean``):
+    the same network, optimisation, draws and augmentation, no validation and no logger."""
+    return {
+        "seed_everything": seed,
+        "trainer": {
+            "max_epochs": budget.epochs,
+            "accelerator": "cpu",
+            "devices": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "limit_val_batches": 0,
+            "num_sanity_val_steps": 0,
+        },
+        "model": {
+            "class_path": "workbench.training.classifier.Classifier",
+            "init_args": _model_options(budget),
+        },
+        "data": {
+            "class_path": "workbench.data.datamodule.MixedDataModule",
+            "init_args": _data_options(sources, budget, seed),
+        },
+    }
 
 
 def natural_images(split: str, budget: TrainBudget) -> tuple[torch.Tensor, torch.Tensor]:
