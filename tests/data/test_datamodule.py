@@ -212,7 +212,7 @@ def test_duplicate_source_names_are_an_error(tmp_path):
 def test_unknown_kind_lists_the_known_kinds():
     with pytest.raises(WorkbenchError, match="unknown source kind 'webcam'") as info:
         MixedDataModule([{"kind": "webcam"}])
-    assert "digits, generated, imagefolder, rendered" in str(info.value)
+    assert "digits, generated, imagefolder, pseudo, rendered" in str(info.value)
 
 
 def test_other_spec_errors(tmp_path):

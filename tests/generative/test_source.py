@@ -78,6 +78,6 @@ def test_bad_generated_specs_say_what_to_fix(vae_ckpt, tmp_path):
 
 
 def test_unknown_kinds_list_generated():
-    known = "known: digits, generated, imagefolder, rendered"
+    known = "known: digits, generated, imagefolder, pseudo, rendered"
     with pytest.raises(WorkbenchError, match=f"unknown source kind .*; {known}"):
         build_source(SourceSpec(kind="webcam"))
