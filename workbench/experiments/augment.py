@@ -55,8 +55,7 @@ from workbench.data.reader import open_dataset
 from workbench.data.transforms import harmonise
 from workbench.execution import Executor, Unit
 from workbench.experiments import stats
-from workbench.experiments.common import render_scene, reused_runs, run_study, slug
-from workbench.experiments.provenance import Recorder
+from workbench.experiments.common import StudyBase, render_scene, run_study, slug
 from workbench.generative.grid import grid_figure, save_sample_grid
 from workbench.generative.metrics import ClassifierFeatures, sample_quality
 from workbench.generative.refine_dataset import refine_dataset
@@ -270,7 +269,7 @@ def work(out: str, config: StudyConfig, step: str, **kwargs: Any) -> Any:
     return getattr(Workspace(out, config), step)(**kwargs)
 
 
-class Study:
+class Study(StudyBase):
     """Runs the study into ``out``; see the module docstring.
 
     Args:
@@ -281,14 +280,8 @@ class Study:
     """
 
     def __init__(self, out: str | Path, config: StudyConfig, executor: Executor | None = None):
-        self.out, self.config = Path(out), config
+        super().__init__(out, config, executor)
         self.space = Workspace(out, config)
-        self.resumed = reused_runs(self.space.runs)
-        self.space.runs.mkdir(parents=True, exist_ok=True)
-        executor = executor or Executor(threads=torch.get_num_threads())
-        self.executor = replace(executor, store=self.space.runs)
-        self.recorder = Recorder(seeds=list(config.seeds))
-        self.bar: tqdm | None = None
 
     def render(self) -> None:
         self.recorder.gl = render_scene(
@@ -360,10 +353,6 @@ class Study:
                 sets[label] = (tag, first[_samples_key(kind, k, seed)])
         return sets
 
-    def _tick(self, unit: Unit, result: Any, seconds: float) -> None:
-        if self.bar is not None:
-            self.bar.update()
-
     # --- the study ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -371,11 +360,11 @@ class Study:
         self.render()
         first_units = self._first_stage()
         self.bar = tqdm(total=len(first_units), desc="augment", unit="unit")
-        first = self.executor.run(first_units, self._tick)
+        first = self.executor.run(first_units, self.tick)
         second_units = self._second_stage(first)
         self.bar.total += len(second_units)
         self.bar.refresh()
-        done = {**first, **self.executor.run(second_units, self._tick)}
+        done = {**first, **self.executor.run(second_units, self.tick)}
         self.bar.close()
         arms = {
             arm: {str(k): [done[f"{slug(arm)}_k{k}_seed{s}"]["accuracy"] for s in c.seeds]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from workbench.execution import Executor
+from tqdm import tqdm
+
+from workbench.execution import Executor, Unit
+from workbench.experiments.provenance import Recorder
 from workbench.render.job import RenderJob, run
 from workbench.scene.spec import load_spec
 
@@ -40,6 +45,36 @@ def reused_runs(runs: Path) -> bool:
     """Whether ``runs`` already holds results of an earlier invocation (a resumed study, whose
     provenance times then cover only the part this invocation did)."""
     return runs.is_dir() and any(runs.iterdir())
+
+
+class StudyBase:
+    """What every study holds: its folder and budget, the store of its finished units
+    (``out/runs``, so a rerun resumes), how its units are spread, its provenance recorder and a
+    progress bar that :meth:`tick` advances as units end.
+
+    Args:
+        out: the study's folder.
+        config: its budget (with ``seeds``).
+        executor: how its units are spread (serial by default); finished units are saved in
+            ``out/runs`` whatever it says.
+    """
+
+    def __init__(self, out: str | Path, config: Any, executor: Executor | None = None):
+        import torch
+
+        self.out, self.config = Path(out), config
+        self.runs = self.out / "runs"
+        self.resumed = reused_runs(self.runs)
+        self.runs.mkdir(parents=True, exist_ok=True)
+        executor = executor or Executor(threads=torch.get_num_threads())
+        self.executor = replace(executor, store=self.runs)
+        self.recorder = Recorder(seeds=list(config.seeds))
+        self.bar: tqdm | None = None
+
+    def tick(self, unit: Unit, result: Any, seconds: float) -> None:
+        """Advances the progress bar by one finished unit (an executor's ``done`` callback)."""
+        if self.bar is not None:
+            self.bar.update()
 
 
 def run_study(

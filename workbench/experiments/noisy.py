@@ -42,10 +42,9 @@ import yaml
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from workbench.execution import Executor, Unit
+from workbench.execution import Unit
 from workbench.experiments import stats
-from workbench.experiments.common import render_scene, reused_runs, run_study, slug
-from workbench.experiments.provenance import Recorder
+from workbench.experiments.common import StudyBase, render_scene, run_study, slug
 from workbench.resources import scenes_dir
 from workbench.training.cleaning.run import CleanOptions, clean
 from workbench.training.recipe import (
@@ -128,25 +127,8 @@ def clean_setting(config: StudyConfig, setting: str, seed: int, out: str) -> dic
     return clean(options)
 
 
-class Study:
-    """Runs the study into ``out``; see the module docstring.
-
-    Args:
-        out: the study's folder.
-        config: its budget.
-        executor: how its units are spread (serial by default); finished units are saved in
-            ``out/runs`` whatever it says.
-    """
-
-    def __init__(self, out: str | Path, config: StudyConfig, executor: Executor | None = None):
-        self.out, self.config = Path(out), config
-        self.runs = self.out / "runs"
-        self.resumed = reused_runs(self.runs)
-        self.runs.mkdir(parents=True, exist_ok=True)
-        executor = executor or Executor(threads=torch.get_num_threads())
-        self.executor = replace(executor, store=self.runs)
-        self.recorder = Recorder(seeds=list(config.seeds))
-        self.bar: tqdm | None = None
+class Study(StudyBase):
+    """Runs the study into ``out``; see the module docstring and :class:`StudyBase`."""
 
     def _key(self, arm: str, setting: str, seed: int) -> str:
         return f"{slug(arm)}_{slug(setting)}_seed{seed}"
@@ -188,18 +170,14 @@ class Study:
                 ]  # fmt: skip
         return units
 
-    def _tick(self, unit: Unit, result: Any, seconds: float) -> None:
-        if self.bar is not None:
-            self.bar.update()
-
     def run(self) -> dict[str, Any]:
         c = self.config
         scene = scenes_dir() / "digits_sim2real.yaml"
         self.recorder.gl = render_scene(scene, self.out / "rendered", c.rendered, c.image_size)
         first, second = self._first_stage(), self._second_stage()
         self.bar = tqdm(total=len(first) + len(second), desc="noisy", unit="run")
-        done = self.executor.run(first, self._tick)
-        done |= self.executor.run(second, self._tick)
+        done = self.executor.run(first, self.tick)
+        done |= self.executor.run(second, self.tick)
         self.bar.close()
         summary = self._summary(done)
         (self.out / "results.json").write_text(json.dumps(summary, indent=1))

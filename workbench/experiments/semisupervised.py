@@ -37,10 +37,9 @@ from tqdm import tqdm
 from workbench.checkpoint import load_module
 from workbench.data.datamodule import Subset
 from workbench.data.sources import DigitsSource
-from workbench.execution import Executor, Unit
+from workbench.execution import Unit
 from workbench.experiments import stats
-from workbench.experiments.common import render_scene, reused_runs, run_study
-from workbench.experiments.provenance import Recorder
+from workbench.experiments.common import StudyBase, render_scene, run_study
 from workbench.resources import scenes_dir
 from workbench.training.pseudo_label import pseudo_label
 from workbench.training.recipe import (
@@ -102,25 +101,8 @@ def unlabelled_pool(k: int) -> Subset:
     return Subset(full, np.setdiff1d(np.arange(len(full)), labelled))
 
 
-class Study:
-    """Runs the study into ``out``; see the module docstring.
-
-    Args:
-        out: the study's folder.
-        config: its budget.
-        executor: how its units are spread (serial by default); finished units are saved in
-            ``out/runs`` whatever it says.
-    """
-
-    def __init__(self, out: str | Path, config: StudyConfig, executor: Executor | None = None):
-        self.out, self.config = Path(out), config
-        self.runs = self.out / "runs"
-        self.resumed = reused_runs(self.runs)
-        self.runs.mkdir(parents=True, exist_ok=True)
-        executor = executor or Executor(threads=torch.get_num_threads())
-        self.executor = replace(executor, store=self.runs)
-        self.recorder = Recorder(seeds=list(config.seeds))
-        self.bar: tqdm | None = None
+class Study(StudyBase):
+    """Runs the study into ``out``; see the module docstring and :class:`StudyBase`."""
 
     def _unit(self, key: str, sources: list[dict], seed: int) -> Unit:
         save = str(self.runs / f"{key}.ckpt")
@@ -153,10 +135,6 @@ class Study:
                 )
         return float((probs.argmax(1) == labels).float().mean())
 
-    def _tick(self, unit: Unit, result: Any, seconds: float) -> None:
-        if self.bar is not None:
-            self.bar.update()
-
     def run(self) -> dict[str, Any]:
         c = self.config
         rendered = self.out / "rendered"
@@ -171,7 +149,7 @@ class Study:
                   for k, seed in cells]  # fmt: skip
         units += [self._unit(self._member(k, seed, 0, m), [natural(k)], 100 * seed + m)
                   for k, seed in cells for m in range(c.members)]  # fmt: skip
-        done = self.executor.run(units, self._tick)
+        done = self.executor.run(units, self.tick)
         pseudo: dict[tuple[int, int, int], dict[str, Any]] = {}
         for round_ in range(1, c.rounds + 1):
             units = []
@@ -181,7 +159,7 @@ class Study:
                           "name": "pseudo"}  # fmt: skip
                 units += [self._unit(self._member(k, seed, round_, m), [natural(k), source],
                                      100 * seed + m) for m in range(c.members)]  # fmt: skip
-            done |= self.executor.run(units, self._tick)
+            done |= self.executor.run(units, self.tick)
         self.bar.close()
         summary = self._summary(done, pseudo, cells)
         self._write(summary)

@@ -20,12 +20,11 @@ carry a ``provenance`` block (:mod:`workbench.experiments.provenance`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
@@ -34,8 +33,7 @@ from workbench.data.augment import DIGITS_AUGMENT
 from workbench.data.datamodule import MixedDataModule
 from workbench.execution import Executor, Unit
 from workbench.experiments import stats
-from workbench.experiments.common import render_scene, reused_runs, run_study, slug
-from workbench.experiments.provenance import Recorder
+from workbench.experiments.common import StudyBase, render_scene, run_study, slug
 from workbench.resources import scenes_dir
 from workbench.training.callbacks import EpochSeed
 from workbench.training.classifier import Classifier
@@ -160,7 +158,7 @@ def fit_run(
     return {"val": float(val["val/acc/natural"]), "test": float(test["test/acc/natural"])}
 
 
-class Study:
+class Study(StudyBase):
     """Runs the arms of the study into ``out``; see the module docstring.
 
     Args:
@@ -171,14 +169,8 @@ class Study:
     """
 
     def __init__(self, out: str | Path, config: StudyConfig, executor: Executor | None = None):
-        self.out, self.config = Path(out), config
+        super().__init__(out, config, executor)
         self.rendered_dir = self.out / "rendered"
-        self.resumed = reused_runs(self.out / "runs")
-        (self.out / "runs").mkdir(parents=True, exist_ok=True)
-        executor = executor or Executor(threads=torch.get_num_threads())
-        self.executor = replace(executor, store=self.out / "runs")
-        self.recorder = Recorder(seeds=list(config.seeds))
-        self.bar: tqdm | None = None
 
     def render(self) -> None:
         self.recorder.gl = render_scene(
@@ -268,16 +260,12 @@ class Study:
         return self._unit(f"curriculum_{slug(curriculum)}_{tag}", self._sources(k, True), seed,
                           c.epochs, curriculum=c.curricula[curriculum])  # fmt: skip
 
-    def _tick(self, unit: Unit, result: Any, seconds: float) -> None:
-        if self.bar is not None:
-            self.bar.update()
-
     def run(self) -> dict[str, Any]:
         c = self.config
         self.render()
         total = len(c.seeds) * (1 + 4 * len(c.ks)) + len(c.curricula)
         self.bar = tqdm(total=total, desc="sim2real", unit="run")
-        first = self.executor.run(self._first_stage(), self._tick)
+        first = self.executor.run(self._first_stage(), self.tick)
         zero_shot = [first[f"zero_shot_seed{seed}"]["test"] for seed in c.seeds]
         best = self.choose_curriculum(first)
         units = {
@@ -286,7 +274,7 @@ class Study:
             for seed in c.seeds
             for arm in ARMS
         }
-        done = self.executor.run(list(units.values()), self._tick)
+        done = self.executor.run(list(units.values()), self.tick)
         self.bar.close()
         arms: dict[str, dict[str, list[float]]] = {a: {} for a in ARMS}
         for (arm, k, _), unit in units.items():
