@@ -1,6 +1,9 @@
 """User-facing errors: one line that names what is wrong and what to do."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ValidationError
 
 
 class WorkbenchError(Exception):
@@ -32,3 +35,30 @@ def option_error(exc, fields: Iterable[str], prefix: str = "") -> WorkbenchError
     elif err["type"] == "missing":
         msg = "required"
     return WorkbenchError(f"{field}: {msg}")
+
+
+class OptionModel(BaseModel):
+    """A group of options that users write as a mapping in a config; :meth:`from_dict` checks
+    one and reports the first problem as one line naming the field."""
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any], prefix: str = "") -> Self:
+        """Builds and checks the options of a config mapping.
+
+        Args:
+            options: the mapping of the model's fields.
+            prefix: where the caller's users wrote the mapping (``data.augment``), put before
+                the field an error names.
+
+        Raises:
+            WorkbenchError: not a mapping, an unknown option or a bad value, in one line.
+        """
+        if not isinstance(options, Mapping):
+            raise WorkbenchError(
+                f"{prefix or 'options'}: expected a mapping of options, got "
+                f"{type(options).__name__}"
+            )
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            raise option_error(exc, cls.model_fields, prefix) from None

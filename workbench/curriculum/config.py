@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
 
 from workbench.curriculum.pacing import ORDERS, PACINGS
 from workbench.curriculum.scorers import SCORERS
-from workbench.errors import option_error
+from workbench.errors import OptionModel
 
 
 def _one_of(value: str, allowed: list[str]) -> str:
@@ -24,7 +20,7 @@ def _one_of(value: str, allowed: list[str]) -> str:
     return value
 
 
-class CurriculumConfig(BaseModel):
+class CurriculumConfig(OptionModel):
     """A curriculum: how items are scored and how fast the pool of items grows.
 
     Attributes:
@@ -86,19 +82,3 @@ class CurriculumConfig(BaseModel):
             raise ValueError(f"used by the domain scorer only, not by {scorer!r}")
         return value
 
-    @classmethod
-    def from_dict(cls, options: dict[str, Any], prefix: str = "") -> CurriculumConfig:
-        """Builds and checks a config from the YAML mapping.
-
-        Args:
-            options: the mapping of the fields above.
-            prefix: where the caller's users wrote the mapping (``data.curriculum``), put before
-                the field an error names.
-
-        Raises:
-            WorkbenchError: an unknown key or a bad value, naming the field.
-        """
-        try:
-            return cls(**options)
-        except ValidationError as exc:
-            raise option_error(exc, cls.model_fields, prefix) from None

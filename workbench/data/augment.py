@@ -3,22 +3,19 @@ depth, photometric transforms on the image only."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import kornia.augmentation as K
 import torch
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     NonNegativeFloat,
-    ValidationError,
 )
 from torch import nn
 
-from workbench.errors import option_error
+from workbench.errors import OptionModel
 
 # The augmentation the digits studies train with (:class:`AugmentOptions`): small
 # affine changes, contrast, brightness and blur, as handwriting and scanning vary.
@@ -71,7 +68,7 @@ _Range = Annotated[
 ]
 
 
-class AugmentOptions(BaseModel):
+class AugmentOptions(OptionModel):
     """The augmentation options of a config (0 / None turns a transform off).
 
     Attributes:
@@ -95,23 +92,6 @@ class AugmentOptions(BaseModel):
     saturation: float = Field(0.0, ge=0)
     blur_sigma: _Range = None
     p: float = Field(0.8, ge=0, le=1)
-
-    @classmethod
-    def from_dict(cls, options: Mapping[str, Any], prefix: str = "") -> AugmentOptions:
-        """Checks the options of a config mapping.
-
-        Args:
-            options: the mapping of the fields above.
-            prefix: where the caller's users wrote the mapping (``data.augment``), put before
-                the field an error names.
-
-        Raises:
-            WorkbenchError: an unknown option or a bad value, naming the field.
-        """
-        try:
-            return cls(**options)
-        except ValidationError as exc:
-            raise option_error(exc, cls.model_fields, prefix) from None
 
     def build(self) -> BatchAugment:
         """Returns the batch augmentation of these options."""

@@ -19,20 +19,19 @@ clean``) named for the source, by the same index.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from workbench.data.sources import source_labels
-from workbench.errors import WorkbenchError, option_error
+from workbench.errors import OptionModel, WorkbenchError
 
 DIGIT_CONFUSIONS = {"2": "7", "3": "8", "5": "6", "6": "5", "7": "1"}
 
 
-class NoiseOptions(BaseModel):
+class NoiseOptions(OptionModel):
     """The label noise of a source.
 
     Attributes:
@@ -48,21 +47,6 @@ class NoiseOptions(BaseModel):
     rate: float = Field(ge=0.0, lt=1.0)
     seed: int = 0
     pairs: dict[str, str] | None = None
-
-    @classmethod
-    def from_dict(cls, options: Mapping[str, Any], prefix: str = "") -> NoiseOptions:
-        """Checks the options of a config mapping; errors name ``prefix.field``.
-
-        Raises:
-            WorkbenchError: an unknown option or a bad value, in one line.
-        """
-        try:
-            return cls(**options)
-        except ValidationError as exc:
-            raise option_error(exc, cls.model_fields, prefix) from None
-        except TypeError:
-            raise WorkbenchError(f"{prefix}: expected a mapping such as {{kind: symmetric, "
-                                 "rate: 0.2}}") from None  # fmt: skip
 
     def flip(self, labels: np.ndarray, classes: list[str], prefix: str = "") -> np.ndarray:
         """Returns the given (noisy) labels for the true ``labels``; deterministic in ``seed``.

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     Strict,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
 
 from workbench.adversarial.attacks import ATTACKS
 from workbench.adversarial.threat import NORMS, ThreatModel
-from workbench.errors import WorkbenchError, option_error
+from workbench.errors import OptionModel, WorkbenchError
 from workbench.evaluation.cascade import PRESETS, Stage, capped_targets
 from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES
 
@@ -109,7 +107,7 @@ _Radii = Annotated[list[Annotated[float, Strict(False)]] | None, Field(strict=Fa
 _Names = Annotated[list[str] | None, Field(strict=False)]
 
 
-class RobustnessOptions(BaseModel):
+class RobustnessOptions(OptionModel):
     """The user's choices of an evaluation, checked in this order; :meth:`settings` fills the
     rest from the budget.
 
@@ -188,24 +186,6 @@ class RobustnessOptions(BaseModel):
             if name not in CORRUPTIONS:
                 raise ValueError(f"unknown {name!r}; known: {', '.join(CORRUPTIONS.names())}")
         return names
-
-    @classmethod
-    def from_dict(cls, options: Mapping[str, Any], prefix: str = "") -> RobustnessOptions:
-        """Checks the user's choices.
-
-        Args:
-            options: the fields above, by name.
-            prefix: how the caller's users name the fields: ``--`` for command-line flags
-                (``--batch-size``), a dotted path, or nothing for the bare field.
-
-        Raises:
-            WorkbenchError: an unknown norm, budget, cascade, attack or corruption, an epsilon
-                out of range, or a count below one; each names the field.
-        """
-        try:
-            return cls(**options)
-        except ValidationError as exc:
-            raise option_error(exc, cls.model_fields, prefix) from None
 
     def settings(self) -> Settings:
         """Returns the settings: these choices, and the budget's for the rest."""
