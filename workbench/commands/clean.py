@@ -3,19 +3,14 @@
 import argparse
 import logging
 
+from workbench.commands.arguments import add_configs
+
 HELP = "find training items whose labels look wrong (K-fold cross-fitting, cleanlab)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds this command's options."""
-    parser.add_argument(
-        "-c",
-        "--config",
-        action="append",
-        required=True,
-        dest="configs",
-        help="Lightning CLI config; repeat for overlays (as workbench fit)",
-    )
+    add_configs(parser)
     parser.add_argument("--out", required=True, help="cleaning folder (rerun to continue)")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds (default 5)")
     parser.add_argument(

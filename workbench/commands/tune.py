@@ -3,19 +3,14 @@
 import argparse
 import logging
 
+from workbench.commands.arguments import add_configs
+
 HELP = "search hyperparameters of a config on Ray Tune (random or Optuna, ASHA or FIFO)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds this command's options."""
-    parser.add_argument(
-        "-c",
-        "--config",
-        action="append",
-        required=True,
-        dest="configs",
-        help="Lightning CLI config; repeat for overlays (as workbench fit)",
-    )
+    add_configs(parser)
     parser.add_argument("--space", required=True, help="SPACE.yaml: dotted key -> distribution")
     parser.add_argument("--out", required=True, help="sweep folder (rerun to continue)")
     parser.add_argument("--num-samples", type=int, default=16, help="trials (default 16)")
