@@ -24,6 +24,7 @@ from workbench.registry import Registry
 # this module stays below every module it names)
 KINDS: Registry[str] = Registry("checkpoint kind")
 KINDS.add("classifier", "workbench.training.classifier.Classifier")
+KINDS.add("dense", "workbench.training.dense.DenseModule")
 KINDS.add("vae", "workbench.generative.vae.ConditionalVAE")
 KINDS.add("gan", "workbench.generative.gan.ConditionalGAN")
 KINDS.add("refiner", "workbench.generative.refiner.Refiner")

@@ -13,6 +13,7 @@ from workbench.models import (
     NORMS,
     BatchRenorm2d,
     build_backbone,
+    initialize,
     make_norm,
     saved_activation_bytes,
 )
@@ -45,6 +46,7 @@ def test_training_steps_decrease_loss(name, norm):
     backbone = build_backbone(name, 3, width=8, norm=norm)
     head = nn.Linear(backbone.out_channels, 4)
     model = nn.Sequential(backbone, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+    initialize(model, "he_normal")  # as every workbench module does
     x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 4, (8,))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -115,7 +117,7 @@ def test_resnet_depth_as_list_or_total():
 @pytest.mark.parametrize(
     "name, options, match",
     [
-        ("vgg", {}, "known: resnet, small_cnn"),
+        ("vgg", {}, "known: fpn, resnet, small_cnn, unet"),
         ("resnet", {"norm": "layer"}, "norm must be one of batch, group, batch_renorm, none"),
         ("small_cnn", {"dropout": 1.5}, "dropout"),
         ("resnet", {"drop_path": -0.1}, "drop_path"),

@@ -152,10 +152,30 @@ def test_depth_loss_ignores_masked_pixels(name):
     mask = torch.rand(2, 1, 6, 6) > 0.5
     garbage = torch.where(mask, target, torch.full_like(target, float("nan")))
     loss = depth_loss(name)(pred, garbage, mask)
-    reference = {"l1": F.l1_loss, "l2": F.mse_loss, "huber": F.huber_loss}[name]
+    reference = {
+        "l1": F.l1_loss,
+        "l2": F.mse_loss,
+        "huber": F.huber_loss,
+        "berhu": _berhu_reference,
+        "silog": _silog_reference,
+    }[name]
     torch.testing.assert_close(loss, reference(pred[mask], target[mask]))
     loss.backward()
     assert pred.grad.isfinite().all() and (pred.grad[~mask] == 0).all()
+
+
+def _berhu_reference(pred, target):
+    # Laina et al. 2016: |e| up to c = max|e| / 5, (e^2 + c^2) / 2c above
+    error = (pred - target).abs()
+    c = error.max().item() / 5
+    return torch.stack([e if e <= c else (e**2 + c**2) / (2 * c) for e in error]).mean()
+
+
+def _silog_reference(pred, target):
+    # Eigen et al. 2014, lambda 0.5, predictions floored at 1 mm
+    d = torch.log(pred.clamp(min=1e-3)) - torch.log(target)
+    n = len(d)
+    return (d**2).sum() / n - 0.5 * d.sum() ** 2 / n**2
 
 
 @pytest.mark.parametrize("name", DEPTH_LOSSES)
@@ -169,7 +189,7 @@ def test_depth_loss_with_empty_mask_is_zero_with_graph(name):
 
 def test_registries_of_loss_names():
     assert CLASSIFICATION_LOSSES == ("cross_entropy", "focal")
-    assert DEPTH_LOSSES == ("l1", "l2", "huber")
+    assert DEPTH_LOSSES == ("l1", "l2", "huber", "berhu", "silog")
 
 
 def test_losses_pickle_for_spawned_workers():

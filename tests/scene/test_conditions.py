@@ -15,7 +15,9 @@ from workbench.scene.conditions.effects import fog
 from workbench.scene.kinds import build_scene
 from workbench.scene.spec import parse_spec
 
-BUILT_IN = ["clone", "fog", "morning", "night", "overcast", "rain", "sunset"]
+TURNS = ["15-deg-left", "15-deg-right", "30-deg-left", "30-deg-right"]
+LIGHT_AND_WEATHER = ["clone", "fog", "morning", "night", "overcast", "rain", "sunset"]
+BUILT_IN = TURNS + LIGHT_AND_WEATHER
 
 
 def test_every_condition_is_one_registered_class_with_a_description():
@@ -49,7 +51,7 @@ def test_fog_follows_koschmieder_law():
     assert out[0, 2, 0] == 1.0  # no surface: infinitely far, all fog
 
 
-@pytest.mark.parametrize("name", BUILT_IN)
+@pytest.mark.parametrize("name", LIGHT_AND_WEATHER)
 def test_sample_then_apply_is_a_pure_function_of_the_stream(name):
     spec = parse_spec({"kind": "shapes", "resolution": 32})
     scene = build_scene(spec, 3, 1)
@@ -69,3 +71,21 @@ def test_sample_then_apply_is_a_pure_function_of_the_stream(name):
         assert np.array_equal(a.pose, b.pose) and a.intensity == b.intensity
     assert (lit.ambient == scene.ambient) == (name == "clone")
     assert np.array_equal(image, rgb) == (name == "clone")
+
+
+@pytest.mark.parametrize("name", TURNS)
+def test_a_camera_turn_moves_only_the_camera_about_its_centre(name):
+    spec = parse_spec({"kind": "street", "resolution": 32})
+    scene = build_scene(spec, 3, 1)
+    condition, rng = build_condition(name), stream(3, 1, f"condition/{name}")
+    params = {"name": name, **condition.sample(rng)}
+    turned = condition.apply_scene(copy.deepcopy(scene), params, rng)
+    before, after = scene.camera.pose, turned.camera.pose
+    assert np.array_equal(before[:3, 3], after[:3, 3])  # same centre
+    # the viewing direction (-z of the camera) turns by the named angle about the up axis
+    look, look_turned = -before[:3, 2], -after[:3, 2]
+    heading = np.degrees(np.arctan2(look_turned[1], look_turned[0]) - np.arctan2(look[1], look[0]))
+    degrees = float(name.split("-")[0])
+    assert heading == pytest.approx(degrees if name.endswith("left") else -degrees)
+    assert look_turned[2] == pytest.approx(look[2])  # the pitch is kept
+    assert turned.ambient == scene.ambient and len(turned.lights) == len(scene.lights)

@@ -409,7 +409,8 @@ def test_nesterov_without_momentum_is_a_workbench_error_at_construction():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"backbone": "vgg"}, "model.backbone: unknown backbone 'vgg'; known: resnet, small_cnn"),
+        ({"backbone": "vgg"},
+         "model.backbone: unknown backbone 'vgg'; known: fpn, resnet, small_cnn, unet"),
         ({"backbone_options": {"width": 8, "stages": 2}},
          "model.backbone_options.stages: not an option of backbone 'small_cnn'; allowed: width, "),
         ({"backbone_options": {"width": 0}},

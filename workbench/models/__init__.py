@@ -1,7 +1,7 @@
 """Models: backbone registry, norms, init schemes, losses, sample weighting and the optimizer
 and schedule factory for the LightningModules."""
 
-from workbench.models import backbones  # noqa: F401  (registers the backbones)
+from workbench.models import backbones, dense_backbones  # noqa: F401  (register the backbones)
 from workbench.models.backbones import Backbone, saved_activation_bytes
 from workbench.models.init import INIT_SCHEMES, initialize, load_backbone_weights
 from workbench.models.losses import (

@@ -180,16 +180,28 @@ class ResNet(Backbone):
         self.checkpointing = bool(checkpointing)
         self.out_channels = cin
         self.stride = 2 ** (stages - 1)
+        self.stage_channels = [width * 2**s for s in range(stages)]
+        self._stage_ends = {sum(blocks_per_stage[: s + 1]) - 1 for s in range(stages)}
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Returns the feature map ``[B, out_channels, ceil(H/stride), ceil(W/stride)]``."""
+    def stage_outputs(self, x: Tensor) -> list[Tensor]:
+        """Returns the feature map at the end of every stage, finest first: stage ``s`` has
+        ``stage_channels[s]`` channels at ``1 / 2**s`` of the input size (rounded up); the last
+        one, after dropout, is what :meth:`forward` returns."""
         x = self.stem(x)
-        for block in self.blocks:
+        outputs = []
+        for number, block in enumerate(self.blocks):
             if self.checkpointing and torch.is_grad_enabled():
                 x = checkpoint(_run_keeping_buffers(block), x, use_reentrant=False)
             else:
                 x = block(x)
-        return self.dropout(x)
+            if number in self._stage_ends:
+                outputs.append(x)
+        outputs[-1] = self.dropout(outputs[-1])
+        return outputs
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Returns the feature map ``[B, out_channels, ceil(H/stride), ceil(W/stride)]``."""
+        return self.stage_outputs(x)[-1]
 
 
 def _run_keeping_buffers(block: nn.Module):

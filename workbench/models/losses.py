@@ -1,5 +1,7 @@
-"""Loss functions by name: classification (cross entropy, focal) and masked depth regression;
-per-sample weights of a training batch (online hard example mining, self-paced learning)."""
+"""Loss functions by name: classification (cross entropy, focal), masked depth regression (L1,
+L2, Huber, berHu, scale-invariant log); per-sample weights of a training batch (online hard
+example mining, self-paced learning). Segmentation losses are in
+:mod:`workbench.models.dense_losses`."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from torch import Tensor
 from workbench.errors import WorkbenchError
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
-DEPTH_LOSSES = ("l1", "l2", "huber")
+DEPTH_LOSSES = ("l1", "l2", "huber", "berhu", "silog")
+DEPTH_FLOOR = 1e-3  # metres: predictions are clamped to it before a logarithm
 REDUCTIONS = ("mean", "none")
 
 
@@ -61,19 +64,27 @@ def _focal(logits: Tensor, target: Tensor, gamma: float, reduction: str) -> Tens
 
 
 def depth_loss(name: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
-    """Returns ``loss(pred, target, mask) -> scalar`` averaged over the pixels where ``mask``.
+    """Returns ``loss(pred, target, mask) -> scalar`` over the pixels where ``mask``.
 
     ``mask`` is a boolean tensor broadcastable to ``pred``. Values of ``target`` outside the
     mask never enter the loss or its gradient. An empty mask gives 0 with the graph intact.
 
     Args:
-        name: ``"l1"``, ``"l2"`` (squared error) or ``"huber"`` (delta 1).
+        name: ``"l1"``, ``"l2"`` (squared error), ``"huber"`` (delta 1), ``"berhu"`` (reverse
+            Huber, Laina et al. 2016: L1 below ``c = 0.2 max |error|`` of the batch, scaled L2
+            above) or ``"silog"`` (scale-invariant log error, Eigen et al. 2014, with lambda
+            0.5: ``mean(d^2) - 0.5 mean(d)^2`` for ``d = log pred - log target``, predictions
+            clamped to 1 mm).
 
     Raises:
         WorkbenchError: unknown name.
     """
     if name not in DEPTH_LOSSES:
         raise WorkbenchError(f"depth loss must be one of {', '.join(DEPTH_LOSSES)}; got {name!r}")
+    if name == "berhu":
+        return partial(_masked, elementwise=_berhu)
+    if name == "silog":
+        return _silog
     elementwise = {"l1": F.l1_loss, "l2": F.mse_loss, "huber": F.huber_loss}[name]
     return partial(_masked, elementwise=elementwise)
 
@@ -82,6 +93,21 @@ def _masked(pred: Tensor, target: Tensor, mask: Tensor, elementwise: Callable) -
     mask = mask.bool().expand_as(pred)
     total = elementwise(pred[mask], target.expand_as(pred)[mask], reduction="sum")
     return total / mask.sum().clamp(min=1)
+
+
+def _berhu(pred: Tensor, target: Tensor, reduction: str = "sum") -> Tensor:
+    error = (pred - target).abs()
+    c = (0.2 * error.max().detach()).clamp(min=1e-6) if error.numel() else error.new_tensor(1.0)
+    loss = torch.where(error <= c, error, (error**2 + c**2) / (2 * c))
+    return loss.sum()
+
+
+def _silog(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    mask = mask.bool().expand_as(pred)
+    if not mask.any():
+        return pred.sum() * 0.0
+    d = pred[mask].clamp(min=DEPTH_FLOOR).log() - target.expand_as(pred)[mask].log()
+    return (d**2).mean() - 0.5 * d.mean() ** 2
 
 
 class SampleWeighting(BaseModel):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from PIL import Image
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torchmetrics.classification import MulticlassConfusionMatrix
 
@@ -94,3 +95,41 @@ class ConfusionCSV(pl.Callback):
             writer.writerow(["true\\pred", *pl_module.class_names])
             for name, row in zip(pl_module.class_names, matrix.tolist(), strict=False):
                 writer.writerow([name, *row])
+
+
+class DensePredictionWriter(BasePredictionWriter):
+    """Writes a dense model's predictions after ``workbench predict`` into the run's log folder:
+    ``predictions/NNNNNN.seg.png`` (class id per pixel, 0 = background, as the renderer writes
+    ``seg.png``) and ``predictions/NNNNNN.depth.npy`` (float32 metres), numbered in the order
+    of the predict split, and ``predictions.csv`` listing every item with its source."""
+
+    def __init__(self):
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        if not trainer.is_global_zero or not trainer.loggers:
+            return
+        folder = Path(trainer.loggers[0].log_dir)
+        (folder / "predictions").mkdir(parents=True, exist_ok=True)
+        names = getattr(pl_module, "source_names", None) or []
+        rows, index = [], 0
+        for batch in predictions:
+            for position, source in enumerate(batch["source"].tolist()):
+                stem = f"predictions/{index:06d}"
+                files = []
+                if "seg" in batch:
+                    seg = batch["seg"][position].numpy().astype(np.uint8)
+                    Image.fromarray(seg).save(folder / f"{stem}.seg.png")
+                    files.append(f"{stem}.seg.png")
+                if "depth" in batch:
+                    depth = batch["depth"][position].numpy().astype(np.float32)
+                    np.save(folder / f"{stem}.depth.npy", depth)
+                    files.append(f"{stem}.depth.npy")
+                name = names[source] if source < len(names) else source
+                rows.append([index, name, *files])
+                index += 1
+        with (folder / "predictions.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            kinds = [k for k in ("seg", "depth") if predictions and k in predictions[0]]
+            writer.writerow(["item", "source", *kinds])
+            writer.writerows(rows)

@@ -17,22 +17,22 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError, option_error
 from workbench.models import (
-    BACKBONES,
     OptimizerOptions,
     SampleWeighting,
     ScheduleOptions,
-    build_backbone,
-    check_backbone_options,
     classification_loss,
-    create_optimizer,
     initialize,
     load_backbone_weights,
     sample_weights,
-    with_schedule,
 )
 from workbench.models import depth_loss as depth_loss_fn
 from workbench.training.adversarial import AdversarialConfig, AdversarialTraining, trades_loss
 from workbench.training.callbacks import ConfusionCSV
+from workbench.training.modules import (
+    build_backbone_option,
+    configure_optimizers,
+    present_sources,
+)
 
 
 class ClassifierOptions(OptimizerOptions, ScheduleOptions, SampleWeighting):
@@ -68,7 +68,7 @@ class Classifier(pl.LightningModule):
             linear weights of Jiang et al. 2014: the threshold stays one readable number.
         self_paced_growth: the factor by which ``lambda`` grows every epoch (>= 1).
         seg_weight, depth_weight: weights of the dense heads' losses (0 = no head).
-        depth_loss: ``l1``, ``l2`` or ``huber``.
+        depth_loss: one of :data:`workbench.models.losses.DEPTH_LOSSES`.
         optimizer: sgd, adam, adamw or amsgrad; ``lr``, ``weight_decay``, ``momentum``,
             ``nesterov`` tune it.
         schedule: none, step, cosine or onecycle; ``warmup_epochs`` of linear warm-up first;
@@ -124,7 +124,7 @@ class Classifier(pl.LightningModule):
             raise option_error(exc, ClassifierOptions.model_fields, "model") from None
         self.source_names = list(source_names or ["data"])
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
-        self.backbone = _backbone(backbone, in_channels, backbone_options or {})
+        self.backbone = build_backbone_option(backbone, in_channels, backbone_options or {})
         features = self.backbone.out_channels
         self.head = nn.Linear(features, num_classes)
         self.seg_head = nn.Conv2d(features, num_classes + 1, 1) if seg_weight > 0 else None
@@ -299,29 +299,13 @@ class Classifier(pl.LightningModule):
             "source": batch["source"],
         }
 
-    def _present_sources(self, stage: str) -> list[int]:
-        """Source indices that had examples in this epoch's batches on any rank.
-
-        The list is the same on every rank, so metric syncs line up; a run limited to a few
-        batches (``limit_val_batches``) may see no example of a source, which then has no metric.
-        """
-        seen = torch.tensor(
-            [
-                float(self.metrics[f"{stage}_{sid}"]["acc"].update_called)
-                for sid in range(len(self.source_names))
-            ],
-            device=self.device,
-        )
-        if self._trainer is not None and self._trainer.world_size > 1:
-            seen = self._trainer.strategy.reduce(seen, reduce_op="sum")
-        return [sid for sid in range(len(self.source_names)) if seen[sid] > 0]
-
     def _log_metrics(self, stage: str) -> None:
         if self.trainer is not None and self.trainer.sanity_checking:  # a few batches: no metrics
             for collection in self.metrics.values():
                 collection.reset()
             return
-        for key in ["all", *self._present_sources(stage)]:
+        sources = [self.metrics[f"{stage}_{i}"]["acc"] for i in range(len(self.source_names))]
+        for key in ["all", *present_sources(self, sources)]:
             name = key if key == "all" else self.source_names[key]
             for prefix in ("", "robust_"):
                 if f"{prefix}{stage}_{key}" in self.metrics:
@@ -343,30 +327,4 @@ class Classifier(pl.LightningModule):
         mark_kind(checkpoint, "classifier")
 
     def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = create_optimizer(
-            self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, hp.momentum, hp.nesterov
-        )
-        steps = int(self.trainer.estimated_stepping_batches) if hp.schedule == "onecycle" else None
-        return with_schedule(
-            optimizer,
-            hp.schedule,
-            epochs=max(1, int(self.trainer.max_epochs or 1)),
-            total_steps=steps,
-            warmup_epochs=hp.warmup_epochs,
-            step_size=hp.step_size,
-            gamma=hp.gamma,
-        )
-
-
-def _backbone(name: str, in_channels: int, options: dict[str, Any]) -> nn.Module:
-    """Builds the backbone; an error names ``model.backbone`` or ``model.backbone_options``."""
-    try:
-        BACKBONES.get(name)
-    except WorkbenchError as exc:
-        raise WorkbenchError(f"model.backbone: {exc}") from None
-    check_backbone_options(name, options, "model.backbone_options")
-    try:
-        return build_backbone(name, in_channels, **options)
-    except WorkbenchError as exc:  # a value the backbone refuses; its message names the option
-        raise WorkbenchError(f"model.backbone_options: {exc}") from None
+        return configure_optimizers(self)

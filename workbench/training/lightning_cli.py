@@ -23,7 +23,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from workbench.curriculum import Curriculum, CurriculumDataModule
 from workbench.errors import WorkbenchError
-from workbench.training.callbacks import EpochSeed, PredictionCSV
+from workbench.training.callbacks import DensePredictionWriter, EpochSeed, PredictionCSV
 
 LINKS = (
     ("num_classes", "num_classes"),
@@ -86,7 +86,8 @@ class WorkbenchCLI(LightningCLI):
         ):
             callbacks.append(Curriculum())
         if self.subcommand == "predict":
-            callbacks.append(PredictionCSV())
+            dense = getattr(self.model, "segments", False) or getattr(self.model, "depths", False)
+            callbacks.append(DensePredictionWriter() if dense else PredictionCSV())
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
 

@@ -11,6 +11,7 @@ them. A new condition is one file here that registers its class with
 """
 
 from workbench.scene.conditions import (  # noqa: F401  (importing registers them)
+    camera_turn,
     clone,
     fog,
     morning,
