@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/workbench experiment augment --out bench_out/augment
 	$(BIN)/workbench experiment semisupervised --out bench_out/semisupervised
 	$(BIN)/workbench experiment noisy --out bench_out/noisy
+	$(BIN)/workbench experiment conditions --out bench_out/conditions
 	$(BIN)/python benchmarks/bench_attacks.py --out bench_out
 	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out
 	$(BIN)/python benchmarks/bench_scene_search.py --out bench_out

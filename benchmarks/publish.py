@@ -123,6 +123,13 @@ OUTPUTS = {
             {"semisupervised/results.png": "semisupervised.png"},
         ),
         Output(
+            "conditions/results.json",
+            "conditions.json",
+            "workbench experiment conditions --out bench_out/conditions",
+            {"conditions/results.png": "conditions.png",
+             "conditions/predictions.png": "conditions_predictions.png"},
+        ),
+        Output(
             "attacks.json",
             "attacks.json",
             "python benchmarks/bench_attacks.py --out bench_out",
@@ -158,6 +165,7 @@ REGIONS = {
     "augment": Region("augment.json", lambda d: _study("augment").tables(d)),
     "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
+    "conditions": Region("conditions.json", lambda d: _study("conditions").tables(d)),
     "adversarial-training": Region(
         "adversarial_training.json", lambda d: _bench("bench_adversarial_training").markdown(d)
     ),

@@ -115,6 +115,7 @@ EXPERIMENTS = {
     "augment": "workbench.experiments.augment",
     "semisupervised": "workbench.experiments.semisupervised",
     "noisy": "workbench.experiments.noisy",
+    "conditions": "workbench.experiments.conditions",
 }
 
 # Commands that live beside the part they drive: name -> module with ``HELP`` (one line),
