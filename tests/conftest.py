@@ -83,6 +83,62 @@ def sample_hashes(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def rendered_streets(tmp_path_factory) -> Path:
+    """Rendered streets at 32 px, made once per test session: ``train`` (48 samples, seed 0)
+    and ``test`` (8 paired samples, seed 1, conditions clone and fog)."""
+    root = tmp_path_factory.mktemp("streets")
+    run_cli("render", "street", "--num", "48", "--resolution", "32", "--seed", "0",
+            "--workers", "1", "--quiet", "--out", str(root / "train"))  # fmt: skip
+    run_cli("render", "street", "--num", "8", "--resolution", "32", "--seed", "1", "--workers",
+            "1", "--quiet", "--conditions", "clone,fog", "--out", str(root / "test"))  # fmt: skip
+    return root
+
+
+def street_config(tmp: Path, streets: Path, config: str, sources: list | None = None) -> Path:
+    """Writes ``configs/CONFIG`` made small for the tests (32 px, width 8, 2 epochs, runs under
+    ``tmp``) on :func:`rendered_streets`: training on ``train``, each test condition a test
+    source, or on ``sources`` when given."""
+    import yaml
+
+    base = yaml.safe_load((ROOT / "configs" / config).read_text())
+    base["trainer"].update({"max_epochs": 2, "default_root_dir": str(tmp / "runs"),
+                            "enable_progress_bar": False, "log_every_n_steps": 1})  # fmt: skip
+    base["model"]["init_args"]["backbone_options"]["width"] = 8
+    data = base["data"]["init_args"]
+    data.update({"image_size": 32, "batch_size": 16})
+    data["sources"] = sources or [
+        {"kind": "rendered", "path": str(streets / "train"), "name": "clone"},
+        *({"kind": "rendered", "path": str(streets / "test" / name), "name": f"test_{name}",
+           "role": "test"} for name in ("clone", "fog")),
+    ]  # fmt: skip
+    path = tmp / config
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def dense_squares(count: int, seed: int, size: int = 16) -> dict:
+    """A dense batch: images with a red square (id 2) on grey road (id 1) under a dark band
+    (id 0); depth grows downwards from 2 to 10 m and is 0 (no label) in the band."""
+    import numpy as np
+    import torch
+
+    generator = np.random.default_rng(seed)
+    image = np.full((count, 3, size, size), 0.5, np.float32)
+    seg = np.ones((count, size, size), np.int64)
+    image[:, :, :3] = 0.05
+    seg[:, :3] = 0
+    for i in range(count):
+        y, x = generator.integers(4, size - 5, 2)
+        image[i, :, y : y + 4, x : x + 4] = np.array([0.9, 0.1, 0.1], np.float32)[:, None, None]
+        seg[i, y : y + 4, x : x + 4] = 2
+    depth = np.broadcast_to(np.linspace(2, 10, size, dtype=np.float32)[:, None], (size, size))
+    depth = np.repeat(depth[None], count, 0).copy()
+    depth[:, :3] = 0
+    return {"image": torch.tensor(image), "seg": torch.tensor(seg), "depth": torch.tensor(depth),
+            "source": torch.zeros(count, dtype=torch.long)}  # fmt: skip
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -1,5 +1,7 @@
 """Attack lab: a classifier, one image (natural digit, dataset sample or upload), an attack and
-its budget; the original, the amplified perturbation and the adversarial with predictions."""
+its budget; the original, the amplified perturbation and the adversarial with predictions. A
+dense checkpoint is attacked on a rendered sample (PGD or APGD on the per-pixel loss) and shows
+the clean and attacked predictions beside the truth."""
 
 import pandas as pd
 import streamlit as st
@@ -15,12 +17,14 @@ from workbench.inspect.attacklab import (
     attack_names,
     attack_restarts,
     class_names,
-    load_classifier,
+    is_dense,
+    load_attack_target,
     model_input,
     read_upload,
     run_attack,
 )
 from workbench.inspect.datasets import find_datasets, load_sample, open_under
+from workbench.inspect.dense import DENSE_ATTACKS, run_dense_attack
 from workbench.inspect.preview import enlarge
 from workbench.inspect.runs import find_checkpoints
 
@@ -28,9 +32,9 @@ root = data_root()
 st.title("Attack lab")
 
 
-@st.cache_resource(show_spinner="Loading the classifier...", max_entries=4)
-def classifier(path: str, stamp: float):
-    return load_classifier(root, path)
+@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
+def attack_target(path: str, stamp: float):
+    return load_attack_target(root, path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -40,13 +44,41 @@ def natural_digits():
     return DigitsSource("test")
 
 
-chosen = pick_path("Classifier checkpoint", find_checkpoints(root), key="ckpt")
+def dense_lab(model) -> None:
+    """The lab for a dense model: a rendered sample, PGD or APGD on the per-pixel loss."""
+    folder = pick_path("Dataset", [d.path for d in find_datasets(root) if not d.problem], "ds")
+    index = st.number_input("Sample", 0, 10**6, 0, key="ds_index")
+    left, middle, right = st.columns(3)
+    attack = left.selectbox("Attack", DENSE_ATTACKS, key="dense_attack")
+    heads = [h for h, on in (("seg", model.segments), ("depth", model.depths)) if on]
+    head = middle.selectbox("Output attacked", heads, key="head")
+    eps = right.number_input("Epsilon (linf)", 0.0, 1.0, 8 / 255, format="%.4f", key="eps")
+    steps = left.number_input("Steps", 1, MAX_STEPS, 20, key="steps")
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+    restarts = right.number_input("Restarts", 1, MAX_RESTARTS, 1, key="restarts")
+    if folder and st.button("Attack", type="primary", key="run_attack"):
+        with error_box(), st.spinner("Attacking..."):
+            sample = load_sample(open_under(root, folder), int(index))
+            st.session_state["dense_outcome"] = run_dense_attack(
+                model, sample, attack=attack, head=head, eps=eps, steps=int(steps),
+                restarts=int(restarts), seed=int(seed))  # fmt: skip
+    outcome = st.session_state.get("dense_outcome")
+    if outcome is not None:
+        show_images(outcome.views, columns=3)
+        for column, name in zip(st.columns(len(outcome.clean)), outcome.clean, strict=True):
+            delta = outcome.attacked[name] - outcome.clean[name]
+            column.metric(f"{name} attacked", f"{outcome.attacked[name]:.3f}", f"{delta:+.3f}")
+
+
+chosen = pick_path("Checkpoint (classifier or dense)", find_checkpoints(root), key="ckpt")
 model = None
 if chosen:
     with error_box():
-        model = classifier(chosen, (root / chosen).stat().st_mtime)
+        model = attack_target(chosen, (root / chosen).stat().st_mtime)
 
-if model is not None:
+if model is not None and is_dense(model):
+    dense_lab(model)
+elif model is not None:
     names = class_names(model)
     image, label = None, None
     source = st.radio(

@@ -1,5 +1,6 @@
-"""Browse: datasets under the data root; a filtered grid, one sample in full, statistics, and
-paired conditions side by side."""
+"""Browse: datasets under the data root; a filtered grid, one sample in full (with a dense
+checkpoint's prediction beside the ground truth), statistics, and paired conditions side by
+side."""
 
 import pandas as pd
 import streamlit as st
@@ -16,12 +17,19 @@ from workbench.inspect.datasets import (
     sample_rows,
     statistics,
 )
+from workbench.inspect.dense import dense_prediction, load_dense
 from workbench.inspect.paths import resolve_under
 from workbench.inspect.preview import enlarge, sample_views
+from workbench.inspect.runs import find_checkpoints
 
 GRID = 48
 root = data_root()
 st.title("Browse")
+
+
+@st.cache_resource(show_spinner="Loading the dense model...", max_entries=4)
+def dense_model(path: str, stamp: float):
+    return load_dense(root, path)
 
 
 @st.cache_data(show_spinner="Indexing samples...", max_entries=16)
@@ -87,6 +95,17 @@ if rows:
                     {k: meta[k] for k in ("condition", "difficulty_terms", "factors", "camera")},
                     expanded=1,
                 )
+            st.subheader("A dense model on this sample")
+            checkpoints = ["(none)", *find_checkpoints(root)]
+            dense = st.selectbox("Dense checkpoint", checkpoints, key="dense_ckpt")
+            if dense != "(none)":
+                with error_box():
+                    model = dense_model(dense, (root / dense).stat().st_mtime)
+                    views, scores = dense_prediction(model, sample)
+                    show_images(views, columns=len(views))
+                    for column, (name, value) in zip(st.columns(len(scores)), scores.items(),
+                                                     strict=True):  # fmt: skip
+                        column.metric(name, f"{value:.3f}")
 
     with stats:
         if shown:

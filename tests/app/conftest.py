@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.inspect.tiny_models import make_checkpoints, make_report
+from tests.inspect.tiny_models import make_checkpoints, make_dense_report, make_report
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
@@ -38,10 +38,11 @@ def open_page(monkeypatch):
 @pytest.fixture(scope="session")
 def models_root(tmp_path_factory, rendered_dir) -> Path:
     """A data root (shared, not to be changed) with tiny checkpoints in ``ckpt/``
-    (classifier, vae, gan), a robustness report of the classifier in ``report/`` and the
-    rendered digits in ``digits/``."""
+    (classifier, vae, gan, refiner, dense), robustness reports of the classifier in ``report/``
+    and of the dense model in ``dense_report/``, and the rendered digits in ``digits/``."""
     root = tmp_path_factory.mktemp("models_root")
     checkpoints = make_checkpoints(root / "ckpt")
     make_report(checkpoints["classifier"], root / "report")
     shutil.copytree(rendered_dir, root / "digits")
+    make_dense_report(checkpoints["dense"], root / "digits", root / "dense_report")
     return root

@@ -115,3 +115,64 @@ def test_robustness_page_shows_curves_tables_and_checks(models_root, tmp_path, o
     (tmp_path / "report" / "report.json").write_text('{"clean_acc": 0.5')
     app = open_page(tmp_path, "pages/robustness.py")
     assert not app.exception and "unreadable report" in _texts(app.error)
+
+
+def test_browse_shows_a_dense_prediction_beside_the_truth(models_root, open_page):
+    app = open_page(models_root, "pages/browse.py")
+    app.multiselect(key="datasets").set_value(["digits"]).run()
+    app.selectbox(key="dense_ckpt").select("ckpt/dense.ckpt").run()
+    assert not app.exception and not app.error
+    captions = {c for image in app.image for c in image.captions}
+    assert {
+        "input",
+        "predicted classes",
+        "true classes",
+        "predicted depth",
+        "true depth",
+    } <= captions
+    assert {m.label for m in app.metric} >= {"miou", "pixel_acc", "absrel"}
+    app.selectbox(key="dense_ckpt").select("ckpt/vae.ckpt").run()
+    assert not app.exception and "needs a dense checkpoint" in _texts(app.error)
+
+
+def test_attack_lab_attacks_a_dense_model_on_a_rendered_sample(models_root, open_page):
+    app = open_page(models_root, "pages/attack.py")
+    app.selectbox(key="ckpt").select("ckpt/dense.ckpt").run()
+    assert not app.exception and not app.error
+    app.selectbox(key="ds").select("digits")
+    app.selectbox(key="dense_attack").select("apgd")
+    app.number_input(key="steps").set_value(2)
+    app.button(key="run_attack").click().run()
+    assert not app.exception and not app.error
+    captions = [c for image in app.image for c in image.captions]
+    for caption in (
+        "clean input",
+        "perturbation (amplified)",
+        "adversarial input",
+        "clean classes",
+        "attacked classes",
+        "true classes",
+    ):
+        assert caption in captions
+    assert {m.label for m in app.metric} == {
+        "miou attacked",
+        "pixel_acc attacked",
+        "absrel attacked",
+    }
+    app.number_input(key="eps").set_value(0.0).run()
+    app.button(key="run_attack").click().run()
+    assert not app.exception and "eps: Input should be greater than 0" in _texts(app.error)
+
+
+def test_robustness_page_shows_a_dense_report(models_root, open_page):
+    app = open_page(models_root, "pages/robustness.py")
+    app.selectbox(key="report").select("dense_report").run()
+    assert not app.exception and not app.error
+    assert [c for i in app.image for c in i.captions] == [
+        "miou against epsilon",
+        "miou against corruption severity",
+        "absrel against epsilon",
+        "absrel against corruption severity",
+    ]
+    assert "Honesty checks" in [m.label for m in app.metric]
+    assert len(app.dataframe) == 3  # checks, sweep, corruptions

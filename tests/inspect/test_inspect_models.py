@@ -22,7 +22,8 @@ from workbench.inspect.attacklab import (
     attack_options,
     attack_restarts,
     class_names,
-    load_classifier,
+    is_dense,
+    load_attack_target,
     model_input,
     read_upload,
     run_attack,
@@ -53,7 +54,8 @@ def root(tmp_path_factory):
 
 
 def test_attack_lab_attacks_within_the_budget(root):
-    model = load_classifier(root, "ckpt/classifier.ckpt")
+    model = load_attack_target(root, "ckpt/classifier.ckpt")
+    assert not is_dense(model) and is_dense(load_attack_target(root, "ckpt/dense.ckpt"))
     assert class_names(model) == [str(i) for i in range(10)]
     assert "cw" in attack_names("l2") and "cw" not in attack_names("linf")  # cw is L2 only
     assert attack_budget("square") == ("queries", 1000) and attack_budget("fgsm") is None
@@ -72,13 +74,13 @@ def test_attack_lab_attacks_within_the_budget(root):
     with pytest.raises(WorkbenchError, match="eps"):
         run_attack(model, x, 1, "fgsm", "linf", 2.0)
     with pytest.raises(WorkbenchError, match="outside the data root"):
-        load_classifier(root / "ckpt", "../eval/report.json")
-    with pytest.raises(WorkbenchError, match="needs a classifier"):
-        load_classifier(root, "ckpt/vae.ckpt")
+        load_attack_target(root / "ckpt", "../eval/report.json")
+    with pytest.raises(WorkbenchError, match="needs a classifier or dense checkpoint"):
+        load_attack_target(root, "ckpt/vae.ckpt")
 
 
 def test_attack_lab_bounds_every_option_before_attacking(root, monkeypatch):
-    model = load_classifier(root, "ckpt/classifier.ckpt")
+    model = load_attack_target(root, "ckpt/classifier.ckpt")
     x = model_input(model, np.zeros((8, 8), np.uint8))
     built = []
     real = attacks.build_attack

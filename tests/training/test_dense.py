@@ -5,15 +5,13 @@ through the CLI with per-condition metrics, overlays and dense prediction files.
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 
-from tests.conftest import run_cli
+from tests.conftest import dense_squares, run_cli, street_config
 from workbench.checkpoint import checkpoint_kind, read_checkpoint
 from workbench.errors import WorkbenchError
 from workbench.training.dense import DenseModule
@@ -24,36 +22,26 @@ SIZE = 16
 
 def _module(**options) -> DenseModule:
     torch.manual_seed(0)
-    defaults = {"num_classes": 2, "in_channels": 3, "image_size": SIZE, "class_names": CLASSES,
-                "backbone": "unet", "backbone_options": {"width": 8, "depth": 2},
-                "overlays": 0}  # fmt: skip
+    defaults = {
+        "num_classes": 2,
+        "in_channels": 3,
+        "image_size": SIZE,
+        "class_names": CLASSES,
+        "backbone": "unet",
+        "backbone_options": {"width": 8, "depth": 2},
+        "overlays": 0,
+    }
     return DenseModule(**{**defaults, **options})
-
-
-def _squares(count: int, seed: int) -> dict[str, torch.Tensor]:
-    """Images with a red square (class 2) on grey road (class 1) and a dark band on top (id 0);
-    depth grows downwards from 2 to 10 m, 0 (no label) in the band."""
-    generator = np.random.default_rng(seed)
-    image = np.full((count, 3, SIZE, SIZE), 0.5, np.float32)
-    seg = np.ones((count, SIZE, SIZE), np.int64)
-    image[:, :, :3] = 0.05
-    seg[:, :3] = 0
-    for i in range(count):
-        y, x = generator.integers(4, SIZE - 5, 2)
-        image[i, :, y : y + 4, x : x + 4] = np.array([0.9, 0.1, 0.1], np.float32)[:, None, None]
-        seg[i, y : y + 4, x : x + 4] = 2
-    depth = np.broadcast_to(np.linspace(2, 10, SIZE, dtype=np.float32)[:, None], (SIZE, SIZE))
-    depth = np.repeat(depth[None], count, 0).copy()
-    depth[:, :3] = 0
-    return {"image": torch.tensor(image), "seg": torch.tensor(seg), "depth": torch.tensor(depth),
-            "source": torch.zeros(count, dtype=torch.long)}  # fmt: skip
 
 
 @pytest.mark.parametrize("backbone", ["unet", "fpn", "resnet"])
 @pytest.mark.parametrize("task", ["segmentation", "depth", "both"])
 def test_outputs_have_the_image_size(task, backbone):
-    options = {"unet": {"width": 8, "depth": 2}, "fpn": {"width": 8, "depth": 2, "stages": 2},
-               "resnet": {"width": 8, "depth": 2, "stages": 2}}[backbone]  # fmt: skip
+    options = {
+        "unet": {"width": 8, "depth": 2},
+        "fpn": {"width": 8, "depth": 2, "stages": 2},
+        "resnet": {"width": 8, "depth": 2, "stages": 2},
+    }[backbone]
     model = _module(task=task, backbone=backbone, backbone_options=options).eval()
     out = model(torch.rand(2, 3, SIZE, SIZE))
     assert set(out) == {"segmentation": {"seg"}, "depth": {"depth"}, "both": {"seg", "depth"}}[task]
@@ -66,14 +54,14 @@ def test_outputs_have_the_image_size(task, backbone):
 def test_both_heads_learn_the_squares_and_the_metrics_say_so():
     model = _module(task="both", lr=0.01)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
-    train = _squares(32, 0)
+    train = dense_squares(32, 0)
     for _ in range(80):
         loss = model.losses(model(train["image"]), train)["total"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
-    test = _squares(16, 1)
+    test = dense_squares(16, 1)
     with torch.no_grad():
         out = model(test["image"])
     seg, depth = model.metrics["seg_val_all"], model.metrics["depth_val_all"]
@@ -85,7 +73,7 @@ def test_both_heads_learn_the_squares_and_the_metrics_say_so():
 
 def test_unlabelled_pixels_send_no_gradient():
     model = _module(task="both")
-    batch = _squares(2, 0)
+    batch = dense_squares(2, 0)
     batch["seg"][:] = -1
     batch["depth"][:] = 0
     losses = model.losses(model(batch["image"]), batch)
@@ -97,8 +85,10 @@ def test_unlabelled_pixels_send_no_gradient():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"classes": ["road", "bus"]},
-         "model.classes: the model is for ['road', 'bus'], the data has ['road', 'car']"),
+        (
+            {"classes": ["road", "bus"]},
+            "model.classes: the model is for ['road', 'bus'], the data has ['road', 'car']",
+        ),
         ({"ignore_index": 1}, "model.ignore_index: ignore_index 1 is a class id (ids 0 .. 2)"),
         ({"class_weights": [1.0, 2.0]}, "model.class_weights: class_weights must hold 3"),
         ({"seg_loss": "focal"}, "model.seg_loss"),
@@ -106,45 +96,15 @@ def test_unlabelled_pixels_send_no_gradient():
         ({"depth_scale": 0}, "model.depth_scale"),
         ({"backbone": "vgg"}, "model.backbone: unknown backbone 'vgg'"),
     ],
-)  # fmt: skip
+)
 def test_bad_options_are_one_line_errors_naming_the_field(options, message):
     with pytest.raises(WorkbenchError) as caught:
         _module(**options)
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.fixture(scope="module")
-def streets(tmp_path_factory) -> Path:
-    """Rendered streets at 32 px: 48 training samples and 8 paired test samples (clone, fog)."""
-    root = tmp_path_factory.mktemp("streets")
-    run_cli("render", "street", "--num", "48", "--resolution", "32", "--seed", "0",
-            "--workers", "1", "--quiet", "--out", str(root / "train"))  # fmt: skip
-    run_cli("render", "street", "--num", "8", "--resolution", "32", "--seed", "1", "--workers",
-            "1", "--quiet", "--conditions", "clone,fog", "--out", str(root / "test"))  # fmt: skip
-    return root
-
-
-def _config(tmp: Path, streets: Path, config: str, sources: list | None = None) -> Path:
-    base = yaml.safe_load((Path("configs") / config).read_text())
-    base["trainer"].update({"max_epochs": 2, "default_root_dir": str(tmp / "runs"),
-                            "enable_progress_bar": False, "log_every_n_steps": 1})  # fmt: skip
-    base["model"]["init_args"]["backbone_options"]["width"] = 8
-    data = base["data"]["init_args"]
-    data.update({"image_size": 32, "batch_size": 16})
-    data["sources"] = sources or [
-        {"kind": "rendered", "path": str(streets / "train"), "name": "clone"},
-        {"kind": "rendered", "path": str(streets / "test" / "clone"), "name": "test_clone",
-         "role": "test"},
-        {"kind": "rendered", "path": str(streets / "test" / "fog"), "name": "test_fog",
-         "role": "test"},
-    ]  # fmt: skip
-    path = tmp / config
-    path.write_text(yaml.safe_dump(base))
-    return path
-
-
-def test_segmentation_config_fits_tests_and_predicts_rendered_streets(tmp_path, streets):
-    config = _config(tmp_path, streets, "segmentation_street.yaml")
+def test_segmentation_config_fits_tests_and_predicts_rendered_streets(tmp_path, rendered_streets):
+    config = street_config(tmp_path, rendered_streets, "segmentation_street.yaml")
     run_cli("fit", "-c", str(config))
     run_dir = tmp_path / "runs" / "segmentation_street"
     (metrics,) = run_dir.glob("version_*/metrics.csv")
@@ -157,7 +117,9 @@ def test_segmentation_config_fits_tests_and_predicts_rendered_streets(tmp_path, 
     ):
         assert key in header
     assert sorted(p.name for p in run_dir.glob("version_*/overlays/*.png")) == [
-        "epoch_000.png", "epoch_001.png"]  # fmt: skip
+        "epoch_000.png",
+        "epoch_001.png",
+    ]
     last = run_dir / "checkpoints" / "last.ckpt"
     assert checkpoint_kind(read_checkpoint(last)) == "dense"
     done = run_cli("test", "-c", str(config), "--ckpt_path", str(last))
@@ -171,8 +133,8 @@ def test_segmentation_config_fits_tests_and_predicts_rendered_streets(tmp_path, 
     assert seg.shape == (32, 32) and seg.max() <= 6
 
 
-def test_depth_config_logs_eigen_metrics_per_condition(tmp_path, streets):
-    config = _config(tmp_path, streets, "depth_street.yaml")
+def test_depth_config_logs_eigen_metrics_per_condition(tmp_path, rendered_streets):
+    config = street_config(tmp_path, rendered_streets, "depth_street.yaml")
     run_cli("fit", "-c", str(config), "--trainer.max_epochs", "1")
     last = tmp_path / "runs" / "depth_street" / "checkpoints" / "last.ckpt"
     done = run_cli("test", "-c", str(config), "--ckpt_path", str(last))
@@ -180,9 +142,13 @@ def test_depth_config_logs_eigen_metrics_per_condition(tmp_path, streets):
         assert f"test/{metric}/test_fog" in done.stdout
 
 
-def test_data_without_dense_labels_is_refused_in_one_line(tmp_path, streets):
-    config = _config(tmp_path, streets, "segmentation_street.yaml",
-                     [{"kind": "digits", "name": "natural"}])  # fmt: skip
+def test_data_without_dense_labels_is_refused_in_one_line(tmp_path, rendered_streets):
+    config = street_config(
+        tmp_path,
+        rendered_streets,
+        "segmentation_street.yaml",
+        [{"kind": "digits", "name": "natural"}],
+    )
     done = run_cli("fit", "-c", str(config), check=False)
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
@@ -190,7 +156,7 @@ def test_data_without_dense_labels_is_refused_in_one_line(tmp_path, streets):
         "error: data.sources: natural (train) has no segmentation labels, which this dense model "
         "needs; use rendered data (workbench render) for every source"
     ], done.stderr[-2000:]
-    other = _config(tmp_path, streets, "segmentation_street.yaml")
+    other = street_config(tmp_path, rendered_streets, "segmentation_street.yaml")
     done = run_cli("fit", "-c", str(other), "--model.init_args.ignore_index", "3", check=False)
     assert (
         done.returncode == 2 and "model.ignore_index: ignore_index 3 is a class id" in done.stderr

@@ -80,6 +80,28 @@ def check_batch(x: Tensor, y: Tensor, num_classes: int | None = None) -> None:
     """
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise WorkbenchError("x/y: images and labels must be torch tensors")
+    check_images(x)
+    if y.dim() != 1 or len(y) != len(x):
+        raise WorkbenchError(
+            f"y: need one label per image ({len(x)}), got labels of shape {tuple(y.shape)}"
+        )
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise WorkbenchError(f"y: labels must be integers, got {y.dtype}")
+    if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise WorkbenchError(
+            f"y: labels must be in [0, {num_classes - 1}] for a model with {num_classes} classes, "
+            f"got values in [{y.min().item()}, {y.max().item()}]"
+        )
+
+
+def check_images(x: Tensor) -> None:
+    """Checks images at the attack boundary: float32 B x C x H x W, finite, in [0, 1].
+
+    Raises:
+        WorkbenchError: one line naming what is wrong and what to do.
+    """
+    if not isinstance(x, Tensor):
+        raise WorkbenchError("x: images must be a torch tensor")
     if x.dtype != torch.float32:
         raise WorkbenchError(
             f"x: images must be float32 in [0, 1], got {x.dtype}; convert with x.float() "
@@ -93,17 +115,6 @@ def check_batch(x: Tensor, y: Tensor, num_classes: int | None = None) -> None:
         raise WorkbenchError(
             f"x: images must be in [0, 1], got values in [{x.min().item():.4g}, "
             f"{x.max().item():.4g}]; normalisation belongs in LogitsModel(mean=, std=)"
-        )
-    if y.dim() != 1 or len(y) != len(x):
-        raise WorkbenchError(
-            f"y: need one label per image ({len(x)}), got labels of shape {tuple(y.shape)}"
-        )
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise WorkbenchError(f"y: labels must be integers, got {y.dtype}")
-    if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise WorkbenchError(
-            f"y: labels must be in [0, {num_classes - 1}] for a model with {num_classes} classes, "
-            f"got values in [{y.min().item()}, {y.max().item()}]"
         )
 
 

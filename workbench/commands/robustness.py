@@ -1,12 +1,15 @@
 """``workbench robustness``: adversarial sweep, worst case, corruptions, condition shift and
-honesty checks of a classifier checkpoint; writes report.json and report.html."""
+honesty checks of a classifier or dense checkpoint; writes report.json and report.html."""
 
 import argparse
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
-HELP = "evaluate a classifier's robustness (attacks, corruptions, conditions) into a report"
+HELP = (
+    "evaluate a classifier's or a dense model's robustness (attacks, corruptions, conditions) "
+    "into a report"
+)
 
 
 def _floats(text: str) -> list[float]:
@@ -24,7 +27,12 @@ def _names(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds this command's options."""
-    parser.add_argument("--ckpt", required=True, help="classifier checkpoint (.ckpt)")
+    parser.add_argument(
+        "--ckpt",
+        required=True,
+        help="classifier or dense (segmentation / depth) checkpoint (.ckpt); a dense one is "
+        "evaluated on rendered data with PGD and APGD on the per-pixel loss",
+    )
     parser.add_argument(
         "--data",
         required=True,
@@ -44,7 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--norm", default="linf", choices=["linf", "l2"])
     parser.add_argument("--n", type=int, default=None, help="examples (default per budget)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per model call (default 128; 16 for a dense model)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="attack iterations")
     parser.add_argument("--restarts", type=int, default=None, help="attack restarts")
     parser.add_argument(
@@ -86,6 +99,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray-address", default=None, help="HOST:PORT of a running Ray cluster for the units"
     )
+    parser.add_argument(
+        "--target-class",
+        default=None,
+        help="dense only: a targeted attack pushes the --target-region pixels to this class",
+    )
+    parser.add_argument(
+        "--target-region",
+        default=None,
+        help="dense only: the class whose pixels the targeted attack changes (such as car)",
+    )
 
 
 # Marks a folder as a robustness report, so a rerun may overwrite and resume it.
@@ -117,8 +140,7 @@ def check_report_dir(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the evaluation and prints the path of report.html."""
-    from workbench.evaluation.runner import evaluate_checkpoint
-    from workbench.evaluation.settings import RobustnessOptions
+    from workbench.checkpoint import checkpoint_kind, read_checkpoint
 
     corruptions = args.corruptions
     if corruptions == ["none"]:
@@ -130,10 +152,30 @@ def run(args: argparse.Namespace) -> int:
         "budget": args.budget,
         "n": args.n,
         "steps": args.steps,
-        "restarts": args.restarts,
-        "batch_size": args.batch_size,
         "seed": args.seed,
         "corruptions": corruptions,
+    }
+    dense = checkpoint_kind(read_checkpoint(args.ckpt)) == "dense"
+    page = (_run_dense if dense else _run_classifier)(args, choices)
+    (Path(args.out) / MARKER).write_text("workbench robustness report folder\n")
+    print(page)
+    return 0
+
+
+def _run_classifier(args: argparse.Namespace, choices: dict) -> Path:
+    from workbench.evaluation.runner import evaluate_checkpoint
+    from workbench.evaluation.settings import RobustnessOptions
+
+    for flag in ("target_class", "target_region"):
+        if getattr(args, flag) is not None:
+            raise WorkbenchError(
+                f"--{flag.replace('_', '-')}: applies to dense checkpoints only; a classifier's "
+                "targeted attacks pick their target classes themselves"
+            )
+    choices = {
+        **choices,
+        "restarts": args.restarts,
+        "batch_size": 128 if args.batch_size is None else args.batch_size,
         "cascade": args.cascade,
     }
     # errors name the flags (--batch-size), not the library's parameters
@@ -147,8 +189,28 @@ def run(args: argparse.Namespace) -> int:
         threads = args.threads or torch.get_num_threads()
         executor = Executor(workers=args.workers, ray_address=args.ray_address, threads=threads)
     check_report_dir(Path(args.out))
-    page = evaluate_checkpoint(args.ckpt, args.data, args.out, settings, device=args.device,
+    return evaluate_checkpoint(args.ckpt, args.data, args.out, settings, device=args.device,
                                progress=not args.quiet, executor=executor)  # fmt: skip
-    (Path(args.out) / MARKER).write_text("workbench robustness report folder\n")
-    print(page)
-    return 0
+
+
+def _run_dense(args: argparse.Namespace, choices: dict) -> Path:
+    from workbench.evaluation.dense_runner import DenseRobustnessOptions, evaluate_dense_checkpoint
+
+    if args.workers != 1 or args.ray_address:
+        raise WorkbenchError(
+            "--workers: a dense evaluation runs its units one after another here (its units "
+            "are not on the Ray execution layer yet); leave --workers and --ray-address out"
+        )
+    if args.cascade != "standard":
+        raise WorkbenchError("--cascade: applies to classifiers only (dense: --attacks pgd,apgd)")
+    choices = {
+        **choices,
+        "restarts": args.restarts or 1,
+        "batch_size": 16 if args.batch_size is None else args.batch_size,
+        "target_class": args.target_class,
+        "target_region": args.target_region,
+    }
+    settings = DenseRobustnessOptions.from_dict(choices, prefix="--").settings()
+    check_report_dir(Path(args.out))
+    return evaluate_dense_checkpoint(args.ckpt, args.data, args.out, settings,
+                                     device=args.device, progress=not args.quiet)  # fmt: skip

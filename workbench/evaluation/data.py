@@ -43,6 +43,8 @@ class EvalData:
         conditions: condition name -> images of the same samples under that condition
             (empty unless the data are paired conditions); ``reference`` is the one in ``x``.
         reference: the condition of ``x`` when ``conditions`` is not empty.
+        depth: float32 ``n x S x S`` metres of ``x`` (0 = no surface) for rendered data with
+            depth, else None (for the depth-aware corruptions).
     """
 
     x: Tensor
@@ -51,6 +53,7 @@ class EvalData:
     source: str
     conditions: dict[str, Tensor] = field(default_factory=dict)
     reference: str | None = None
+    depth: Tensor | None = None
 
 
 def _select(count: int, n: int | None, seed: int) -> np.ndarray:
@@ -60,11 +63,18 @@ def _select(count: int, n: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(count)[:n])
 
 
-def _stack(source: Source, indices: np.ndarray, size: int, channels: int) -> tuple[Tensor, Tensor]:
+def _stack(
+    source: Source, indices: np.ndarray, size: int, channels: int
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Images, labels and (for rendered data with depth) depth of the chosen items."""
     items = [harmonise(source[int(i)], size, channels) for i in indices]
     if not items:
-        return torch.zeros(0, channels, size, size), torch.zeros(0, dtype=torch.long)
-    return torch.stack([i["image"] for i in items]), torch.stack([i["label"] for i in items]).long()
+        return torch.zeros(0, channels, size, size), torch.zeros(0, dtype=torch.long), None
+    depth = None
+    if isinstance(source, RenderedSource) and source.dense:
+        depth = torch.stack([i["depth"] for i in items]).float()
+    images = torch.stack([i["image"] for i in items])
+    return images, torch.stack([i["label"] for i in items]).long(), depth
 
 
 def _single_source(data: str) -> tuple[Source, str]:
@@ -104,9 +114,9 @@ def load_eval_data(
         sources = {name: RenderedSource(path / name) for name in names}
         count = min(len(s) for s in sources.values())
         indices = _select(count, n, seed)
-        conditions, labels = {}, None
+        conditions, labels, depths = {}, None, {}
         for name, source in sources.items():
-            images, y = _stack(source, indices, image_size, channels)
+            images, y, depths[name] = _stack(source, indices, image_size, channels)
             if labels is not None and not torch.equal(labels, y):
                 raise WorkbenchError(
                     f"--data: condition {name!r} of {path} has other labels than "
@@ -120,11 +130,12 @@ def load_eval_data(
             f"paired conditions {path} ({', '.join(names)})",
             conditions,
             reference,
+            depths[reference],
         )
     source, description = _single_source(data)
     indices = _select(len(source), n, seed)
     if not len(indices):
         raise WorkbenchError(f"--data: {data} holds no labelled examples")
-    x, y = _stack(source, indices, image_size, channels)
+    x, y, depth = _stack(source, indices, image_size, channels)
     log.info("loaded %d examples of %s", len(x), description)
-    return EvalData(x, y, list(source.classes), description)
+    return EvalData(x, y, list(source.classes), description, depth=depth)

@@ -38,6 +38,7 @@ from workbench.evaluation.cascade import (
     stage_notes,
 )
 from workbench.evaluation.corruptions import corrupt
+from workbench.evaluation.depth_corruptions import DEPTH_CORRUPTIONS, corrupt_with_depth
 from workbench.evaluation.results import (
     BudgetStability,
     Clean,
@@ -87,6 +88,9 @@ class Runner:
         conditions: condition name -> images of the same samples (paired renders).
         out: folder for resumable units, or None to keep nothing.
         progress: show a tqdm bar.
+        executor: runs the planned units at once (as Ray tasks); None runs them here.
+        depth: metres of ``x`` (n x S x S) for the depth-aware corruptions; without it they
+            are left out (an error when the user named them).
 
     Examples:
         A tiny linear model on random images, one attack and no corruptions:
@@ -118,6 +122,7 @@ class Runner:
         out: Path | None = None,
         progress: bool = True,
         executor: Executor | None = None,
+        depth: Tensor | None = None,
     ):
         self.model = as_logits_model(model)
         self.executor = executor
@@ -127,10 +132,13 @@ class Runner:
         with attack_mode(self.model), torch.no_grad():
             self.num_classes = int(self.model(self.x[:1]).shape[1])
         check_batch(self.x, self.y, self.num_classes)
+        settings = _without_depth_corruptions(settings) if depth is None else settings
         self.settings = settings
         self.class_names = list(class_names or range(self.num_classes))
         self.conditions = {k: v.to(device) for k, v in (conditions or {}).items()}
-        self.store = UnitStore(out, fingerprint(settings, self.model, self.x, self.y, conditions))
+        self.depth = None if depth is None else depth.to(device)
+        seen = {**(conditions or {}), **({"depth": depth} if depth is not None else {})}
+        self.store = UnitStore(out, fingerprint(settings, self.model, self.x, self.y, seen))
         self.progress = progress
         self.bar: tqdm | None = None
         s = settings
@@ -212,7 +220,11 @@ class Runner:
         index = s.corruptions.index(name)
         acc: dict[int, float] = {}
         for severity in s.severities:
-            images = corrupt(self.x, name, severity, seed=s.seed * 1000 + index * 10 + severity)
+            seed = s.seed * 1000 + index * 10 + severity
+            if name in DEPTH_CORRUPTIONS:
+                images = corrupt_with_depth(self.x, self.depth, name, severity, seed)
+            else:
+                images = corrupt(self.x, name, severity, seed=seed)
             pred = predict(self.model, images, s.batch_size)
             acc[severity] = float((pred == self.y).float().mean())
         return Corruptions({name: acc})
@@ -269,6 +281,7 @@ class Runner:
             WorkUnit(key, _runner_unit, {
                 **args, "method": method, "kwargs": kwargs,
                 "conditions": self.conditions if kind is Conditions else None,
+                "depth": self.depth if kind is Corruptions else None,
             })
             for key, (kind, method, kwargs) in plan.items()
             if self.store.get(key, kind) is None
@@ -456,6 +469,22 @@ class Runner:
         )
 
 
+def _without_depth_corruptions(settings: Settings) -> Settings:
+    """The settings without depth-aware corruptions, for data without depth.
+
+    Raises:
+        WorkbenchError: the user named one (``--corruptions``).
+    """
+    named = [c for c in settings.corruptions if c in DEPTH_CORRUPTIONS]
+    if named and settings.corruptions_named:
+        raise WorkbenchError(
+            f"--corruptions: {named[0]} needs the images' depth, which this data does not have "
+            "(rendered data has it); leave the depth-aware corruptions out"
+        )
+    kept = [c for c in settings.corruptions if c not in DEPTH_CORRUPTIONS]
+    return replace(settings, corruptions=kept) if named else settings
+
+
 def _runner_unit(
     model: nn.Module,
     x: Tensor,
@@ -464,10 +493,13 @@ def _runner_unit(
     conditions: dict[str, Tensor] | None,
     method: str,
     kwargs: dict[str, Any],
+    depth: Tensor | None = None,
 ) -> dict:
     """One planned unit of an evaluation (see :meth:`Runner._plan`) as a unit of
     :mod:`workbench.execution`: ``Runner.<method>(**kwargs)``, its fields as saved."""
-    runner = Runner(model, x, y, settings, conditions=conditions, progress=False)
+    if depth is None:  # a unit that needs no depth: no depth-aware corruption to refuse
+        settings = replace(settings, corruptions_named=False)
+    runner = Runner(model, x, y, settings, conditions=conditions, progress=False, depth=depth)
     with attack_mode(runner.model):
         return getattr(runner, method)(**kwargs).to_unit()
 
@@ -533,6 +565,7 @@ def evaluate_checkpoint(
         out,
         progress,
         executor,
+        data_set.depth,
     ).run()
     report = {"model": str(ckpt), "data": data_set.source, **evaluation.report}
     if executor is not None:

@@ -23,6 +23,7 @@ from workbench.adversarial.threat import NORMS, ThreatModel
 from workbench.errors import OptionModel, WorkbenchError
 from workbench.evaluation.cascade import PRESETS, Stage, capped_targets
 from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES
+from workbench.evaluation.depth_corruptions import DEPTH_CORRUPTIONS
 
 # Attacks that need a threat model of their own (a perceptual bound) stay out of the sweep.
 NOT_IN_SWEEP = ("ssim-pgd",)
@@ -76,12 +77,17 @@ class Settings:
     cascade: str = "standard"
     batch_size: int = 128
     seed: int = 0
-    corruptions: list[str] = field(default_factory=lambda: sorted(CORRUPTIONS))
+    corruptions: list[str] = field(default_factory=lambda: list(ALL_CORRUPTIONS))
     severities: list[int] = field(default_factory=lambda: list(SEVERITIES))
+    corruptions_named: bool = False
 
     def key(self) -> str:
         """Returns a short hash of the settings."""
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+ALL_CORRUPTIONS = (*sorted(CORRUPTIONS), *sorted(DEPTH_CORRUPTIONS))
+"""The common corruptions, then the depth-aware ones (run only on data with depth)."""
 
 
 def applicable_attacks(norm: str) -> list[str]:
@@ -101,54 +107,36 @@ def _positive(value: int) -> int:
     return value
 
 
-_Count = Annotated[int, AfterValidator(_positive)]
+Count = Annotated[int, AfterValidator(_positive)]
+"""A positive integer option."""
 # radii may come as ints, strings or numpy numbers, read as floats
-_Radii = Annotated[list[Annotated[float, Strict(False)]] | None, Field(strict=False)]
-_Names = Annotated[list[str] | None, Field(strict=False)]
+Radii = Annotated[list[Annotated[float, Strict(False)]] | None, Field(strict=False)]
+"""Radii as a list (ints, strings or numpy numbers read as floats), or None."""
+Names = Annotated[list[str] | None, Field(strict=False)]
+"""Names as a list, or None."""
 
 
-class RobustnessOptions(OptionModel):
-    """The user's choices of an evaluation, checked in this order; :meth:`settings` fills the
-    rest from the budget.
+class SweepOptions(OptionModel):
+    """The choices every robustness evaluation (classifier or dense) has, checked.
 
     Attributes:
-        budget: a key of :data:`BUDGETS`.
-        cascade: the AutoAttack version that completes the worst case (``standard``, ``plus``
-            or ``rand``, see :mod:`workbench.evaluation.cascade`).
         norm: ``linf`` or ``l2``.
         eps: the sweep's radii (default: the budget's for the norm).
-        attacks: the sweep's attacks (default: the budget's, else every one that fits the norm).
-        corruptions: the common corruptions (default: all).
+        corruptions: the common and depth-aware corruptions (default: all; the depth-aware
+            ones run on data with depth only).
         n: examples (default: the budget's).
         steps: iterations of the iterative attacks (default: the budget's).
-        restarts: restarts of the attacks that have them (default: the budget's).
-        batch_size: points per model call.
         seed: seed of the attacks and corruptions.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    budget: str = "standard"
-    cascade: str = "standard"
     norm: str = "linf"
-    eps: _Radii = None
-    attacks: _Names = None
-    corruptions: _Names = None
-    n: _Count | None = None
-    steps: _Count | None = None
-    restarts: _Count | None = None
-    batch_size: _Count = 128
+    eps: Radii = None
+    corruptions: Names = None
+    n: Count | None = None
+    steps: Count | None = None
     seed: int = 0
-
-    @field_validator("budget")
-    @classmethod
-    def _budget(cls, value: str) -> str:
-        return _one_of(value, list(BUDGETS))
-
-    @field_validator("cascade")
-    @classmethod
-    def _cascade(cls, value: str) -> str:
-        return _one_of(value, PRESETS)
 
     @field_validator("norm")
     @classmethod
@@ -168,6 +156,44 @@ class RobustnessOptions(OptionModel):
                 raise ValueError(str(error).removeprefix("eps: ")) from None
         return radii
 
+    @field_validator("corruptions")
+    @classmethod
+    def _corruptions(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or ():
+            if name not in ALL_CORRUPTIONS:
+                raise ValueError(f"unknown {name!r}; known: {', '.join(ALL_CORRUPTIONS)}")
+        return names
+
+
+class RobustnessOptions(SweepOptions):
+    """The user's choices of a classifier's evaluation, checked (those of
+    :class:`SweepOptions` first); :meth:`settings` fills the rest from the budget.
+
+    Attributes:
+        budget: a key of :data:`BUDGETS`.
+        cascade: the AutoAttack version that completes the worst case (``standard``, ``plus``
+            or ``rand``, see :mod:`workbench.evaluation.cascade`).
+        attacks: the sweep's attacks (default: the budget's, else every one that fits the norm).
+        restarts: restarts of the attacks that have them (default: the budget's).
+        batch_size: points per model call.
+    """
+
+    budget: str = "standard"
+    cascade: str = "standard"
+    attacks: Names = None
+    restarts: Count | None = None
+    batch_size: Count = 128
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, value: str) -> str:
+        return _one_of(value, list(BUDGETS))
+
+    @field_validator("cascade")
+    @classmethod
+    def _cascade(cls, value: str) -> str:
+        return _one_of(value, PRESETS)
+
     @field_validator("attacks")
     @classmethod
     def _attacks(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
@@ -177,14 +203,6 @@ class RobustnessOptions(OptionModel):
                 raise ValueError(f"unknown attack {name!r}; known: {', '.join(ATTACKS.names())}")
             if norm and norm not in ATTACKS[name].norms:
                 raise ValueError(f"{name} supports {', '.join(ATTACKS[name].norms)}, not {norm}")
-        return names
-
-    @field_validator("corruptions")
-    @classmethod
-    def _corruptions(cls, names: list[str] | None) -> list[str] | None:
-        for name in names or ():
-            if name not in CORRUPTIONS:
-                raise ValueError(f"unknown {name!r}; known: {', '.join(CORRUPTIONS.names())}")
         return names
 
     def settings(self) -> Settings:
@@ -210,7 +228,8 @@ class RobustnessOptions(OptionModel):
             cascade=self.cascade,
             batch_size=self.batch_size,
             seed=self.seed,
-            corruptions=list(corruptions) if corruptions is not None else sorted(CORRUPTIONS),
+            corruptions=list(corruptions) if corruptions is not None else list(ALL_CORRUPTIONS),
+            corruptions_named=corruptions is not None,
         )
 
 

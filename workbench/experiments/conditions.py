@@ -18,7 +18,7 @@ Protocol:
     image, the cheap baseline a user tries first;
 
 * mIoU (background included) and AbsRel on every test condition, mean over 3 seeds with the
-  sample std; each condition's drop from clone as a paired difference with a 95% interval;
+  sample std; each condition's change from clone as a paired difference with a 95% interval;
 * targets: clone-only mIoU on clone test renders at least 0.6; condition randomisation
   recovers at least half of clone-only's mIoU drop under fog and under night (per seed:
   (randomised - clone only) / (clone only on clone - clone only), decided on the interval);
@@ -53,8 +53,19 @@ from workbench.scene.spec import load_spec
 from workbench.training.dense_overlays import SEG_CMAP
 from workbench.training.dense_recipe import DenseBudget, dense_scores, rendered_batches, train_dense
 
-CONDITIONS = ["clone", "overcast", "morning", "sunset", "fog", "rain", "night",
-              "15-deg-left", "15-deg-right", "30-deg-left", "30-deg-right"]  # fmt: skip
+CONDITIONS = [
+    "clone",
+    "overcast",
+    "morning",
+    "sunset",
+    "fog",
+    "rain",
+    "night",
+    "15-deg-left",
+    "15-deg-right",
+    "30-deg-left",
+    "30-deg-right",
+]
 ARMS = ("clone only", "condition randomisation", "+ curriculum", "photometric augmentation")
 CURRICULUM = {"scorer": "difficulty", "pacing": "linear", "start": 0.3, "full_at": 0.7}
 PHOTOMETRIC = {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "blur_sigma": [0.1, 1.5]}
@@ -79,9 +90,10 @@ class StudyConfig:
             conditions=["clone", "fog", "night"],
             train_per_condition=24,
             test_per_condition=6,
-            dense=DenseBudget(image_size=32, width=8, levels=2, epochs=1, epoch_size=64,
-                              batch_size=16),
-        )  # fmt: skip
+            dense=DenseBudget(
+                image_size=32, width=8, levels=2, epochs=1, epoch_size=64, batch_size=16
+            ),
+        )
 
 
 def arm_sources(arm: str, train: Path, conditions: list[str]) -> list[dict[str, Any]]:
@@ -90,8 +102,9 @@ def arm_sources(arm: str, train: Path, conditions: list[str]) -> list[dict[str, 
     return [{"kind": "rendered", "path": str(train / name), "name": name} for name in names]
 
 
-def fit_arm(config: StudyConfig, arm: str, seed: int, train: str, test: str,
-            save: str | None = None) -> dict[str, Any]:  # fmt: skip
+def fit_arm(
+    config: StudyConfig, arm: str, seed: int, train: str, test: str, save: str | None = None
+) -> dict[str, Any]:
     """One unit: trains an arm and scores it on every test condition; saves the model to
     ``save`` when given."""
     model = train_dense(
@@ -120,10 +133,21 @@ class Study(StudyBase):
         spec = load_spec(scenes_dir() / "street.yaml").model_copy(
             update={"resolution": c.dense.image_size}
         )
-        for split, seed, num in (("train", 0, c.train_per_condition),
-                                 ("test", 1, c.test_per_condition)):  # fmt: skip
-            run(RenderJob(spec=spec, out=self.out / split, num=num, seed=seed,
-                          source="street", conditions=c.conditions, progress=False))  # fmt: skip
+        for split, seed, num in (
+            ("train", 0, c.train_per_condition),
+            ("test", 1, c.test_per_condition),
+        ):
+            run(
+                RenderJob(
+                    spec=spec,
+                    out=self.out / split,
+                    num=num,
+                    seed=seed,
+                    source="street",
+                    conditions=c.conditions,
+                    progress=False,
+                )
+            )
         self.recorder.gl = dataset_renderer(self.out / "test" / c.conditions[0])
 
     def run(self) -> dict[str, Any]:
@@ -133,9 +157,20 @@ class Study(StudyBase):
         for arm in ARMS:
             for seed in c.seeds:
                 save = self._checkpoint(arm) if seed == c.seeds[0] else None
-                units.append(Unit(self._key(arm, seed), fit_arm, dict(
-                    config=c, arm=arm, seed=seed, train=str(self.out / "train"),
-                    test=str(self.out / "test"), save=str(save) if save else None)))  # fmt: skip
+                units.append(
+                    Unit(
+                        self._key(arm, seed),
+                        fit_arm,
+                        dict(
+                            config=c,
+                            arm=arm,
+                            seed=seed,
+                            train=str(self.out / "train"),
+                            test=str(self.out / "test"),
+                            save=str(save) if save else None,
+                        ),
+                    )
+                )
         self.bar = tqdm(total=len(units), desc="conditions", unit="run")
         done = self.executor.run(units, self.tick)
         self.bar.close()
@@ -148,25 +183,41 @@ class Study(StudyBase):
 
     def _summary(self, done: dict[str, Any]) -> dict[str, Any]:
         c = self.config
-        scores = {arm: {cond: [done[self._key(arm, seed)]["scores"][cond] for seed in c.seeds]
-                        for cond in c.conditions} for arm in ARMS}  # fmt: skip
+        scores = {
+            arm: {
+                cond: [done[self._key(arm, seed)]["scores"][cond] for seed in c.seeds]
+                for cond in c.conditions
+            }
+            for arm in ARMS
+        }
         metrics = {}
         for name in ("miou", "absrel", "pixel_acc", "delta1"):
-            metrics[name] = {arm: {cond: stats.summary([s[name] for s in per])
-                                   for cond, per in by_cond.items()}
-                             for arm, by_cond in scores.items()}  # fmt: skip
+            metrics[name] = {
+                arm: {cond: stats.summary([s[name] for s in per]) for cond, per in by_cond.items()}
+                for arm, by_cond in scores.items()
+            }
         drops = {
-            arm: {cond: stats.paired_difference(metrics["miou"][arm][cond]["values"],
-                                                metrics["miou"][arm]["clone"]["values"])
-                  for cond in c.conditions if cond != "clone"}
-            for arm in ARMS
-        }  # fmt: skip
+            name: {
+                arm: {
+                    cond: stats.paired_difference(
+                        metrics[name][arm][cond]["values"], metrics[name][arm]["clone"]["values"]
+                    )
+                    for cond in c.conditions
+                    if cond != "clone"
+                }
+                for arm in ARMS
+            }
+            for name in ("miou", "absrel")
+        }
         summary = {
             "config": asdict(c),
             "metrics": metrics,
-            "miou_drop_from_clone": drops,
-            "iou_per_class": {arm: {cond: per[0]["iou"] for cond, per in by_cond.items()}
-                              for arm, by_cond in scores.items()},  # fmt: skip
+            "miou_drop_from_clone": drops["miou"],
+            "absrel_change_from_clone": drops["absrel"],
+            "iou_per_class": {
+                arm: {cond: per[0]["iou"] for cond, per in by_cond.items()}
+                for arm, by_cond in scores.items()
+            },
             "std": stats.STD,
             "execution": {"workers": self.executor.workers, "threads": self.executor.threads},
         }
@@ -177,16 +228,22 @@ class Study(StudyBase):
     def _prediction_rows(self, path: Path) -> None:
         """One row per condition, the same test scene: image, truth, clone-only and randomised
         predictions (seed 0)."""
-        models = {arm: load_module(self._checkpoint(arm), ["dense"])
-                  for arm in ("clone only", "condition randomisation")}  # fmt: skip
+        models = {
+            arm: load_module(self._checkpoint(arm), ["dense"])
+            for arm in ("clone only", "condition randomisation")
+        }
         conditions = self.config.conditions
         fig = Figure(figsize=(7.2, 1.8 * len(conditions)))
         axes = fig.subplots(len(conditions), 4, squeeze=False)
         style = {"cmap": SEG_CMAP, "vmin": 0, "vmax": 19, "interpolation": "nearest"}
         for row, cond in enumerate(conditions):
-            batch = next(rendered_batches(self.out / "test" / cond, self.config.dense.image_size, 1))
-            cells = [(batch["image"][0].permute(1, 2, 0).numpy(), {}),
-                     (np.ma.masked_less(batch["seg"][0].numpy(), 0), style)]  # fmt: skip
+            batch = next(
+                rendered_batches(self.out / "test" / cond, self.config.dense.image_size, 1)
+            )
+            cells = [
+                (batch["image"][0].permute(1, 2, 0).numpy(), {}),
+                (np.ma.masked_less(batch["seg"][0].numpy(), 0), style),
+            ]
             with torch.no_grad():
                 for model in models.values():
                     cells.append((model(batch["image"])["seg"].argmax(1)[0].numpy(), style))
@@ -205,28 +262,46 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The study's targets, decided on the per-seed values (see :func:`stats.decide`)."""
     miou = summary["metrics"]["miou"]
     conditions = list(miou["clone only"])
-    found = [{"name": f"clone only, mIoU on clone test renders >= {100 * MIOU_TARGET:.0f}%",
-              "difference": False,
-              **stats.decide(miou["clone only"]["clone"]["values"], MIOU_TARGET)}]  # fmt: skip
+    found = [
+        {
+            "name": f"clone only, mIoU on clone test renders >= {100 * MIOU_TARGET:.0f}%",
+            "difference": False,
+            **stats.decide(miou["clone only"]["clone"]["values"], MIOU_TARGET),
+        }
+    ]
     base_clone = miou["clone only"]["clone"]["values"]
     for cond in RECOVERY_CONDITIONS:
         if cond not in conditions:
             continue
         base = miou["clone only"][cond]["values"]
         randomised = miou["condition randomisation"][cond]["values"]
-        recovered = [(r - b) / (c - b) if c != b else float("nan")
-                     for r, b, c in zip(randomised, base, base_clone, strict=True)]  # fmt: skip
-        found.append({"name": f"randomisation recovers >= {100 * RECOVERY_TARGET:.0f}% of clone "
-                              f"only's mIoU drop under {cond}",
-                      "difference": False, **stats.decide(recovered, RECOVERY_TARGET)})  # fmt: skip
-    mean_over = [float(np.mean([miou[arm][c]["values"][i] for c in conditions]))
-                 for arm in ("+ curriculum", "condition randomisation")
-                 for i in range(len(base_clone))]  # fmt: skip
+        recovered = [
+            (r - b) / (c - b) if c != b else float("nan")
+            for r, b, c in zip(randomised, base, base_clone, strict=True)
+        ]
+        found.append(
+            {
+                "name": f"randomisation recovers >= {100 * RECOVERY_TARGET:.0f}% of clone "
+                f"only's mIoU drop under {cond}",
+                "difference": False,
+                **stats.decide(recovered, RECOVERY_TARGET),
+            }
+        )
+    mean_over = [
+        float(np.mean([miou[arm][c]["values"][i] for c in conditions]))
+        for arm in ("+ curriculum", "condition randomisation")
+        for i in range(len(base_clone))
+    ]
     n = len(base_clone)
-    found.append({"name": "the curriculum adds mIoU over randomisation (mean over conditions)",
-                  "difference": True,
-                  **stats.decide([a - b for a, b in zip(mean_over[:n], mean_over[n:],
-                                                        strict=True)], 0.0, ">")})  # fmt: skip
+    found.append(
+        {
+            "name": "the curriculum adds mIoU over randomisation (mean over conditions)",
+            "difference": True,
+            **stats.decide(
+                [a - b for a, b in zip(mean_over[:n], mean_over[n:], strict=True)], 0.0, ">"
+            ),
+        }
+    )
     return found
 
 
@@ -242,31 +317,57 @@ def tables(summary: dict[str, Any]) -> str:
         s = absrel[arm][cond]
         return f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if s["std"] is not None else "")
 
+    def absrel_change(arm: str, cond: str) -> str:
+        d = summary["absrel_change_from_clone"][arm][cond]
+        bounds = d["interval"]
+        return f"{d['mean']:+.3f}" + (f" [{bounds[0]:+.3f}, {bounds[1]:+.3f}]" if bounds else "")
+
     lines = [
         f"Segmentation mIoU (%, background included, mean ± sample std over n = {n} seeds) per "
         "test condition; the street scene at "
         f"{summary['config']['dense']['image_size']} px, train and test renders from disjoint "
         "seeds.",
         "",
-        header, rule,
-        *(f"| {cond} | " + " | ".join(stats.pct(miou[a][cond]["values"]) for a in ARMS) + " |"
-          for cond in conditions),
+        header,
+        rule,
+        *(
+            f"| {cond} | " + " | ".join(stats.pct(miou[a][cond]["values"]) for a in ARMS) + " |"
+            for cond in conditions
+        ),
         "",
         "mIoU drop from clone (points, paired over seeds, mean [95% Student t interval]):",
         "",
-        header, rule,
-        *(f"| {cond} | " + " | ".join(stats.points(summary["miou_drop_from_clone"][a][cond])
-                                      for a in ARMS) + " |"
-          for cond in conditions if cond != "clone"),
+        header,
+        rule,
+        *(
+            f"| {cond} | "
+            + " | ".join(stats.points(summary["miou_drop_from_clone"][a][cond]) for a in ARMS)
+            + " |"
+            for cond in conditions
+            if cond != "clone"
+        ),
         "",
         "Depth AbsRel (lower is better, mean ± sample std) per test condition:",
         "",
-        header, rule,
-        *(f"| {cond} | " + " | ".join(absrel_cell(a, cond) for a in ARMS) + " |"
-          for cond in conditions),
+        header,
+        rule,
+        *(
+            f"| {cond} | " + " | ".join(absrel_cell(a, cond) for a in ARMS) + " |"
+            for cond in conditions
+        ),
+        "",
+        "AbsRel change from clone (paired over seeds, mean [95% Student t interval]):",
+        "",
+        header,
+        rule,
+        *(
+            f"| {cond} | " + " | ".join(absrel_change(a, cond) for a in ARMS) + " |"
+            for cond in conditions
+            if cond != "clone"
+        ),
         "",
         *stats.target_table(summary["targets"]),
-    ]  # fmt: skip
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -278,9 +379,14 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     width = 0.8 / len(ARMS)
     for i, arm in enumerate(ARMS):
         positions = np.arange(len(conditions)) + (i - (len(ARMS) - 1) / 2) * width
-        ax.bar(positions, [100 * miou[arm][c]["mean"] for c in conditions], width,
-               yerr=[100 * (miou[arm][c]["std"] or 0.0) for c in conditions], capsize=2,
-               label=arm)  # fmt: skip
+        ax.bar(
+            positions,
+            [100 * miou[arm][c]["mean"] for c in conditions],
+            width,
+            yerr=[100 * (miou[arm][c]["std"] or 0.0) for c in conditions],
+            capsize=2,
+            label=arm,
+        )
     ax.set_xticks(range(len(conditions)), conditions, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test mIoU (%)")
     ax.set_title("segmentation of rendered streets per test condition", fontsize=10)

@@ -25,15 +25,20 @@ MAX_EPS = 100.0
 square root of the values per image)."""
 
 
-def load_classifier(root: str | Path, checkpoint: str) -> torch.nn.Module:
-    """Loads a classifier checkpoint that lies under ``root``, in eval mode.
+def load_attack_target(root: str | Path, checkpoint: str) -> torch.nn.Module:
+    """Loads a classifier or dense checkpoint that lies under ``root``, in eval mode.
 
     Raises:
         WorkbenchError: the path leaves the root, or the file is unreadable or of another kind.
     """
     from workbench.checkpoint import load_module
 
-    return load_module(resolve_under(root, checkpoint), ["classifier"])
+    return load_module(resolve_under(root, checkpoint), ["classifier", "dense"])
+
+
+def is_dense(model: torch.nn.Module) -> bool:
+    """Whether ``model`` predicts per pixel (a dense checkpoint) rather than one class."""
+    return hasattr(model, "segments")
 
 
 def attack_names(norm: str) -> list[str]:

@@ -13,6 +13,8 @@ from workbench.inspect.paths import relative_to_root, resolve_under, walk_under
 
 REPORT = "report.json"
 REQUIRED = ("clean_acc", "eps", "norm", "robust_acc", "worst_case_acc", "corruptions", "checks")
+REQUIRED_DENSE = ("clean", "eps", "norm", "sweep", "worst_case", "corruptions", "checks")
+DENSE_METRIC = {"seg": "miou", "depth": "absrel"}
 
 
 def find_reports(root: str | Path, max_depth: int = 6) -> list[str]:
@@ -38,7 +40,9 @@ def read_report(root: str | Path, folder: str) -> dict[str, Any]:
         raise WorkbenchError(f"{path}: no report here; run `workbench robustness` first") from None
     except (OSError, ValueError) as exc:
         raise WorkbenchError(f"{path}: unreadable report ({exc})") from None
-    missing = [key for key in REQUIRED if not isinstance(report, dict) or key not in report]
+    dense = isinstance(report, dict) and report.get("kind") == "dense"
+    required = REQUIRED_DENSE if dense else REQUIRED
+    missing = [key for key in required if not isinstance(report, dict) or key not in report]
     if missing:
         raise WorkbenchError(f"{path}: not a robustness report (no {', '.join(missing)})")
     return report
@@ -82,4 +86,46 @@ def report_plots(report: dict[str, Any]) -> dict[str, bytes]:
         plots["accuracy against corruption severity"] = corruption_plot(report)
     if report.get("conditions"):
         plots["accuracy per render condition"] = condition_plot(report)
+    return {name: base64.b64decode(data) for name, data in plots.items()}
+
+
+def is_dense_report(report: dict[str, Any]) -> bool:
+    """Whether ``report`` evaluates a dense (segmentation / depth) model."""
+    return report.get("kind") == "dense"
+
+
+def dense_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A dense report's sweep: one row per output, attack and the worst case, with the output's
+    headline metric (mIoU or AbsRel) at every epsilon (clean first)."""
+    columns = [f"{e:.6g}" for e in report["eps"]]
+    rows = []
+    for head, by_attack in report["sweep"].items():
+        metric = DENSE_METRIC[head]
+        for attack, per in [*by_attack.items(), ("worst case", report["worst_case"][head])]:
+            rows.append({"metric": metric, "attack": attack, "clean": report["clean"][metric],
+                         **{f"eps {c}": per[c][metric] for c in columns}})  # fmt: skip
+    return rows
+
+
+def dense_corruption_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per corruption and headline metric: its value at every severity."""
+    metrics = [DENSE_METRIC[h] for h in report["sweep"]]
+    return [
+        {"corruption": name, "metric": metric,
+         **{f"severity {sev}": values[metric] for sev, values in per.items()}}
+        for name, per in report["corruptions"].items() for metric in metrics
+    ]  # fmt: skip
+
+
+def dense_plots(report: dict[str, Any]) -> dict[str, bytes]:
+    """A dense report's plots as PNG bytes: each metric against epsilon, and against the
+    corruptions' severity when the report has corruptions."""
+    from workbench.evaluation.dense_report import corruption_plot, sweep_plot
+
+    plots = {}
+    for head in report["sweep"]:
+        metric = DENSE_METRIC[head]
+        plots[f"{metric} against epsilon"] = sweep_plot(report, head, metric)
+        if report["corruptions"]:
+            plots[f"{metric} against corruption severity"] = corruption_plot(report, metric)
     return {name: base64.b64decode(data) for name, data in plots.items()}

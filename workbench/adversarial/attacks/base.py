@@ -148,7 +148,7 @@ class Attack:
             raise WorkbenchError(
                 f"attack '{self.name}': unknown option {unknown[0]!r}; known: {known}"
             )
-        self.model = as_logits_model(model)
+        self.model = self.wrap(model)
         self.threat = threat
         self.targeted = bool(targeted)
         self.seed = int(seed)
@@ -171,8 +171,7 @@ class Attack:
         """Returns adversarial examples for images ``x`` (float32 B x C x H x W in [0, 1]) with
         labels ``y`` (and ``target`` classes when targeted): detached, float32, on ``x``'s
         device, inside the threat model."""
-        check_batch(x, y)
-        self._check_target(y, target)
+        self.check_inputs(x, y, target)
         self.threat.check_images(x)
         device = next((p.device for p in self.model.parameters()), x.device)
         if device != x.device:
@@ -181,7 +180,7 @@ class Attack:
             )
         if len(x) == 0:
             return x.detach().clone()
-        y = y.to(x.device).long()
+        y = y.to(x.device) if y.is_floating_point() else y.to(x.device).long()  # depth: metres
         target = None if target is None else target.to(x.device).long()
         self.generator = torch.Generator(device=x.device)
         self.generator.manual_seed(self.seed)
@@ -195,6 +194,15 @@ class Attack:
         x_adv = self.threat.project(x_adv.detach(), x).to(torch.float32)
         self.verify(x_adv, x)
         return x_adv
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """Returns the module the attack differentiates: ``model`` as B x K logits."""
+        return as_logits_model(model)
+
+    def check_inputs(self, x: Tensor, y: Tensor, target: Tensor | None) -> None:
+        """Raises for labels (and targets) that do not fit the batch of images."""
+        check_batch(x, y)
+        self._check_target(y, target)
 
     def verify(self, x_adv: Tensor, x: Tensor) -> None:
         """Raises unless the returned examples satisfy the attack's bound (the threat model)."""
