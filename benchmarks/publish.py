@@ -196,7 +196,9 @@ def provenance_line(data: dict[str, Any], output: Output) -> str:
     parts = [
         f"`{p['command']}` at commit {commit}, started {p['started_utc']}",
         f"{host['cpu_model']}, {host['affinity']} of {host['cpu_count']} CPUs usable",
-        f"torch {packages['torch']} with {p['torch_threads']} threads",
+        f"torch {packages['torch']}"
+        + (f" with {p['torch_threads']} threads" if p["torch_threads"] else " (not loaded by the "
+           "driver process; its runs set their own threads)"),
     ]
     if p.get("gl"):
         parts.append("GL " + ", ".join(f"{k}: {v}" for k, v in p["gl"].items()))
