@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "corruptions": corruptions,
     }
+    check_report_dir(Path(args.out))
     dense = checkpoint_kind(read_checkpoint(args.ckpt)) == "dense"
     page = (_run_dense if dense else _run_classifier)(args, choices)
     (Path(args.out) / MARKER).write_text("workbench robustness report folder\n")
@@ -188,7 +189,6 @@ def _run_classifier(args: argparse.Namespace, choices: dict) -> Path:
 
         threads = args.threads or torch.get_num_threads()
         executor = Executor(workers=args.workers, ray_address=args.ray_address, threads=threads)
-    check_report_dir(Path(args.out))
     return evaluate_checkpoint(args.ckpt, args.data, args.out, settings, device=args.device,
                                progress=not args.quiet, executor=executor)  # fmt: skip
 
@@ -211,6 +211,5 @@ def _run_dense(args: argparse.Namespace, choices: dict) -> Path:
         "target_region": args.target_region,
     }
     settings = DenseRobustnessOptions.from_dict(choices, prefix="--").settings()
-    check_report_dir(Path(args.out))
     return evaluate_dense_checkpoint(args.ckpt, args.data, args.out, settings,
                                      device=args.device, progress=not args.quiet)  # fmt: skip

@@ -130,8 +130,9 @@ def render_html(report: dict[str, Any], overlays: str | None) -> str:
         rows.append(["worst case", *(v[metric] for v in report["worst_case"][head].values())])
         parts += [
             f"<h2>Adversarial {metric} ({'segmentation' if head == 'seg' else 'depth'})</h2>",
-            f"<p>Clean {metric}: {report['clean'][metric]:.4f}. Worst case: per image the "
-            "attack with the higher per-pixel loss.</p>",
+            f"<p>Clean {metric}: {report['clean'][metric]:.4f}. Worst case: the worst of each "
+            "attack on all images and of their per-image mixture (each image from the attack "
+            "that did more damage on it).</p>",
             _table(["attack", *[f"eps {e}" for e in eps]], rows),
             _img(sweep_plot(report, head, metric), f"{metric} against epsilon"),
         ]
