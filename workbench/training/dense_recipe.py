@@ -30,7 +30,7 @@ class DenseBudget:
     image_size: int = 64
     width: int = 16
     levels: int = 3
-    epochs: int = 12
+    epochs: int = 16
     epoch_size: int = 1024
     batch_size: int = 32
     lr: float = 3e-3
