@@ -103,7 +103,9 @@ def test_bad_options_are_one_line_errors_naming_the_field(options, message):
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_segmentation_config_fits_tests_and_predicts_rendered_streets(tmp_path, rendered_streets):
+def test_segmentation_config_fits_tests_and_predicts_rendered_streets(
+    tmp_path, rendered_streets, rendered_dir
+):
     config = street_config(tmp_path, rendered_streets, "segmentation_street.yaml")
     run_cli("fit", "-c", str(config))
     run_dir = tmp_path / "runs" / "segmentation_street"
@@ -126,6 +128,13 @@ def test_segmentation_config_fits_tests_and_predicts_rendered_streets(tmp_path, 
     for key in ("test/miou/test_clone", "test/miou/test_fog", "test/pixel_acc/all"):
         assert key in done.stdout
     run_cli("predict", "-c", str(config), "--ckpt_path", str(last))
+    digits = street_config(tmp_path, rendered_streets, "segmentation_street.yaml",
+                           [{"kind": "rendered", "path": str(rendered_dir), "name": "digits",
+                             "role": "test"}])  # fmt: skip
+    done = run_cli("test", "-c", str(digits), "--ckpt_path", str(last), check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--ckpt_path: the checkpoint was trained for ['road', 'sidewalk'" in done.stderr
+    assert "the data has ['0', '1'" in done.stderr
     (listing,) = run_dir.glob("version_*/predictions.csv")
     rows = list(csv.DictReader(listing.open()))
     assert len(rows) == 16 and {r["source"] for r in rows} == {"test_clone", "test_fog"}

@@ -301,6 +301,16 @@ class DenseModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         mark_kind(checkpoint, "dense")
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuses weights trained for other classes than this run's data has (``workbench
+        test|predict --ckpt_path`` with another scene's data), both lists shown."""
+        trained = (checkpoint.get("hyper_parameters") or {}).get("class_names")
+        if trained is not None and list(trained) != self.class_names:
+            raise WorkbenchError(
+                f"--ckpt_path: the checkpoint was trained for {list(trained)}, the data has "
+                f"{self.class_names}; use data of the checkpoint's scene"
+            )
+
     def configure_optimizers(self):
         return configure_optimizers(self)
 
