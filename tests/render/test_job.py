@@ -3,10 +3,13 @@ input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -244,9 +247,13 @@ def test_same_bytes_on_an_existing_ray_cluster(reference, tmp_path):
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_AUTH_MODE": "disabled",
     }
+    # its own short temp dir (Ray's socket paths are length-limited) marks this cluster's
+    # processes, so that stopping it leaves any other Ray cluster on the machine running
+    # (`ray stop` would stop them all)
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     subprocess.run(
         [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-         "--num-cpus", "2", "--include-dashboard", "false"],
+         "--num-cpus", "2", "--include-dashboard", "false", "--temp-dir", temp_dir],
         check=True, capture_output=True, env=env, timeout=180,
     )  # fmt: skip
     try:
@@ -255,7 +262,22 @@ def test_same_bytes_on_an_existing_ray_cluster(reference, tmp_path):
             "--ray-address", f"127.0.0.1:{port}", timeout=600, env=env,
         )  # fmt: skip
     finally:
-        subprocess.run(
-            [ray, "stop", "--force"], capture_output=True, env=env, timeout=120, check=False
-        )
+        _stop_cluster(temp_dir)
     assert sample_hashes(tmp_path / "cluster") == reference
+
+
+def _stop_cluster(temp_dir: str) -> None:
+    """Kills the processes of the Ray cluster started with ``--temp-dir temp_dir`` (and only
+    those) and removes the folder."""
+    import psutil
+
+    ours = []
+    for process in psutil.process_iter(["cmdline"]):
+        if temp_dir in " ".join(process.info["cmdline"] or []):
+            with contextlib.suppress(psutil.NoSuchProcess):  # workers rename themselves
+                ours += [process, *process.children(recursive=True)]
+    for process in ours:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(ours, timeout=30)
+    shutil.rmtree(temp_dir, ignore_errors=True)
