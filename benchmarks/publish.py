@@ -130,6 +130,11 @@ OUTPUTS = {
              "conditions/predictions.png": "conditions_predictions.png"},
         ),
         Output(
+            "dense_robustness.json",
+            "dense_robustness.json",
+            "python benchmarks/bench_dense_robustness.py --out bench_out",
+        ),
+        Output(
             "attacks.json",
             "attacks.json",
             "python benchmarks/bench_attacks.py --out bench_out",
@@ -166,6 +171,9 @@ REGIONS = {
     "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "conditions": Region("conditions.json", lambda d: _study("conditions").tables(d)),
+    "dense-robustness": Region(
+        "dense_robustness.json", lambda d: _bench("bench_dense_robustness").markdown(d)
+    ),
     "adversarial-training": Region(
         "adversarial_training.json", lambda d: _bench("bench_adversarial_training").markdown(d)
     ),

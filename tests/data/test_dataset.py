@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from tests.conftest import run_cli
-from workbench.data import open_dataset
+from workbench.data import open_dataset, open_paired
 from workbench.data.format import decode_file
 from workbench.errors import WorkbenchError
 
@@ -205,3 +206,17 @@ def test_reader_refuses_a_decompression_bomb_in_place_of_rgb(shapes_dir, tmp_pat
 def test_decode_file_without_a_name_names_the_suffix():
     with pytest.raises(WorkbenchError, match=r"^rgb.png: not a readable PNG image"):
         decode_file("rgb.png", b"not an image")
+
+
+@pytest.mark.parametrize("name", ["../elsewhere", "a/b", ".hidden", "", "x" * 65, 3])
+def test_paired_condition_names_are_folder_names_never_paths(tmp_path, name):
+    (tmp_path / "conditions.json").write_text(json.dumps({"conditions": ["clone", name]}))
+    with pytest.raises(WorkbenchError, match="malformed paired conditions list"):
+        open_paired(tmp_path)
+
+
+def test_paired_condition_names_may_be_virtual_kitti_s(tmp_path, rendered_dir):
+    for name in ("clone", "15-deg-left"):
+        shutil.copytree(rendered_dir, tmp_path / name)
+    (tmp_path / "conditions.json").write_text(json.dumps({"conditions": ["clone", "15-deg-left"]}))
+    assert list(open_paired(tmp_path)) == ["clone", "15-deg-left"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from workbench.data.writer import MANIFEST, SHARD_INDEX, read_shard_index, shard
 from workbench.errors import WorkbenchError
 
 PAIRS = "conditions.json"
+# a condition's folder name: letters, digits, _ and - (Virtual KITTI's 15-deg-left), never a
+# path (no dots or slashes)
+CONDITION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -219,7 +223,7 @@ def open_paired(
     if not (
         isinstance(names, list)
         and names
-        and all(isinstance(n, str) and n.isidentifier() for n in names)
+        and all(isinstance(n, str) and CONDITION_NAME.fullmatch(n) for n in names)
     ):
         raise WorkbenchError(f"{pairs}: malformed paired conditions list (field conditions)")
     return {name: Dataset(root / name, modalities) for name in names}
