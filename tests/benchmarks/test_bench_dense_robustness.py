@@ -51,7 +51,10 @@ def test_summary_separates_common_and_depth_aware_corruptions():
 
 def test_markdown_shows_both_arms_per_radius_and_names_failed_checks():
     bench = _bench()
-    arms = {arm: bench.summary(_report(scale)) for arm, scale in zip(bench.ARMS, (1.0, 0.8), strict=True)}
+    arms = {
+        arm: bench.summary(_report(scale))
+        for arm, scale in zip(bench.ARMS, (1.0, 0.8), strict=True)
+    }
     text = bench.markdown({"arms": arms, "n": 64, "steps": 20,
                            "settings": {"severities": [1, 2]}})  # fmt: skip
     assert "| eps 2/255: mIoU / AbsRel | 50.0% / 0.400 | 40.0% / 0.400 |" in text
