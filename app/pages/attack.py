@@ -58,10 +58,11 @@ def dense_lab(model) -> None:
     restarts = right.number_input("Restarts", 1, MAX_RESTARTS, 1, key="restarts")
     if folder and st.button("Attack", type="primary", key="run_attack"):
         with error_box(), st.spinner("Attacking..."):
-            sample = load_sample(open_under(root, folder), int(index))
+            dataset = open_under(root, folder)
+            sample = load_sample(dataset, int(index))
             st.session_state["dense_outcome"] = run_dense_attack(
-                model, sample, attack=attack, head=head, eps=eps, steps=int(steps),
-                restarts=int(restarts), seed=int(seed))  # fmt: skip
+                model, sample, dataset.classes, attack=attack, head=head, eps=eps,
+                steps=int(steps), restarts=int(restarts), seed=int(seed))  # fmt: skip
     outcome = st.session_state.get("dense_outcome")
     if outcome is not None:
         show_images(outcome.views, columns=3)

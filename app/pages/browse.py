@@ -86,7 +86,8 @@ if rows:
             pick = st.selectbox("Sample", range(len(shown)), format_func=labels.__getitem__)
             row = shown[pick]
             with error_box():
-                sample = load_sample(open_under(root, row["source"]), row["index"])
+                dataset = open_under(root, row["source"])
+                sample = load_sample(dataset, row["index"])
                 show_images(sample_views(sample, sample["meta"]), columns=5)
                 meta = sample["meta"]
                 st.caption(f"class {meta['label_name']} · difficulty {meta['difficulty']:.3f}")
@@ -101,7 +102,7 @@ if rows:
             if dense != "(none)":
                 with error_box():
                     model = dense_model(dense, (root / dense).stat().st_mtime)
-                    views, scores = dense_prediction(model, sample)
+                    views, scores = dense_prediction(model, sample, dataset.classes)
                     show_images(views, columns=len(views))
                     for column, (name, value) in zip(st.columns(len(scores)), scores.items(),
                                                      strict=True):  # fmt: skip

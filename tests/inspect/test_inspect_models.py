@@ -173,3 +173,28 @@ def test_reports_are_read_into_tables_and_plots(root):
         read_report(root, "partial")
     with pytest.raises(WorkbenchError, match="no report here"):
         read_report(root, "ckpt")
+
+
+def test_a_dense_model_on_a_rendered_sample_and_under_attack(root, rendered_dir):
+    from workbench.data import open_dataset
+    from workbench.inspect.datasets import load_sample
+    from workbench.inspect.dense import dense_prediction, load_dense, run_dense_attack
+
+    model = load_dense(root, "ckpt/dense.ckpt")
+    dataset = open_dataset(rendered_dir)
+    sample = load_sample(dataset, 0)
+    views, scores = dense_prediction(model, sample, dataset.classes)
+    assert list(views) == [
+        "input", "predicted classes", "predicted depth", "true classes", "true depth"]  # fmt: skip
+    assert all(v.dtype == np.uint8 and v.ndim == 3 and v.shape[2] == 3 for v in views.values())
+    assert 0 <= scores["miou"] <= 1 and 0 <= scores["pixel_acc"] <= 1 and scores["absrel"] >= 0
+    outcome = run_dense_attack(model, sample, dataset.classes, attack="pgd", eps=0.03, steps=2)
+    assert {"clean input", "adversarial input", "attacked classes", "true depth"} <= set(
+        outcome.views)  # fmt: skip
+    assert set(outcome.clean) == set(outcome.attacked) == {"miou", "pixel_acc", "absrel"}
+    with pytest.raises(WorkbenchError, match=r"classes \['a', 'b'\] differ from the model's"):
+        dense_prediction(model, sample, ["a", "b"])
+    with pytest.raises(WorkbenchError, match="eps"):
+        run_dense_attack(model, sample, dataset.classes, attack="pgd", eps=2.0)
+    with pytest.raises(WorkbenchError, match="needs a dense checkpoint"):
+        load_dense(root, "ckpt/classifier.ckpt")

@@ -3,6 +3,7 @@ and a dense attack on that sample (what the attacked prediction looks like)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,9 +31,12 @@ def load_dense(root: str | Path, checkpoint: str) -> torch.nn.Module:
     return load_module(resolve_under(root, checkpoint), ["dense"])
 
 
-def dense_inputs(model: torch.nn.Module, sample: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """A loaded dataset sample (``rgb``, ``seg``, ``depth``, ``meta``) harmonised to the model's
-    input: ``image`` 1 x 3 x S x S, ``seg`` and ``depth`` 1 x S x S.
+def dense_inputs(
+    model: torch.nn.Module, sample: dict[str, Any], classes: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """A loaded dataset sample (``rgb``, ``seg``, ``depth``, ``meta``) of a dataset with
+    ``classes``, harmonised to the model's input: ``image`` 1 x 3 x S x S, ``seg`` and
+    ``depth`` 1 x S x S.
 
     Raises:
         WorkbenchError: a sample without the labels the model predicts, or of another scene
@@ -40,6 +44,11 @@ def dense_inputs(model: torch.nn.Module, sample: dict[str, Any]) -> dict[str, to
     """
     from workbench.data.transforms import harmonise
 
+    if list(classes) != list(model.class_names):
+        raise WorkbenchError(
+            f"sample: its dataset's classes {list(classes)} differ from the model's "
+            f"{list(model.class_names)}; pick a dataset of the model's scene"
+        )
     for key, name, needed in (
         ("seg", "segmentation", model.segments),
         ("depth", "depth", model.depths),
@@ -105,14 +114,17 @@ def _scores(model: torch.nn.Module, image: torch.Tensor, truth: dict[str, torch.
     return scores
 
 
-def dense_prediction(model: torch.nn.Module, sample: dict[str, Any]) -> tuple[dict, dict]:
-    """The model's prediction on a sample beside the ground truth.
+def dense_prediction(
+    model: torch.nn.Module, sample: dict[str, Any], classes: Sequence[str]
+) -> tuple[dict, dict]:
+    """The model's prediction on a sample (of a dataset with ``classes``) beside the ground
+    truth.
 
     Returns:
         views (title -> uint8 image: the input, the predicted and the true classes and / or
         depth) and the sample's scores (``miou``, ``pixel_acc``, ``absrel``).
     """
-    truth = dense_inputs(model, sample)
+    truth = dense_inputs(model, sample, classes)
     image = truth["image"]
     views = {"input": enlarge((image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))}
     views.update(_views(model, image, truth, "predicted"))
@@ -159,7 +171,7 @@ class DenseAttackOutcome:
 
 
 def run_dense_attack(
-    model: torch.nn.Module, sample: dict[str, Any], **options: Any
+    model: torch.nn.Module, sample: dict[str, Any], classes: Sequence[str], **options: Any
 ) -> DenseAttackOutcome:
     """Attacks one rendered sample with a dense attack (see :class:`DenseAttackOptions`).
 
@@ -176,7 +188,7 @@ def run_dense_attack(
         raise option_error(exc, DenseAttackOptions.model_fields) from None
     if chosen.head == "seg" and not model.segments or chosen.head == "depth" and not model.depths:
         raise WorkbenchError(f"head: this model has no {chosen.head} output")
-    truth = dense_inputs(model, sample)
+    truth = dense_inputs(model, sample, classes)
     image = truth["image"]
     attacker = dense_attack(
         chosen.attack,
