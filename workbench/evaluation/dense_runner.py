@@ -67,7 +67,7 @@ class DenseBudget:
 
 DENSE_BUDGETS = {
     "quick": DenseBudget(16, 10, (2 / 255, 8 / 255), (3,)),
-    "standard": DenseBudget(64, 20, (1 / 255, 2 / 255, 4 / 255, 8 / 255), SEVERITIES),
+    "standard": DenseBudget(64, 50, (1 / 255, 2 / 255, 4 / 255, 8 / 255), SEVERITIES),
 }
 
 
