@@ -17,6 +17,7 @@ from workbench.data.transforms import harmonise
 from workbench.models.dense_metrics import DepthMetrics, SegmentationMetrics
 from workbench.training.callbacks import EpochSeed
 from workbench.training.dense import DenseModule
+from workbench.training.recipe import study_trainer
 
 
 @dataclass
@@ -82,19 +83,7 @@ def train_dense(
         warmup_epochs=1,
         overlays=0,
     )
-    trainer = pl.Trainer(
-        max_epochs=budget.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-    )
-    trainer.fit(model, data)
+    study_trainer(budget.epochs, callbacks).fit(model, data)
     return model.eval()
 
 

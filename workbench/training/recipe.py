@@ -105,8 +105,15 @@ def train_classifier(
         class_names=data.classes,
         **_model_options(budget),
     )
-    trainer = pl.Trainer(
-        max_epochs=budget.epochs,
+    study_trainer(budget.epochs, callbacks).fit(model, data)
+    return model.eval()
+
+
+def study_trainer(epochs: int, callbacks: list[pl.Callback]) -> pl.Trainer:
+    """A quiet one-process CPU trainer for the studies' recipes: no logger, checkpoints,
+    progress bar or validation."""
+    return pl.Trainer(
+        max_epochs=epochs,
         accelerator="cpu",
         devices=1,
         logger=False,
@@ -117,8 +124,6 @@ def train_classifier(
         num_sanity_val_steps=0,
         callbacks=callbacks,
     )
-    trainer.fit(model, data)
-    return model.eval()
 
 
 def recipe_config(sources: list[dict[str, Any]], budget: TrainBudget, seed: int) -> dict:
