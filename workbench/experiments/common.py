@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from matplotlib.axes import Axes
 from tqdm import tqdm
 
 from workbench.execution import Executor, Unit
@@ -39,6 +40,21 @@ def dataset_renderer(folder: Path) -> dict[str, str]:
     """The GL backend and ``GL_RENDERER`` string a rendered dataset's manifest records."""
     renderer = json.loads((Path(folder) / "manifest.json").read_text())["renderer"]
     return {"backend": renderer["backend"], "gl_renderer": renderer["gl_renderer"]}
+
+
+def grouped_bars(ax: Axes, groups: list[str], summaries: dict[str, dict[str, dict]]) -> None:
+    """Draws one bar per series in every group, side by side: the mean in percent with the
+    sample std as an error bar (``summaries[series][group]`` is a :func:`stats.summary` of
+    values in [0, 1]), the groups as x ticks and the series in the legend."""
+    import numpy as np
+
+    width = 0.8 / len(summaries)
+    for i, (name, per_group) in enumerate(summaries.items()):
+        positions = np.arange(len(groups)) + (i - (len(summaries) - 1) / 2) * width
+        ax.bar(positions, [100 * per_group[g]["mean"] for g in groups], width,
+               yerr=[100 * (per_group[g]["std"] or 0.0) for g in groups], capsize=2,
+               label=name)  # fmt: skip
+    ax.grid(axis="y", alpha=0.3)
 
 
 def reused_runs(runs: Path) -> bool:

@@ -46,7 +46,13 @@ from tqdm import tqdm
 from workbench.checkpoint import load_module
 from workbench.execution import Unit
 from workbench.experiments import stats
-from workbench.experiments.common import StudyBase, dataset_renderer, run_study, slug
+from workbench.experiments.common import (
+    StudyBase,
+    dataset_renderer,
+    grouped_bars,
+    run_study,
+    slug,
+)
 from workbench.render.job import RenderJob, run
 from workbench.resources import scenes_dir
 from workbench.scene.spec import load_spec
@@ -376,22 +382,11 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     conditions = list(miou["clone only"])
     fig = Figure(figsize=(max(7, 0.8 * len(conditions) + 2), 4))
     ax = fig.subplots()
-    width = 0.8 / len(ARMS)
-    for i, arm in enumerate(ARMS):
-        positions = np.arange(len(conditions)) + (i - (len(ARMS) - 1) / 2) * width
-        ax.bar(
-            positions,
-            [100 * miou[arm][c]["mean"] for c in conditions],
-            width,
-            yerr=[100 * (miou[arm][c]["std"] or 0.0) for c in conditions],
-            capsize=2,
-            label=arm,
-        )
+    grouped_bars(ax, conditions, {arm: miou[arm] for arm in ARMS})
     ax.set_xticks(range(len(conditions)), conditions, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test mIoU (%)")
     ax.set_title("segmentation of rendered streets per test condition", fontsize=10)
     ax.legend(fontsize=7)
-    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

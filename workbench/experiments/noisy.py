@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from matplotlib.figure import Figure
@@ -44,7 +43,13 @@ from tqdm import tqdm
 
 from workbench.execution import Unit
 from workbench.experiments import stats
-from workbench.experiments.common import StudyBase, render_scene, run_study, slug
+from workbench.experiments.common import (
+    StudyBase,
+    grouped_bars,
+    render_scene,
+    run_study,
+    slug,
+)
 from workbench.resources import scenes_dir
 from workbench.training.cleaning.run import CleanOptions, clean
 from workbench.training.recipe import (
@@ -280,19 +285,13 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     settings = list(arms["plain"])
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    width = 0.8 / len(ARMS)
-    for i, arm in enumerate(ARMS):
-        positions = np.arange(len(settings)) + (i - (len(ARMS) - 1) / 2) * width
-        ax.bar(positions, [100 * arms[arm][s]["mean"] for s in settings], width,
-               yerr=[100 * (arms[arm][s]["std"] or 0.0) for s in settings], capsize=2,
-               label=arm)  # fmt: skip
+    grouped_bars(ax, settings, {arm: arms[arm] for arm in ARMS})
     ax.set_xticks(range(len(settings)), settings)
     low = min(100 * arms[a][s]["mean"] for a in ARMS for s in settings)
     ax.set_ylim(max(0.0, low - 10), 100)
     ax.set_ylabel("natural test accuracy (%)")
     ax.set_title("label noise on the natural training split", fontsize=10)
     ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
