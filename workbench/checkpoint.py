@@ -28,6 +28,7 @@ KINDS.add("dense", "workbench.training.dense.DenseModule")
 KINDS.add("vae", "workbench.generative.vae.ConditionalVAE")
 KINDS.add("gan", "workbench.generative.gan.ConditionalGAN")
 KINDS.add("refiner", "workbench.generative.refiner.Refiner")
+KINDS.add("diffusion", "workbench.generative.diffusion.ConditionalDiffusion")
 
 
 def mark_kind(checkpoint: dict[str, Any], kind: str) -> None:
@@ -101,7 +102,7 @@ def load_module(
     checkpoint = read_checkpoint(path)
     kind = checkpoint_kind(checkpoint)
     if kind not in kinds:
-        wanted = " or ".join(kinds)
+        wanted = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
         found = f"a {kind} checkpoint" if kind else "a checkpoint of an unknown model"
         raise WorkbenchError(f"{path}: {found}; this needs a {wanted} checkpoint")
     module_name, _, class_name = KINDS.get(kind).rpartition(".")

@@ -116,6 +116,7 @@ EXPERIMENTS = {
     "semisupervised": "workbench.experiments.semisupervised",
     "noisy": "workbench.experiments.noisy",
     "conditions": "workbench.experiments.conditions",
+    "gan": "workbench.experiments.gan",
 }
 
 # Commands that live beside the part they drive: name -> module with ``HELP`` (one line),

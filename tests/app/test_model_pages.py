@@ -30,7 +30,7 @@ def test_augmenters_sample_interpolate_and_refuse_bad_files(models_root, tmp_pat
     assert not app.exception and not app.error
     assert [c for i in app.image for c in i.captions] == ["rendered", "refined"]
     app.selectbox(key="ckpt").select("ckpt/classifier.ckpt").run()
-    assert "needs a vae or gan or refiner checkpoint" in _texts(app.error)
+    assert "needs a vae, gan, diffusion or refiner checkpoint" in _texts(app.error)
     app.text_input(key="ckpt_typed").input("../../elsewhere.ckpt").run()
     assert not app.exception and "outside the data root" in _texts(app.error)
 

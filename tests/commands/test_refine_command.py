@@ -42,7 +42,7 @@ def test_bad_input_is_one_line(rendered_dir, refiners, tmp_path, capsys):
         "--ckpt", str(refiners[16]), "--data", str(rendered_dir)
     )
     vae = fit_tiny("vae", tmp_path / "vae.ckpt")
-    assert "a vae checkpoint; this needs a refiner checkpoint" in error(
+    assert "a vae checkpoint; this needs a refiner or diffusion checkpoint" in error(
         "--ckpt", str(vae), "--data", str(rendered_dir)
     )
     truncated = tmp_path / "cut.ckpt"

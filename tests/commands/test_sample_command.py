@@ -50,7 +50,7 @@ def test_bad_input_is_one_line(checkpoints, tmp_path, capsys):
     assert "not a readable checkpoint" in error("--ckpt", str(truncated))
     refiner = fit_tiny("refiner", tmp_path / "refiner.ckpt", sources=[
         {"kind": "digits", "name": "natural"}, {"kind": "digits", "name": "rendered"}])  # fmt: skip
-    assert "a refiner checkpoint; this needs a vae or gan checkpoint" in error(
+    assert "a refiner checkpoint; this needs a vae, gan or diffusion checkpoint" in error(
         "--ckpt", str(refiner)
     )
     assert "no such checkpoint" in error("--ckpt", str(tmp_path / "missing.ckpt"))

@@ -2,12 +2,12 @@
 
 import argparse
 
-HELP = "write samples of a VAE/GAN checkpoint as a labelled dataset"
+HELP = "write samples of a VAE, GAN or diffusion checkpoint as a labelled dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds this command's options."""
-    parser.add_argument("--ckpt", required=True, help="VAE or GAN checkpoint (.ckpt)")
+    parser.add_argument("--ckpt", required=True, help="VAE, GAN or diffusion checkpoint (.ckpt)")
     parser.add_argument("--num", type=int, required=True, help="number of samples")
     parser.add_argument("--out", required=True, help="dataset folder (rerun to resume)")
     parser.add_argument(
@@ -19,6 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=256, help="samples per shard")
     parser.add_argument(
         "--grid", action="store_true", help="also write OUT/samples.png, 8 samples per class"
+    )
+    diffusion = parser.add_argument_group("diffusion models")
+    diffusion.add_argument(
+        "--steps", type=int, default=None, help="DDIM steps (default: the model's own)"
+    )
+    diffusion.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale >= 0: 0 unconditional, 1 plain conditional "
+        "(default: the model's own)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -35,14 +46,15 @@ def run(args: argparse.Namespace) -> int:
     if args.classes is not None:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     dataset = sample_checkpoint(
-        args.ckpt, args.out, args.num, args.seed, classes, args.shard_size, not args.quiet
-    )
+        args.ckpt, args.out, args.num, args.seed, classes, args.shard_size, not args.quiet,
+        args.steps, args.guidance,
+    )  # fmt: skip
     print(f"{len(dataset)} samples of {', '.join(dataset.manifest['sampled_classes'])}: {args.out}")
     if args.grid:
-        from workbench.checkpoint import load_module
         from workbench.generative.grid import save_sample_grid
+        from workbench.generative.sampling import load_generator
 
-        generator = load_module(args.ckpt, ["vae", "gan"])
+        generator = load_generator(args.ckpt, args.steps, args.guidance)
         print(
             f"grid: {save_sample_grid(generator, Path(args.out) / 'samples.png', seed=args.seed)}"
         )

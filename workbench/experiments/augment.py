@@ -146,8 +146,18 @@ class Workspace:
         """Where the model ``name`` (``vae_k1_seed0``, ``real_seed0``, ...) is saved."""
         return self.runs / f"{name}.ckpt"
 
-    def _fit_module(self, kind: str, name: str, sources: list[dict], seed: int) -> Path:
-        """Trains (or finds) a generative module of ``kind``; returns its checkpoint."""
+    def fit_module(
+        self,
+        kind: str,
+        name: str,
+        sources: list[dict],
+        seed: int,
+        options: dict[str, Any] | None = None,
+        epochs: int | None = None,
+    ) -> Path:
+        """Trains (or finds) a generative module of ``kind`` with the study's options for that
+        kind updated by ``options`` and for ``epochs`` (default: the study's); returns its
+        checkpoint."""
         path = self.checkpoint(name)
         if path.is_file():
             return path
@@ -170,10 +180,10 @@ class Workspace:
             image_size=c.image_size,
             source_names=data.source_names,
             class_names=data.classes,
-            **c.options[kind],
+            **{**c.options[kind], **(options or {})},
         )
         trainer = pl.Trainer(
-            max_epochs=c.epochs[kind],
+            max_epochs=epochs or c.epochs[kind],
             accelerator="cpu",
             devices=1,
             logger=False,
@@ -193,7 +203,7 @@ class Workspace:
         """Trains (or finds) a VAE or GAN at ``k`` labels and writes its samples; returns the
         samples' folder."""
         tag = f"{kind}_k{'all' if k is None else k}_seed{seed}"
-        checkpoint = self._fit_module(kind, tag, self._generator_sources(k), seed)
+        checkpoint = self.fit_module(kind, tag, self._generator_sources(k), seed)
         folder = self.out / "samples" / tag
         if not _complete(folder):
             write_samples(
@@ -213,7 +223,7 @@ class Workspace:
             self._rendered(),
             {"kind": "digits", "name": "natural", "weights": {"train": 1.0, "val": 0.0}},
         ]
-        checkpoint = self._fit_module("refiner", f"refiner_seed{seed}", sources, seed)
+        checkpoint = self.fit_module("refiner", f"refiner_seed{seed}", sources, seed)
         folder = self.out / "refined" / f"seed{seed}"
         if not _complete(folder):
             refine_dataset(

@@ -5,6 +5,12 @@ The generator sees ``[z, embed(y)]``; the critic is a projection discriminator (
 Koyama 2018): ``f(x, y) = w . h(x) + embed(y) . h(x)``, with spectral normalisation (Miyato
 et al. 2018) when ``spectral_norm`` is on. An exponential moving average of the generator's
 weights (Karras et al. 2018; Yazici et al. 2019) is what :meth:`ConditionalGAN.generate` uses.
+
+Three standard remedies against mode collapse and critic overfitting, each switchable so their
+effects can be measured one at a time (``workbench experiment gan``): differentiable
+augmentation of everything the critic sees (:class:`~workbench.generative.diff_augment.DiffAugment`,
+Zhao et al. 2020), the R1 gradient penalty on real images (Mescheder et al. 2018), and a
+minibatch standard deviation feature in the critic (Karras et al. 2018).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
+from workbench.generative.diff_augment import DiffAugment
 from workbench.generative.grid import class_rows, log_grid, run_dir
 from workbench.generative.nets import (
     DownStack,
@@ -50,15 +57,50 @@ class Generator(nn.Module):
         return (torch.tanh(self.body(torch.cat([z, self.embed(labels)], dim=1))) + 1) / 2
 
 
+class MinibatchStd(nn.Module):
+    """Appends one channel holding the mean standard deviation of the features over groups of
+    ``group`` images (Karras et al. 2018): a collapsed batch has a low one, which the critic
+    can see."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, features: Tensor) -> Tensor:
+        """B x C x H x W to B x (C + 1) x H x W."""
+        b, _, h, w = features.shape
+        group = min(self.group, b)
+        if b % group:
+            group = 1 if b < 2 else next(g for g in range(group, 0, -1) if b % g == 0)
+        grouped = features.reshape(group, -1, *features.shape[1:])
+        std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        std = std.reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
+        return torch.cat([features, std], dim=1)
+
+
 class Critic(nn.Module):
     """``(x, y)`` to a score per image: a down stack without normalisation layers and a
-    projection of the label embedding onto its features."""
+    projection of the label embedding onto its features; with ``minibatch_std`` a minibatch
+    standard deviation channel and a 3x3 convolution follow the stack."""
 
     def __init__(
-        self, num_classes: int, channels: int, image_size: int, width: int, spectral_norm: bool
+        self,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        width: int,
+        spectral_norm: bool,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         self.body = DownStack(channels, image_size, width, norm=False, spectral_norm=spectral_norm)
+        self.head: nn.Module = nn.Identity()
+        if minibatch_std:
+            maps = self.body.out_features // 16
+            conv = nn.Conv2d(maps + 1, maps, 3, padding=1)
+            self.head = nn.Sequential(
+                MinibatchStd(), _spectral_norm(conv) if spectral_norm else conv, nn.LeakyReLU(0.2)
+            )
         self.score = nn.Linear(self.body.out_features, 1)
         self.embed = nn.Embedding(num_classes, self.body.out_features)
         if spectral_norm:
@@ -67,7 +109,7 @@ class Critic(nn.Module):
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         """Returns B scores for images in [0, 1]."""
-        features = self.body(images * 2 - 1)
+        features = self.head(self.body.body(images * 2 - 1)).flatten(1)
         return self.score(features)[:, 0] + (self.embed(labels) * features).sum(1)
 
 
@@ -88,6 +130,10 @@ class ConditionalGAN(pl.LightningModule):
             ``beta2`` their Adam betas.
         ema_decay: decay of the generator's moving average; it warms up as
             ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates.
+        diffaugment: the critic sees real and generated images through DiffAugment.
+        r1_weight: weight ``gamma`` of the R1 penalty ``gamma / 2 * E ||grad_x D(x)||^2`` on
+            real images; 0 = off.
+        minibatch_std: a minibatch standard deviation channel in the critic.
         grid_per_class: samples per class in the grid logged at the end of every epoch
             (``samples/`` in the run's log folder); 0 = none.
     """
@@ -110,6 +156,9 @@ class ConditionalGAN(pl.LightningModule):
         beta1: float = 0.5,
         beta2: float = 0.999,
         ema_decay: float = 0.999,
+        diffaugment: bool = False,
+        r1_weight: float = 0.0,
+        minibatch_std: bool = False,
         grid_per_class: int = 8,
     ):
         super().__init__()
@@ -126,6 +175,8 @@ class ConditionalGAN(pl.LightningModule):
         for name, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
             if not (lr > 0 and math.isfinite(lr)):
                 raise WorkbenchError(f"model.{name}: must be a positive finite number, got {lr}")
+        if not (r1_weight >= 0 and math.isfinite(r1_weight)):
+            raise WorkbenchError(f"model.r1_weight: must be 0 (off) or positive, got {r1_weight}")
         if latent_dim < 1:
             raise WorkbenchError(f"model.latent_dim: must be at least 1, got {latent_dim}")
         num_stages(image_size)
@@ -136,7 +187,10 @@ class ConditionalGAN(pl.LightningModule):
             )
         self.source_names = list(source_names or ["data"])
         self.generator = Generator(num_classes, latent_dim, in_channels, image_size, width)
-        self.critic = Critic(num_classes, in_channels, image_size, width, spectral_norm)
+        self.critic = Critic(
+            num_classes, in_channels, image_size, width, spectral_norm, minibatch_std
+        )
+        self.augment: nn.Module = DiffAugment() if diffaugment else nn.Identity()
         self.generator_ema = AveragedModel(self.generator, avg_fn=self._ema)
         self.generator_ema.requires_grad_(False)
 
@@ -150,6 +204,12 @@ class ConditionalGAN(pl.LightningModule):
         (grad,) = torch.autograd.grad(self.critic(mixed, labels).sum(), mixed, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
+    def _r1_penalty(self, real: Tensor, labels: Tensor) -> Tensor:
+        real = real.detach().requires_grad_(True)
+        scores = self.critic(self.augment(real), labels)
+        (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+        return grad.flatten(1).pow(2).sum(dim=1).mean()
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
@@ -157,13 +217,17 @@ class ConditionalGAN(pl.LightningModule):
         z = torch.randn(len(real), hp.latent_dim, device=real.device)
         fake = self.generator(z, labels)
 
-        d_real, d_fake = self.critic(real, labels), self.critic(fake.detach(), labels)
+        d_real = self.critic(self.augment(real), labels)
+        d_fake = self.critic(self.augment(fake.detach()), labels)
         logs = {"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()}
         if hp.objective == "hinge":
             d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         else:
             logs["train/gp"] = self._gradient_penalty(real, fake.detach(), labels)
             d_loss = d_fake.mean() - d_real.mean() + hp.gp_weight * logs["train/gp"]
+        if hp.r1_weight > 0:
+            logs["train/r1"] = self._r1_penalty(real, labels)
+            d_loss = d_loss + hp.r1_weight / 2 * logs["train/r1"]
         if not torch.isfinite(d_loss):
             raise WorkbenchError(
                 f"GAN critic loss is {d_loss.item()} at step {self.global_step}; stopped. "
@@ -175,7 +239,7 @@ class ConditionalGAN(pl.LightningModule):
         logs["train/d_loss"] = d_loss
 
         if (batch_idx + 1) % hp.n_critic == 0:
-            g_loss = -self.critic(fake, labels).mean()
+            g_loss = -self.critic(self.augment(fake), labels).mean()
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()

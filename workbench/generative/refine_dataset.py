@@ -1,7 +1,10 @@
 """A refined copy of a rendered dataset: new images, the same labels.
 
 ``workbench refine`` passes every RGB image of a rendered dataset through a trained
-:class:`~workbench.generative.refiner.Refiner` and writes a dataset with the same layout (same
+:class:`~workbench.generative.refiner.Refiner` (SimGAN) or a diffusion model used as SDEdit
+(:class:`~workbench.generative.diffusion.SDEditRefiner`: noise to a chosen strength, denoise,
+optionally conditioned on each sample's own label, shard ``k`` with noise seed
+``SeedSequence([seed, k])``) and writes a dataset with the same layout (same
 shard size, same indices): the refined ``rgb.png`` and, unchanged, every other file of each
 sample (``depth.npy``, ``seg.png``, ``inst.png``, the JSON with the label). The manifest is the
 source's plus a ``refined`` record (source folder, refiner checkpoint and its sha256), so
@@ -36,7 +39,9 @@ from workbench.data.writer import (
     write_shard,
 )
 from workbench.errors import WorkbenchError
+from workbench.generative.diffusion import ConditionalDiffusion, SDEditRefiner
 from workbench.generative.sampling import SampleRecord, file_sha256
+from workbench.rng import derived_seed
 
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
 _IDENTITY = ("refined", "num_samples", "shard_size", "num_shards")
@@ -59,21 +64,47 @@ def check_fits(refiner: torch.nn.Module, dataset: Dataset) -> None:
         )
 
 
-def refine_rgb(refiner: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
+def refine_rgb(
+    refiner: torch.nn.Module | SDEditRefiner,
+    rgb: np.ndarray,
+    labels: list[int] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Refines uint8 N x H x W x 3 images; returns uint8 N x H x W x 3 (grey RGB for a grey
-    refiner)."""
+    refiner). ``labels`` and ``seed`` are what an SDEdit refiner conditions on and draws its
+    noise from."""
     images = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0
     if int(refiner.hparams["in_channels"]) == 1:
         images = (images * LUMINANCE[:, None, None]).sum(1, keepdim=True)
     with torch.no_grad():
-        refined = refiner.refine(images).clamp(0, 1)
+        if isinstance(refiner, SDEditRefiner):
+            label_tensor = None if labels is None else torch.tensor(labels)
+            refined = refiner.refine(images, label_tensor, seed)
+        else:
+            refined = refiner.refine(images).clamp(0, 1)
     out = np.round(refined.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
     return np.repeat(out, 3, axis=-1) if out.shape[-1] == 1 else out
 
 
-def _refined_shard(refiner, dataset: Dataset, start: int, count: int) -> list[SampleRecord]:
+def _labels(refiner, dataset: Dataset, samples: list[dict[str, Any]]) -> list[int] | None:
+    """The samples' own labels when an SDEdit refiner conditions on them."""
+    if not (isinstance(refiner, SDEditRefiner) and refiner.conditioned):
+        return None
+    labels = [s["meta"].get("label") for s in samples]
+    if any(not isinstance(label, int) for label in labels):
+        raise WorkbenchError(
+            f"{dataset.root}: samples carry no class label to condition on; drop --conditioned"
+        )
+    return labels
+
+
+def _refined_shard(
+    refiner, dataset: Dataset, start: int, count: int, seed: int
+) -> list[SampleRecord]:
     samples = [dataset[i] for i in range(start, start + count)]
-    refined = refine_rgb(refiner, np.stack([s["rgb"] for s in samples]))
+    refined = refine_rgb(
+        refiner, np.stack([s["rgb"] for s in samples]), _labels(refiner, dataset, samples), seed
+    )
     return [
         SampleRecord(
             {"rgb": rgb, "depth": s["depth"], "seg": s["seg"], "inst": s["inst"]}, s["meta"]
@@ -83,21 +114,23 @@ def _refined_shard(refiner, dataset: Dataset, start: int, count: int) -> list[Sa
 
 
 def refine_dataset(
-    refiner: torch.nn.Module,
+    refiner: torch.nn.Module | SDEditRefiner,
     data: str | Path,
     out: str | Path,
     provenance: dict[str, Any] | None = None,
     progress: bool = True,
+    seed: int = 0,
 ) -> Path:
     """Writes (or resumes writing) the refined copy of the rendered dataset ``data`` to ``out``.
 
     Args:
-        refiner: a trained refiner (``refine(images)``, ``hparams`` with ``image_size`` and
-            ``in_channels``), in eval mode.
+        refiner: a trained SimGAN refiner (``refine(images)``) or an SDEdit refiner, with
+            ``hparams`` holding ``image_size`` and ``in_channels``.
         data: a finished rendered dataset whose images have the refiner's side.
         out: the new dataset folder.
-        provenance: where the refiner came from (``checkpoint``, ``sha256``).
+        provenance: where the refiner came from (``checkpoint``, ``sha256``, settings).
         progress: show a progress bar.
+        seed: seed of an SDEdit refiner's noise (shard ``k`` uses ``SeedSequence([seed, k])``).
 
     Returns:
         ``out``.
@@ -122,6 +155,7 @@ def refine_dataset(
                     "source": str(dataset.root.resolve()),
                     "source_shards": [r["sha256"] for r in source["shards"]],
                     "refiner": dict(provenance or {}),
+                    "seed": seed,
                 },
                 "command": list(sys.argv),
                 "complete": False,
@@ -137,7 +171,10 @@ def refine_dataset(
             total=sum(r["count"] for r in todo), unit="sample", desc="refine", disable=not progress
         ) as bar:
             for record in todo:
-                samples = _refined_shard(refiner, dataset, record["start"], record["count"])
+                samples = _refined_shard(
+                    refiner, dataset, record["start"], record["count"],
+                    derived_seed(seed, record["index"]),
+                )  # fmt: skip
                 write_shard(out, record["index"], record["start"], samples)
                 bar.update(record["count"])
         finish_manifest(out, manifest)
@@ -145,9 +182,42 @@ def refine_dataset(
 
 
 def refine_checkpoint(
-    checkpoint: str | Path, data: str | Path, out: str | Path, progress: bool = True
+    checkpoint: str | Path,
+    data: str | Path,
+    out: str | Path,
+    progress: bool = True,
+    strength: float | None = None,
+    conditioned: bool = False,
+    steps: int | None = None,
+    guidance: float | None = None,
+    seed: int = 0,
 ) -> Path:
-    """Loads a refiner checkpoint and writes the refined copy of ``data`` to ``out``."""
-    refiner = load_module(checkpoint, ["refiner"])
+    """Loads a refiner or diffusion checkpoint and writes the refined copy of ``data`` to
+    ``out``; a diffusion model refines by SDEdit at ``strength`` (the other options are its own;
+    see :class:`~workbench.generative.diffusion.SDEditRefiner`).
+
+    Raises:
+        WorkbenchError: a checkpoint of another kind, a diffusion checkpoint without
+            ``strength``, or diffusion options for a SimGAN refiner.
+    """
+    model = load_module(checkpoint, ["refiner", "diffusion"])
     provenance = {"checkpoint": str(Path(checkpoint).resolve()), "sha256": file_sha256(checkpoint)}
-    return refine_dataset(refiner, data, out, provenance, progress)
+    diffusion_options = {"--conditioned": conditioned, "--steps": steps, "--guidance": guidance}
+    if isinstance(model, ConditionalDiffusion):
+        if strength is None:
+            raise WorkbenchError(
+                f"{checkpoint}: a diffusion model refines by SDEdit; give --strength in (0, 1] "
+                "(0.3 keeps the layout, 0.6 changes more)"
+            )
+        refiner = SDEditRefiner(model, strength, conditioned, steps, guidance)
+        provenance.update(kind="diffusion", **refiner.settings())
+    else:
+        given = [name for name, value in (("--strength", strength), *diffusion_options.items())
+                 if value not in (None, False)]  # fmt: skip
+        if given:
+            raise WorkbenchError(
+                f"{', '.join(given)}: options of a diffusion refiner; {checkpoint} is a SimGAN "
+                "refiner"
+            )
+        refiner, provenance["kind"] = model, "refiner"
+    return refine_dataset(refiner, data, out, provenance, progress, seed)

@@ -1,6 +1,6 @@
 """Writing class-conditional samples of a generator as a dataset in the standard contract.
 
-``workbench sample`` writes ``num`` samples of a VAE or GAN checkpoint as a dataset that
+``workbench sample`` writes ``num`` samples of a VAE, GAN or diffusion checkpoint as a dataset that
 :func:`workbench.data.reader.open_dataset` reads like a rendered one: sample ``i`` has label
 ``classes[i % len(classes)]`` (balanced over the chosen classes), the label ids are the
 generator's own (so the dataset mixes with any source of the same classes), and its JSON holds
@@ -45,6 +45,7 @@ from workbench.errors import WorkbenchError
 from workbench.rng import derived_seed
 
 CONDITION = "generated"
+GENERATOR_KINDS = ("vae", "gan", "diffusion")  # checkpoint kinds that sample by class
 _IDENTITY = ("kind", "generator", "seed", "num_samples", "shard_size", "sampled_classes")
 
 
@@ -215,6 +216,27 @@ def write_samples(
     return out
 
 
+def load_generator(
+    checkpoint: str | Path, steps: int | None = None, guidance: float | None = None
+) -> ConditionalGenerator:
+    """Loads a VAE, GAN or diffusion checkpoint; a diffusion model samples with ``steps`` DDIM
+    steps and guidance scale ``guidance`` (default: its own settings).
+
+    Raises:
+        WorkbenchError: another kind of checkpoint, bad diffusion options, or diffusion options
+            for a VAE or GAN.
+    """
+    generator = load_module(checkpoint, GENERATOR_KINDS)
+    if module_kind(generator) == "diffusion":
+        generator.use_sampling(steps, guidance)
+    elif steps is not None or guidance is not None:
+        raise WorkbenchError(
+            f"--steps / --guidance: options of a diffusion model; {checkpoint} is a "
+            f"{module_kind(generator).upper()}"
+        )
+    return generator
+
+
 def sample_checkpoint(
     checkpoint: str | Path,
     out: str | Path,
@@ -223,17 +245,22 @@ def sample_checkpoint(
     classes: Sequence[str] | None = None,
     shard_size: int = 256,
     progress: bool = True,
+    steps: int | None = None,
+    guidance: float | None = None,
 ):
-    """Loads a VAE or GAN checkpoint and writes ``num`` of its samples to ``out``.
+    """Loads a VAE, GAN or diffusion checkpoint (see :func:`load_generator`) and writes ``num``
+    of its samples to ``out``.
 
     Returns:
         the written dataset, opened.
     """
-    generator = load_module(checkpoint, ["vae", "gan"])
+    generator = load_generator(checkpoint, steps, guidance)
     provenance = {
         "kind": module_kind(generator),
         "checkpoint": str(Path(checkpoint).resolve()),
         "sha256": file_sha256(checkpoint),
     }
+    if provenance["kind"] == "diffusion":
+        provenance.update(generator.sampling())
     write_samples(generator, out, num, seed, classes, provenance, shard_size, progress)
     return open_dataset(out, modalities=("rgb",))

@@ -5,10 +5,10 @@ In a DataModule config::
     - {kind: generated, path: runs/vae/last.ckpt, num: 2000, name: vae}   # on the fly
     - {kind: generated, path: samples/vae, name: vae}                    # written once
 
-A checkpoint (VAE or GAN, loaded with ``weights_only=True``) is sampled on the fly by
-:class:`~workbench.data.sources.GeneratedSource`: ``num`` items, balanced over the classes,
-deterministic. A folder written by ``workbench sample`` is read as it is (``num``, if given,
-keeps its first ``num`` items). Either way the items carry no dense labels (``seg`` and
+A checkpoint (VAE, GAN or diffusion model, loaded with ``weights_only=True``) is sampled on
+the fly by :class:`~workbench.data.sources.GeneratedSource`: ``num`` items, balanced over the
+classes, deterministic. A folder written by ``workbench sample`` is read as it is (``num``, if
+given, keeps its first ``num`` items). Either way the items carry no dense labels (``seg`` and
 ``depth`` are None, so dense heads skip them).
 """
 
@@ -30,6 +30,7 @@ from workbench.data.sources import (
     register_source,
 )
 from workbench.errors import WorkbenchError
+from workbench.generative.sampling import GENERATOR_KINDS
 
 
 class SampledSource:
@@ -75,7 +76,8 @@ class SampledSource:
 
 @register_source("generated")
 def build_generated(spec: SourceSpec) -> dict[str, Source]:
-    """Builds a generated source from a VAE/GAN checkpoint (needs ``num``) or a sampled folder."""
+    """Builds a generated source from a VAE, GAN or diffusion checkpoint (needs ``num``) or a
+    sampled folder."""
     path = Path(need_path(spec))
     if path.is_dir():
         return by_role(spec, SampledSource(path, spec.name, spec.num))
@@ -83,5 +85,5 @@ def build_generated(spec: SourceSpec) -> dict[str, Source]:
         raise WorkbenchError(
             f"data.sources: the generated source {path} needs num (how many samples to draw)"
         )
-    generator = load_module(path, ["vae", "gan"])
+    generator = load_module(path, GENERATOR_KINDS)
     return by_role(spec, GeneratedSource(generator, spec.num, name=spec.name or "generated"))
