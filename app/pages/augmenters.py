@@ -65,9 +65,14 @@ if module is not None:
             st.subheader("Samples per class")
             per_class = st.slider("Samples per class", 1, 16, 8, key="per_class")
             seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
-            train_steps = int(module.hparams.train_steps)
-            steps = st.slider("DDIM steps", 1, min(100, train_steps), 25, key="ddim_steps")
-            guidance = st.slider("Guidance scale", 0.0, 8.0, 2.0, 0.5, key="guidance")
+            hp = module.hparams
+            most = min(100, int(hp.train_steps))
+            steps = st.slider(
+                "DDIM steps", 1, most, min(most, int(hp.sample_steps)), key="ddim_steps"
+            )
+            guidance = st.slider(
+                "Guidance scale", 0.0, 8.0, min(8.0, float(hp.guidance_scale)), 0.5, key="guidance"
+            )
             with error_box():
                 show_figure(sample_grid(module, per_class, int(seed), steps, guidance))
         with right:

@@ -29,6 +29,15 @@ def test_augmenters_sample_interpolate_and_refuse_bad_files(models_root, tmp_pat
     app.selectbox(key="ckpt").select("ckpt/refiner.ckpt").run()
     assert not app.exception and not app.error
     assert [c for i in app.image for c in i.captions] == ["rendered", "refined"]
+    app.selectbox(key="ckpt").select("ckpt/diffusion.ckpt").run()
+    assert not app.exception and not app.error, _texts(app.error)
+    # the class grid, the denoising path, and a rendered digit before and after SDEdit
+    assert len(app.image) == 4
+    assert [c for i in app.image[2:] for c in i.captions] == ["rendered", "refined"]
+    app.slider(key="ddim_steps").set_value(3)
+    app.slider(key="guidance").set_value(0.0)
+    app.slider(key="strength").set_value(0.5).run()
+    assert not app.exception and not app.error and len(app.image) == 4
     app.selectbox(key="ckpt").select("ckpt/classifier.ckpt").run()
     assert "needs a vae, gan, diffusion or refiner checkpoint" in _texts(app.error)
     app.text_input(key="ckpt_typed").input("../../elsewhere.ckpt").run()

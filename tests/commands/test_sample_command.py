@@ -54,3 +54,41 @@ def test_bad_input_is_one_line(checkpoints, tmp_path, capsys):
         "--ckpt", str(refiner)
     )
     assert "no such checkpoint" in error("--ckpt", str(tmp_path / "missing.ckpt"))
+
+
+def test_diffusion_samples_record_their_steps_and_guidance(tmp_path, capsys):
+    checkpoint = fit_tiny("diffusion", tmp_path / "diffusion.ckpt")
+    out = tmp_path / "samples"
+    args = ["sample", "--ckpt", str(checkpoint), "--num", "6", "--out", str(out), "--quiet",
+            "--steps", "3", "--guidance", "1.5"]  # fmt: skip
+    assert main(args) == 0
+    ds = open_dataset(out)
+    assert len(ds) == 6 and ds.labels() == list(range(6)) and ds.verify() == []
+    generator = ds.manifest["generator"]
+    assert generator["kind"] == "diffusion"
+    assert (generator["steps"], generator["guidance"]) == (3, 1.5)
+    capsys.readouterr()
+    # resuming with other sampling settings would mix two sets in one folder: refused
+    assert main([*args[:-1], "2.0"]) == 2
+    assert "holds another dataset (differs in generator (guidance))" in capsys.readouterr().err
+
+
+def test_bad_diffusion_options_are_one_line(checkpoints, tmp_path, capsys):
+    diffusion = fit_tiny("diffusion", tmp_path / "diffusion.ckpt")
+
+    def error(*args):
+        assert main(["sample", "--num", "4", "--out", str(tmp_path / "x"), "--quiet", *args]) == 2
+        stderr = capsys.readouterr().err
+        assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: "), stderr
+        return stderr
+
+    assert "--guidance: the guidance scale must be 0 or more" in error(
+        "--ckpt", str(diffusion), "--guidance", "-1"
+    )
+    assert "--steps: DDIM steps must lie in [1, 20]" in error(
+        "--ckpt", str(diffusion), "--steps", "50"
+    )
+    assert "--steps / --guidance: options of a diffusion model" in error(
+        "--ckpt", str(checkpoints["gan"]), "--steps", "10"
+    )
+    assert not (tmp_path / "x").exists()

@@ -96,3 +96,39 @@ def test_interpolation_decodes_a_line_between_two_latents_with_the_averaged_gene
 def test_bad_options_name_the_field(options, field):
     with pytest.raises(WorkbenchError, match=field):
         _gan(**options)
+
+
+def test_the_remedies_train_and_log_the_r1_penalty(digits8):
+    model = _gan(diffaugment=True, r1_weight=1.0, minibatch_std=True)
+    generator, critic = _snapshot(model.generator), _snapshot(model.critic)
+    trainer = tiny_trainer(4)
+    trainer.fit(model, digits8)
+    assert _moved(generator, model.generator) and _moved(critic, model.critic)
+    assert float(trainer.logged_metrics["train/r1"]) > 0
+
+
+def test_diffaugment_is_random_per_image_and_passes_gradients():
+    from workbench.generative.diff_augment import DiffAugment
+
+    images = torch.full((4, 1, 8, 8), 0.5).requires_grad_(True)
+    out = DiffAugment()(images)
+    assert out.shape == images.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert not torch.equal(out[0], out[1])  # drawn per image
+    out.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_minibatch_std_sees_a_collapsed_batch():
+    from workbench.generative.gan import MinibatchStd
+
+    varied = torch.randn(8, 3, 4, 4)
+    collapsed = varied[:1].repeat(8, 1, 1, 1)
+    assert MinibatchStd()(varied).shape == (8, 4, 4, 4)
+    assert float(MinibatchStd()(collapsed)[:, -1].max()) < 1e-3
+    assert float(MinibatchStd()(varied)[:, -1].min()) > 0.1
+    assert MinibatchStd()(torch.randn(6, 3, 4, 4)).shape == (6, 4, 4, 4)  # 6 is not 4k
+
+
+def test_r1_weight_below_zero_is_refused():
+    with pytest.raises(WorkbenchError, match="model.r1_weight: must be 0 .* got -1"):
+        _gan(r1_weight=-1.0)

@@ -14,11 +14,13 @@ OPTIONS = {
     "vae": {"latent_dim": 4, "width": 4},
     "gan": {"latent_dim": 4, "width": 4},
     "refiner": {"width": 4, "blocks": 1, "disc_width": 4, "history_size": 8},
+    "diffusion": {"widths": [8, 8], "attention": False, "train_steps": 20, "sample_steps": 4},
 }
 
 
 def fit_tiny(kind: str, path: Path, size: int = 8, sources: list[dict] | None = None) -> Path:
-    """Trains a ``kind`` model (vae, gan, refiner) for two steps and saves its checkpoint."""
+    """Trains a ``kind`` model (vae, gan, refiner, diffusion) for two steps and saves its
+    checkpoint."""
     pl.seed_everything(0, verbose=False)
     data = MixedDataModule(
         sources or [{"kind": "digits", "name": "natural", "per_class": 3}],

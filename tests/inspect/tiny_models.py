@@ -23,9 +23,10 @@ def save_module(module: torch.nn.Module, kind: str, path: Path) -> Path:
 
 
 def make_checkpoints(folder: Path) -> dict[str, Path]:
-    """Writes an untrained classifier (10 digits, grey 8 px), VAE and GAN (3 classes, 8 px), a
-    refiner (grey 8 px, identity at initialisation) and a dense model (segmentation and depth
-    of the digits scene, RGB 16 px)."""
+    """Writes an untrained classifier (10 digits, grey 8 px), VAE, GAN and diffusion model (3
+    classes, 8 px), a refiner (grey 8 px, identity at initialisation) and a dense model
+    (segmentation and depth of the digits scene, RGB 16 px)."""
+    from workbench.generative.diffusion import ConditionalDiffusion
     from workbench.generative.gan import ConditionalGAN
     from workbench.generative.refiner import Refiner
     from workbench.generative.vae import ConditionalVAE
@@ -41,6 +42,9 @@ def make_checkpoints(folder: Path) -> dict[str, Path]:
         ),
         "vae": ConditionalVAE(**small, latent_dim=2, width=4),
         "gan": ConditionalGAN(**small, latent_dim=2, width=4),
+        "diffusion": ConditionalDiffusion(
+            **small, widths=[8, 8], attention=False, train_steps=20, sample_steps=4
+        ),
         "refiner": Refiner(in_channels=1, image_size=8, width=4, blocks=1, disc_width=4),
         "dense": DenseModule(
             num_classes=10, in_channels=3, image_size=16, task="both",

@@ -250,6 +250,7 @@ class ConditionalDiffusion(pl.LightningModule):
         if strength < 1:
             noise = torch.randn(x.shape, generator=generator).to(x.device)
             x = scheduler.add_noise(x, noise, timesteps[:1].to(x.device))
+        keep = min(keep, len(timesteps))
         marks = set(np.linspace(0, len(timesteps) - 1, keep).round().astype(int)) if keep else set()
         path = []
         for i, t in enumerate(timesteps):
@@ -349,8 +350,9 @@ class ConditionalDiffusion(pl.LightningModule):
         return ((out + 1) / 2).clamp(0, 1)
 
     def denoising_strip(self, seed: int = 0) -> np.ndarray:
-        """Returns the sampling path of one sample per class: K x ``STRIP_POINTS + 1`` x H x W x C
-        (x_t at points from pure noise to the last step, then the sample)."""
+        """Returns the sampling path of one sample per class: K x (P + 1) x H x W x C, x_t at
+        P = min(``STRIP_POINTS``, sampling steps) points from pure noise to the last step, then
+        the sample."""
         hp = self.hparams
         labels = torch.arange(hp.num_classes, device=self.device)
         shape = (hp.num_classes, hp.in_channels, hp.image_size, hp.image_size)
