@@ -60,7 +60,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_render.py --out bench_out
 	$(BIN)/python benchmarks/bench_training.py --out bench_out
 	$(BIN)/workbench experiment sim2real --out bench_out/sim2real
+	$(BIN)/workbench experiment gan --out bench_out/gan
 	$(BIN)/workbench experiment augment --out bench_out/augment
+	$(BIN)/python benchmarks/bench_generators.py --out bench_out
 	$(BIN)/workbench experiment semisupervised --out bench_out/semisupervised
 	$(BIN)/workbench experiment noisy --out bench_out/noisy
 	$(BIN)/workbench experiment conditions --out bench_out/conditions

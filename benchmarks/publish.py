@@ -108,7 +108,21 @@ OUTPUTS = {
                 "augment/results.png": "augment.png",
                 "augment/samples_vae_kall.png": "augment_vae_samples.png",
                 "augment/samples_gan_kall.png": "augment_gan_samples.png",
+                "augment/samples_diffusion_kall.png": "augment_diffusion_samples.png",
+                "augment/refined.png": "augment_refined.png",
             },
+        ),
+        Output(
+            "gan/results.json",
+            "gan.json",
+            "workbench experiment gan --out bench_out/gan",
+            {"gan/results.png": "gan.png", "gan/samples.png": "gan_samples.png"},
+        ),
+        Output(
+            "generators.json",
+            "generators.json",
+            "python benchmarks/bench_generators.py --out bench_out",
+            timing=True,
         ),
         Output(
             "noisy/results.json",
@@ -168,6 +182,8 @@ REGIONS = {
         "sim2real_curriculum_choice.json", lambda d: _study("sim2real").choice_line(d) + "\n"
     ),
     "augment": Region("augment.json", lambda d: _study("augment").tables(d)),
+    "gan": Region("gan.json", lambda d: _study("gan").tables(d)),
+    "generators": Region("generators.json", lambda d: _bench("bench_generators").markdown(d)),
     "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "conditions": Region("conditions.json", lambda d: _study("conditions").tables(d)),

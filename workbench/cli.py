@@ -56,12 +56,16 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.data import export
+    from workbench.data.export import EXPORTS, to_coco, to_webdataset
 
     if args.format == "coco":
-        print(export.to_coco(args.data, args.out, force=args.force))
+        print(to_coco(args.data, args.out, force=args.force))
+    elif args.format == "webdataset":
+        print(to_webdataset(args.data, args.out, args.samples_per_tar, force=args.force))
     else:
-        print(export.to_webdataset(args.data, args.out, args.samples_per_tar, force=args.force))
+        if args.out is None:
+            raise WorkbenchError(f"--out: {args.format} writes a folder; name it with --out DIR")
+        print(EXPORTS.get(args.format)(args.data, args.out, args.force, not args.quiet))
     return 0
 
 
@@ -110,6 +114,10 @@ LIGHTNING_COMMANDS = {
 
 # Experiments: name -> module with ``main(out, quick, seeds, workers, threads, ray_address) -> int``
 # (units spread over workers through :mod:`workbench.execution`).
+# the formats of workbench.data.export.EXPORTS (listed here so --help imports nothing heavy; a
+# test keeps the two equal)
+EXPORT_FORMATS = ("coco", "webdataset", "hf", "yolo", "kitti", "voc")
+
 EXPERIMENTS = {
     "sim2real": "workbench.experiments.sim2real",
     "augment": "workbench.experiments.augment",
@@ -190,16 +198,26 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.set_defaults(func=_render)
 
-    exp = sub.add_parser("export", help="export a dataset as COCO instances or WebDataset shards")
-    exp.add_argument("format", choices=["coco", "webdataset"])
-    exp.add_argument("data", help="dataset folder")
-    exp.add_argument("--out", default=None, help="output file (coco) or folder (webdataset)")
+    exp = sub.add_parser(
+        "export",
+        help="export a dataset as COCO, WebDataset, Hugging Face datasets, YOLO, KITTI or VOC",
+    )
+    exp.add_argument("format", choices=EXPORT_FORMATS)
+    exp.add_argument("data", help="dataset folder, or a paired-conditions folder")
+    exp.add_argument(
+        "--out",
+        default=None,
+        help="output file (coco; default DATA/coco.json) or folder (webdataset: default "
+        "DATA/webdataset; the others: required)",
+    )
     exp.add_argument("--samples-per-tar", type=int, default=1000)
     exp.add_argument(
         "--force",
         action="store_true",
-        help="overwrite an existing file (coco) or tars (webdataset)",
+        help="replace an existing output (coco: the file; webdataset: its tars; others: the "
+        "folder, swapped in only once the new export is complete)",
     )
+    exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=_export)
 
     verify = sub.add_parser(

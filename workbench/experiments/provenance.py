@@ -27,6 +27,7 @@ PACKAGES = (
     "pytorch-lightning",
     "torchmetrics",
     "kornia",
+    "diffusers",
     "numpy",
     "scipy",
     "scikit-robot-pyrender",
