@@ -202,7 +202,7 @@ def test_resume_identity_names_what_differs(tmp_path):
         open_dataset_dir(tmp_path, other, ("seed", "renderer.gl_renderer", "assets"))
     assert str(refused.value) == (
         f"{tmp_path} holds another dataset (differs in renderer.gl_renderer ('llvmpipe' in the "
-        "folder, 'NVIDIA H200' now); assets (a.obj)); choose a new --out or delete it"
+        "folder, 'NVIDIA H200' now); assets (a.obj)); choose another folder or delete it"
     )
     (tmp_path / "manifest.json").write_text("[1]")
     with pytest.raises(WorkbenchError, match="unreadable manifest"):

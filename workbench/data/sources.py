@@ -371,6 +371,11 @@ class SourceSpec:
         num: number of items (generated sources).
         noise: label noise of the training pool (see :class:`workbench.data.noise.NoiseOptions`).
         exclude: a file of items to leave out of the training pool (``workbench clean``).
+        scene: a ``rendered`` source by scene instead of ``path``: the bundled scene name or
+            spec file to render ``num`` samples of with ``seed`` into the folder ``cache``
+            (rendered when missing, resumed when unfinished; see :mod:`workbench.render.cache`).
+        seed: dataset seed of a ``scene`` source (default 0).
+        cache: the dataset folder of a ``scene`` source.
     """
 
     kind: str
@@ -385,6 +390,9 @@ class SourceSpec:
     num: int | None = None
     noise: dict[str, Any] | None = None
     exclude: str | None = None
+    scene: str | None = None
+    seed: int | None = None
+    cache: str | None = None
 
 
 Builder = Callable[[SourceSpec], dict[str, Source]]
@@ -426,9 +434,38 @@ def _imagefolder(spec: SourceSpec) -> dict[str, Source]:
     return by_role(spec, ImageFolderSource(need_path(spec), spec.corrupt, spec.name))
 
 
+# scene -> dataset folder for rendered sources named by scene; filled by workbench.render.cache,
+# which this module imports only when a config names a scene (data never imports render at load)
+SCENE_RENDERERS: Registry[Callable[..., Path]] = Registry("scene renderer")
+
+
+def _scene_dataset(spec: SourceSpec) -> str:
+    """Renders what a scene source's cache lacks; returns the cache folder."""
+    if spec.path is not None:
+        raise WorkbenchError(
+            f"data.sources: the rendered source {spec.name or spec.scene!r} names both a path and "
+            "a scene; keep path (an existing dataset) or scene with num, seed and cache"
+        )
+    missing = [name for name in ("num", "cache") if getattr(spec, name) is None]
+    if missing:
+        raise WorkbenchError(
+            f"data.sources: the rendered source of scene {spec.scene!r} needs "
+            f"{' and '.join(missing)} (how many samples, and the folder to render them into)"
+        )
+    if spec.num < 1:
+        raise WorkbenchError(
+            f"data.sources: num of the rendered source of scene {spec.scene!r} must be at least "
+            f"1, got {spec.num}"
+        )
+    if "scene" not in SCENE_RENDERERS:
+        importlib.import_module("workbench.render.cache")
+    return str(SCENE_RENDERERS.get("scene")(spec.scene, spec.num, spec.seed or 0, spec.cache))
+
+
 @register_source("rendered")
 def _rendered(spec: SourceSpec) -> dict[str, Source]:
-    return by_role(spec, RenderedSource(need_path(spec), spec.name))
+    path = _scene_dataset(spec) if spec.scene is not None else need_path(spec)
+    return by_role(spec, RenderedSource(path, spec.name))
 
 
 @register_source("pseudo")

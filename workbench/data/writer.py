@@ -462,7 +462,7 @@ def open_dataset_dir(
         if diff:
             raise WorkbenchError(
                 f"{out} holds another dataset (differs in {'; '.join(diff)}); "
-                "choose a new --out or delete it"
+                "choose another folder or delete it"
             )
         return old
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """YOLO detection layout (Ultralytics): ``images/<split>/NNNNNN.png``, one
 ``labels/<split>/NNNNNN.txt`` per image (``class cx cy w h``, normalised to [0, 1], one line per
-visible thing) and ``data.yaml`` naming the classes and every split (``train`` and ``val`` point at the first; edit
-them to train on another); a paired-conditions folder gives one split per condition."""
+visible thing) and ``data.yaml`` naming the classes and every split (``train`` and ``val``
+point at the first; edit them to train on another); a paired-conditions folder gives one split
+per condition."""
 
 from __future__ import annotations
 
