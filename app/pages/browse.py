@@ -88,10 +88,11 @@ if rows:
             with error_box():
                 dataset = open_under(root, row["source"])
                 sample = load_sample(dataset, row["index"])
-                show_images(sample_views(sample, sample["meta"]), columns=5)
+                show_images(sample_views(sample, sample["meta"]), columns=6)
                 meta = sample["meta"]
                 st.caption(f"class {meta['label_name']} · difficulty {meta['difficulty']:.3f}")
-                st.dataframe(pd.DataFrame(meta["objects"]), hide_index=True)
+                rows = [{k: v for k, v in o.items() if k != "amodal_mask"} for o in meta["objects"]]
+                st.dataframe(pd.DataFrame(rows), hide_index=True)
                 st.json(
                     {k: meta[k] for k in ("condition", "difficulty_terms", "factors", "camera")},
                     expanded=1,

@@ -23,7 +23,7 @@ def test_grid_filters_sample_and_statistics(data_root, open_page):
     assert not app.exception and not app.error
     captions = [c for image in app.image for c in image.captions]
     assert len([c for c in captions if " · d=" in c]) == RENDERED_DIGITS  # the grid
-    assert {"rgb", "depth", "segmentation", "instances", "boxes"} <= set(captions)  # one sample
+    assert {"rgb", "depth", "segmentation", "instances", "boxes", "amodal"} <= set(captions)
     assert {"clone", "night"} <= set(captions)  # paired conditions side by side
     assert app.metric[0].value == str(RENDERED_DIGITS)
     first = app.multiselect(key="f_class").options[0]

@@ -93,6 +93,12 @@ def test_coco_export_masks_match_instance_maps(shapes_dir, tmp_path):
         )
         x0, y0, x1, y1 = obj["box"]
         assert ann["bbox"] == [x0, y0, x1 - x0, y1 - y0]
+        # the amodal extent rides along as extra fields: the recorded box and RLE mask
+        x0, y0, x1, y1 = obj["amodal_box"]
+        assert ann["amodal_bbox"] == [x0, y0, x1 - x0, y1 - y0]
+        amodal = mask_utils.decode(ann["amodal_segmentation"])
+        assert amodal.sum() >= coco.annToMask(ann).sum()
+        assert (amodal >= coco.annToMask(ann)).all()
         checked += 1
     assert checked >= 12
 

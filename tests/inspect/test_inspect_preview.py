@@ -81,7 +81,7 @@ def test_preview_matches_the_rendered_dataset(renderer, rendered_dir):
         np.testing.assert_array_equal(sample.arrays[name], stored[name])
     assert sample.meta["label"] == stored["meta"]["label"]
     views = sample_views(sample.arrays, sample.meta, size=64)
-    assert set(views) == {"rgb", "depth", "segmentation", "instances", "boxes"}
+    assert set(views) == {"rgb", "depth", "segmentation", "instances", "boxes", "amodal"}
     for image in views.values():
         assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and image.std() > 0
     with pytest.raises(WorkbenchError, match="condition"):

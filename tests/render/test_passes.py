@@ -176,3 +176,42 @@ def test_meshes_and_lights_reach_pyrender_in_scene_order(renderer, monkeypatch):
     assert [n.light.intensity for n in scene.light_nodes] == [
         light.intensity for light in instance.lights
     ]
+
+
+def test_amodal_masks_hold_the_occluded_part_and_cost_no_extra_pass(renderer):
+    front, back = _cube(0.0, 0.0, 0, "front"), _cube(0.5, 2.0, 1, "back")
+    passes = renderer.render(_scene([front, back]), amodal=True)
+    full, visible = passes["amodal"][2], passes["inst"] == 2
+    assert full.sum() == passes["unoccluded"][2] > visible.sum()  # the hidden part is there
+    assert not (visible & ~full).any()  # and holds every visible pixel
+    assert np.array_equal(passes["amodal"][1], passes["inst"] == 1)  # not occluded: the same
+    plain = renderer.render(_scene([front, back]))
+    assert "amodal" not in plain
+    for name in ("rgb", "depth", "inst", "seg"):
+        np.testing.assert_array_equal(plain[name], passes[name])
+
+
+def test_amodal_labels_in_the_sample_json_and_their_switch(renderer):
+    from pycocotools import mask as mask_utils
+
+    spec = parse_spec({"kind": "street", "resolution": 64})
+    occluded = 0
+    for index in range(4):
+        sample = render_sample(renderer, spec, 0, index)
+        for obj in sample.meta["objects"]:
+            if obj["amodal_mask"] is None:
+                assert obj["box"] is None and obj["amodal_box"] is None
+                continue
+            full = mask_utils.decode(obj["amodal_mask"]).astype(bool)
+            visible = sample.arrays["inst"] == obj["instance_id"]
+            assert not (visible & ~full).any()
+            rows, cols = np.nonzero(full)
+            assert obj["amodal_box"] == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+            if obj["visible_fraction"] > 0:
+                assert visible.sum() / full.sum() == pytest.approx(obj["visible_fraction"], 1e-5)
+            occluded += obj["visible_fraction"] < 1
+    assert occluded > 0
+    off = render_sample(renderer, spec.model_copy(update={"amodal": False}), 0, 0)
+    assert all("amodal_box" not in obj for obj in off.meta["objects"])
+    on = render_sample(renderer, spec, 0, 0)
+    np.testing.assert_array_equal(off.arrays["rgb"], on.arrays["rgb"])

@@ -192,19 +192,54 @@ def draw_boxes(rgb: np.ndarray, objects: list[dict], size: int = VIEW_SIZE) -> n
     return np.asarray(image)
 
 
+VISIBLE_COLOUR, AMODAL_COLOUR = (255, 230, 0), (0, 200, 255)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """The pixels of a boolean mask with a 4-neighbour outside it (its one-pixel outline)."""
+    padded = np.pad(mask, 1)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner
+
+
+def draw_amodal(
+    rgb: np.ndarray, inst: np.ndarray, objects: list[dict], size: int = VIEW_SIZE
+) -> np.ndarray:
+    """Returns ``rgb`` enlarged to ``size`` with each thing's visible outline (yellow) and its
+    amodal outline, the full extent occluded parts included (cyan), from the recorded RLE."""
+    from pycocotools import mask as mask_utils
+
+    scale = max(1, size // rgb.shape[1])
+    big = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1).copy()
+    for obj in objects:
+        full = obj.get("amodal_mask")
+        layers = [(inst == obj["instance_id"], VISIBLE_COLOUR)]
+        if full is not None:
+            layers.insert(0, (mask_utils.decode(full).astype(bool), AMODAL_COLOUR))
+        for mask, colour in layers:
+            edge = _outline(np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1))
+            big[edge] = colour
+    return enlarge(big, size)
+
+
 def sample_views(
     arrays: dict[str, np.ndarray], meta: dict[str, Any], size: int = VIEW_SIZE
 ) -> dict[str, np.ndarray]:
     """Returns the views the app shows of one sample, each uint8 ``size`` x ``size`` x 3:
-    ``rgb``, ``depth`` (colour map), ``segmentation`` (overlay), ``instances`` and ``boxes``."""
+    ``rgb``, ``depth`` (colour map), ``segmentation`` (overlay), ``instances``, ``boxes`` and,
+    when the sample records amodal masks, ``amodal`` (visible and full-extent outlines)."""
     rgb = arrays["rgb"]
-    return {
+    objects = meta.get("objects", [])
+    views = {
         "rgb": enlarge(rgb, size),
         "depth": enlarge(colorize_depth(arrays["depth"]), size),
         "segmentation": enlarge(overlay_segmentation(rgb, arrays["seg"]), size),
         "instances": enlarge(colorize_ids(arrays["inst"]), size),
-        "boxes": draw_boxes(rgb, meta.get("objects", []), size),
+        "boxes": draw_boxes(rgb, objects, size),
     }
+    if any(obj.get("amodal_mask") is not None for obj in objects):
+        views["amodal"] = draw_amodal(rgb, arrays["inst"], objects, size)
+    return views
 
 
 # --- the preview workers ------------------------------------------------------------------

@@ -13,13 +13,31 @@ labelled object (the digit, or the most visible thing):
 from __future__ import annotations
 
 import numpy as np
+from pycocotools import mask as mask_utils
 from scipy import ndimage
 
 from workbench.scene.model import SceneInstance
 
 
+def box_of(mask: np.ndarray) -> list[int] | None:
+    """The ``[x0, y0, x1, y1]`` box (exclusive ends) of a boolean mask; None when it is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+def rle(mask: np.ndarray) -> dict:
+    """COCO run-length encoding of a boolean mask (``size`` and ASCII ``counts``), as
+    pycocotools' ``mask.decode`` reads it."""
+    encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
+
+
 def objects_table(instance: SceneInstance, passes: dict, classes: list[str]) -> list[dict]:
-    """Returns one record per thing: instance id, class, box, pixels and visible fraction.
+    """Returns one record per thing: instance id, class, box, pixels and visible fraction, and
+    with amodal passes its full extent: ``amodal_box`` and ``amodal_mask`` (RLE), None when no
+    part of it lies in the image.
 
     Boxes are ``[x0, y0, x1, y1]`` in pixels with exclusive ``x1``, ``y1``; ``None`` when the
     thing is not visible.
@@ -46,6 +64,11 @@ def objects_table(instance: SceneInstance, passes: dict, classes: list[str]) -> 
                 "visible_fraction": round(float(pixels[inst_id]) / alone, 6) if alone else 0.0,
             }
         )
+        if "amodal" in passes:
+            full = passes["amodal"].get(inst_id)
+            extent = None if full is None else box_of(full)
+            rows[-1]["amodal_box"] = extent
+            rows[-1]["amodal_mask"] = None if extent is None else rle(full)
     return rows
 
 

@@ -74,7 +74,7 @@ def render_sample(
     condition_rng = stream(seed, index, f"condition/{condition}")
     params = {"name": condition, **effect.sample(condition_rng)}
     instance = effect.apply_scene(instance, params, condition_rng)
-    passes = renderer.render(instance)
+    passes = renderer.render(instance, amodal=spec.amodal)
     rgb = passes["rgb"].astype(np.float32) / 255.0
     rgb = _composite_photo(rgb, passes["depth"], instance.background)
     subject = passes["inst"] > 0

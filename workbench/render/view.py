@@ -7,6 +7,8 @@ One :class:`Renderer` per process (pyrender is not thread-safe). ``render`` retu
     inst       uint16  H x W       instance id (things numbered 1.. in scene order), 0 = none
     seg        uint8   H x W       semantic id = class index + 1, 0 = background / clutter
     unoccluded dict                instance id -> pixels it would cover with nothing in front
+    amodal     dict                instance id -> bool H x W mask of those pixels (its full
+                                   extent, occluded parts included; with ``amodal=True`` only)
 
 Import this module only after :func:`workbench.render.gl.activate`.
 """
@@ -220,8 +222,10 @@ class Renderer:
         rgb, depth = self._renderer.render(scene)
         return rgb, depth
 
-    def render(self, instance: SceneInstance) -> dict:
-        """Renders all passes of ``instance``; see the module docstring for the outputs."""
+    def render(self, instance: SceneInstance, amodal: bool = False) -> dict:
+        """Renders all passes of ``instance``; see the module docstring for the outputs
+        (``amodal`` adds each thing's full-extent mask, from the passes that measure its
+        visible fraction, so it costs no extra render)."""
         scene, nodes = self.build(instance)
         rgb, depth = self._renderer.render(scene)
 
@@ -241,17 +245,23 @@ class Renderer:
         seg = np.ascontiguousarray(labels[..., 2])
 
         visible = np.bincount(inst_map.ravel(), minlength=next_id)
-        unoccluded = self._unoccluded(instance, nodes, ids, scene, visible)
-        return {
+        masks = {} if amodal else None
+        unoccluded = self._unoccluded(instance, nodes, ids, scene, visible, inst_map, masks)
+        passes = {
             "rgb": rgb,
             "depth": depth.astype(np.float32),
             "inst": inst_map,
             "seg": seg,
             "unoccluded": unoccluded,
         }
+        if amodal:
+            passes["amodal"] = masks
+        return passes
 
-    def _unoccluded(self, instance, nodes, ids, scene, visible) -> dict[int, int]:
-        """Pixels each thing covers alone.
+    def _unoccluded(
+        self, instance, nodes, ids, scene, visible, inst_map, masks: dict | None
+    ) -> dict[int, int]:
+        """Pixels each thing covers alone (and, into ``masks`` when given, the mask of them).
 
         A thing is fully visible when no other occluder can be in front of it: none whose image
         box overlaps its box and whose nearest point is closer than its farthest. The others are
@@ -268,16 +278,12 @@ class Renderer:
         prints = {node: p for node, p in prints.items() if p is not None}
         out, groups = {}, []
         for inst, (_, node) in ids.items():
-            if node not in prints:
+            if not _may_be_hidden(node, prints):
                 out[inst] = int(visible[inst])
+                if masks is not None:
+                    masks[inst] = inst_map == inst
                 continue
-            box, _, far = prints[node]
-            if not any(
-                other is not node and near < far and _overlaps(box, b)
-                for other, (b, near, _) in prints.items()
-            ):
-                out[inst] = int(visible[inst])
-                continue
+            box = prints[node][0]
             group = next(
                 (g for g in groups if not any(_overlaps(box, prints[n][0]) for _, n in g)), None
             )
@@ -289,9 +295,22 @@ class Renderer:
             alone, _ = self._renderer.render(
                 scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors
             )
-            counts = np.bincount(
-                (alone[..., 0].astype(np.int64) | (alone[..., 1].astype(np.int64) << 8)).ravel(),
-                minlength=max(ids) + 1,
-            )
+            alone_map = alone[..., 0].astype(np.int64) | (alone[..., 1].astype(np.int64) << 8)
+            counts = np.bincount(alone_map.ravel(), minlength=max(ids) + 1)
             out.update({inst: int(counts[inst]) for inst, _ in group})
+            if masks is not None:
+                masks.update({inst: alone_map == inst for inst, _ in group})
         return out
+
+
+def _may_be_hidden(node, prints: dict) -> bool:
+    """Whether another occluder could be in front of ``node``: one whose image box overlaps its
+    box and whose nearest point is closer than its farthest (``prints``: node -> (box, near,
+    far); a node without a footprint cannot be hidden)."""
+    if node not in prints:
+        return False
+    box, _, far = prints[node]
+    return any(
+        other is not node and near < far and _overlaps(box, other_box)
+        for other, (other_box, near, _) in prints.items()
+    )

@@ -210,6 +210,8 @@ class _SpecBase(_Model):
     materials: MaterialSpec = MaterialSpec()
     background: BackgroundSpec = BackgroundSpec()
     conditions: list[ConditionName] = Field(default=["clone"], min_length=1, max_length=MAX_LIST)
+    # record each thing's full extent (amodal box and RLE mask) beside its visible part
+    amodal: bool = True
     _source: str = PrivateAttr(default="<spec>")
 
     @property

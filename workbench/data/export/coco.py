@@ -25,8 +25,22 @@ def _check_file_out(out: Path, force: bool) -> None:
         raise WorkbenchError(f"--out {out}: cannot create its folder ({exc.strerror})") from None
 
 
+def _amodal(obj: dict) -> dict:
+    """The amodal fields of an annotation (extra keys pycocotools ignores): the full extent's
+    ``amodal_bbox`` (``[x, y, w, h]``) and ``amodal_segmentation`` (RLE), when recorded."""
+    if obj.get("amodal_box") is None:
+        return {}
+    x0, y0, x1, y1 = obj["amodal_box"]
+    return {
+        "amodal_bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+        "amodal_segmentation": obj["amodal_mask"],
+    }
+
+
 def to_coco(data: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
-    """Writes COCO instances (one annotation per visible thing, RLE masks) for a dataset.
+    """Writes COCO instances (one annotation per visible thing, RLE masks; with the amodal box
+    and mask as ``amodal_bbox`` and ``amodal_segmentation`` when the dataset records them) for a
+    dataset.
 
     Category ids are class index + 1, as in the semantic maps. Image file names are relative
     to the dataset folder.
@@ -78,6 +92,7 @@ def to_coco(data: str | Path, out: str | Path | None = None, force: bool = False
                     "bbox": [x, y, w, h],
                     "iscrowd": 0,
                     "visible_fraction": obj["visible_fraction"],
+                    **_amodal(obj),
                 }
             )
     categories = [{"id": i + 1, "name": name} for i, name in enumerate(dataset.classes)]
