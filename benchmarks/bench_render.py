@@ -4,7 +4,9 @@
   same scenes, render RGB + depth, nothing else), at 64, 128 and 256 pixels;
 * 2 workers against 1 (whole ``workbench render`` commands);
 * EGL against OSMesa;
-* peak RSS of a render at 1k and 5k samples (flat memory means these match).
+* peak RSS of a render at 1k and 5k samples (flat memory means these match);
+* amodal labels on against off (``amodal`` in the spec): end-to-end street scenes, alternated
+  in blocks in one process, and the sample JSON's size.
 
 Each target is one measurement, decided by its value (``workbench.experiments.stats``); the
 JSON carries a ``provenance`` block (commit, command, host, versions, both GL renderers).
@@ -64,6 +66,42 @@ print(json.dumps({{"bare": bare, "full": full}}))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _amodal_cost(resolution: int, count: int, blocks: int) -> dict:
+    """End-to-end street samples per second with amodal labels on and off (alternated blocks
+    of ``count`` in one fresh process, EGL) and the mean sample JSON size of each."""
+    code = f"""
+import json, time
+from workbench.render import gl
+gl.activate("egl")
+from workbench.render.sample import render_sample
+from workbench.render.view import Renderer
+from workbench.scene.spec import parse_spec
+specs = {{flag: parse_spec({{"kind": "street", "resolution": {resolution}, "amodal": flag}})
+          for flag in (True, False)}}
+r = Renderer({resolution}, {resolution})
+for flag in (True, False):
+    render_sample(r, specs[flag], 0, 0)
+seconds, sizes = {{True: 0.0, False: 0.0}}, {{True: [], False: []}}
+for block in range({blocks}):
+    for flag in ((True, False) if block % 2 == 0 else (False, True)):
+        t = time.perf_counter()
+        for i in range({count}):
+            meta = render_sample(r, specs[flag], 0, block * {count} + i).meta
+            sizes[flag].append(len(json.dumps(meta)))
+        seconds[flag] += time.perf_counter() - t
+n = {blocks} * {count}
+print(json.dumps({{"on": n / seconds[True], "off": n / seconds[False],
+                  "json_bytes_on": sum(sizes[True]) / n, "json_bytes_off": sum(sizes[False]) / n}}))
+"""
+    env = {**os.environ, "LP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**result, "resolution": resolution, "samples": blocks * count,
+            "slowdown": result["off"] / result["on"]}  # fmt: skip
 
 
 def _render_cli(args: list[str]) -> tuple[float, float]:
@@ -168,6 +206,14 @@ def main() -> None:
             f"memory: {samples} samples at 64px, 1 worker: peak RSS {peak:.0f} MiB ({seconds:.0f}s)"
         )
 
+    amodal = _amodal_cost(128, 10 if args.quick else 50, 2 if args.quick else 4)
+    results["amodal"] = amodal
+    print(
+        f"amodal labels: street 128px end-to-end {amodal['on']:.1f}/s on, {amodal['off']:.1f}/s "
+        f"off ({amodal['slowdown']:.2f}x); sample JSON {amodal['json_bytes_on']:.0f} vs "
+        f"{amodal['json_bytes_off']:.0f} bytes"
+    )
+
     results["targets"] = targets(results)
     results["provenance"] = recorder.block()
     out = Path(args.out)
@@ -245,10 +291,23 @@ def markdown(results: dict) -> str:
         + " and ".join(f"{memory[k]['peak_rss_mib']:.0f}" for k in sizes)
         + f" MiB | flat (largest within {100 * (MEMORY_GROWTH - 1):.0f}% of smallest) | "
         f"{stats.verdict(flat)} |",
+        *_amodal_row(results.get("amodal")),
         "",
         f"Decisions: {stats.RULE_POINT}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _amodal_row(amodal: dict | None) -> list[str]:
+    """The table row of the amodal labels' cost (none for a run that predates them)."""
+    if amodal is None:
+        return []
+    return [
+        f"| amodal labels on against off, end-to-end street scenes at {amodal['resolution']} px "
+        f"({amodal['samples']} each, alternated) | {amodal['on']:.1f} vs {amodal['off']:.1f} "
+        f"samples/s: **{amodal['slowdown']:.2f}x** the time; sample JSON "
+        f"{amodal['json_bytes_on']:.0f} vs {amodal['json_bytes_off']:.0f} bytes | measured | |"
+    ]
 
 
 if __name__ == "__main__":
