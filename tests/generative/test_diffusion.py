@@ -141,3 +141,14 @@ def test_a_diffusion_checkpoint_is_not_a_classifier(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "diffusion.ckpt: a diffusion checkpoint; this needs a classifier checkpoint" in err
+
+
+def test_sdedit_at_full_strength_starts_from_noise(trained):
+    model = trained[0].eval()
+    white = torch.ones(8, 1, 8, 8)  # a flat image: any spread in x_T comes from the noise
+    with torch.no_grad():
+        _, path = model._denoise(white, None, 5, 1.0, 1.0, torch.Generator().manual_seed(0), 1)
+    assert 0.7 < float(path[0].std()) < 1.3 and abs(float(path[0].mean())) < 0.5
+    with torch.no_grad():
+        _, path = model._denoise(white, None, 5, 1.0, 0.2, torch.Generator().manual_seed(0), 1)
+    assert float(path[0].mean()) > 0.5  # at 0.2 the image still dominates

@@ -237,17 +237,18 @@ class ConditionalDiffusion(pl.LightningModule):
         labels: Tensor | None,
         steps: int,
         guidance: float,
-        strength: float = 1.0,
+        strength: float | None = None,
         generator: torch.Generator | None = None,
         keep: int = 0,
     ) -> tuple[Tensor, list[Tensor]]:
-        """Runs DDIM from ``x`` (pure noise for ``strength`` 1, else an image) to an image in
-        [-1, 1]; returns it and ``keep`` intermediate ``x_t`` spread along the path."""
+        """Runs DDIM to an image in [-1, 1]: from the pure noise ``x`` over all ``steps`` when
+        ``strength`` is None, else (SDEdit) from the image ``x`` noised to the first of the last
+        ``strength`` share of the steps. Returns the image and ``keep`` intermediate ``x_t``
+        spread along the path."""
         scheduler = self._scheduler(steps)
         timesteps = scheduler.timesteps
-        start = len(timesteps) - max(1, round(strength * len(timesteps)))
-        timesteps = timesteps[start:]
-        if strength < 1:
+        if strength is not None:
+            timesteps = timesteps[len(timesteps) - max(1, round(strength * len(timesteps))) :]
             noise = torch.randn(x.shape, generator=generator).to(x.device)
             x = scheduler.add_noise(x, noise, timesteps[:1].to(x.device))
         keep = min(keep, len(timesteps))
