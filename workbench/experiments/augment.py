@@ -105,7 +105,7 @@ class StudyConfig:
     classifier: TrainBudget = field(default_factory=lambda: TrainBudget(epochs=6, epoch_size=1536))
     generator_epoch_size: int = 2048
     epochs: dict[str, int] = field(
-        default_factory=lambda: {"vae": 15, "gan": 200, "refiner": 6, "diffusion": 50}
+        default_factory=lambda: {"vae": 15, "gan": 200, "refiner": 6, "diffusion": 25}
     )
     options: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
@@ -116,7 +116,7 @@ class StudyConfig:
         }
     )
     strengths: list[float] = field(default_factory=lambda: [0.3, 0.6])
-    sweep: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0])
+    sweep: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.45, 0.6, 0.8, 1.0])
 
     def __post_init__(self) -> None:
         missing = [s for s in self.strengths if s not in self.sweep]
