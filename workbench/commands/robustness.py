@@ -100,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray-address", default=None, help="HOST:PORT of a running Ray cluster for the units"
     )
     parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a classifier checkpoint of the same classes that normalises the corruption "
+        "errors: CE, mCE and relative mCE in the report (Hendrycks and Dietterich 2019)",
+    )
+    parser.add_argument(
         "--target-class",
         default=None,
         help="dense only: a targeted attack pushes the --target-region pixels to this class",
@@ -190,7 +196,8 @@ def _run_classifier(args: argparse.Namespace, choices: dict) -> Path:
         threads = args.threads or torch.get_num_threads()
         executor = Executor(workers=args.workers, ray_address=args.ray_address, threads=threads)
     return evaluate_checkpoint(args.ckpt, args.data, args.out, settings, device=args.device,
-                               progress=not args.quiet, executor=executor)  # fmt: skip
+                               progress=not args.quiet, executor=executor,
+                               baseline=args.baseline)  # fmt: skip
 
 
 def _run_dense(args: argparse.Namespace, choices: dict) -> Path:
@@ -203,6 +210,11 @@ def _run_dense(args: argparse.Namespace, choices: dict) -> Path:
         )
     if args.cascade != "standard":
         raise WorkbenchError("--cascade: applies to classifiers only (dense: --attacks pgd,apgd)")
+    if args.baseline is not None:
+        raise WorkbenchError(
+            "--baseline: mCE normalises classification errors; a dense report gives mIoU and "
+            "AbsRel per corruption instead"
+        )
     choices = {
         **choices,
         "restarts": args.restarts or 1,

@@ -115,6 +115,30 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _mce_section(mce: dict[str, Any] | None) -> list[str]:
+    """The corruption errors normalised by the baseline (none without ``--baseline``)."""
+    if mce is None:
+        return []
+
+    def number(value: float | None) -> str:
+        return "undefined" if value is None else f"{value:.3f}"
+
+    counted = f"{len(mce['counted'])} of the 15 benchmark corruptions"
+    missing = f" (not run: {', '.join(mce['missing'])})" if mce["missing"] else ""
+    return [
+        "<h3>Corruption error normalised by the baseline</h3>",
+        f"<p>Baseline: {html.escape(mce['baseline'])} (clean accuracy "
+        f"{mce['baseline_clean_acc']:.4f}). mCE {number(mce['mce'])}, relative mCE "
+        f"{number(mce['relative_mce'])}, over {counted}{html.escape(missing)}; below 1 is more "
+        "robust than the baseline (Hendrycks and Dietterich 2019).</p>",
+        _table(
+            ["corruption", "CE", "relative CE"],
+            [[n, number(v["ce"]), number(v["relative_ce"])]
+             for n, v in mce["per_corruption"].items()],
+        ),  # fmt: skip
+    ]
+
+
 def _cascade_text(report: dict[str, Any]) -> str:
     """The paragraph that says how the worst case was found, with any departure from
     AutoAttack that the model's classes forced."""
@@ -191,6 +215,7 @@ def render_html(report: dict[str, Any], examples: Examples | None) -> str:
                 ["corruption", *[f"severity {s}" for s in report["settings"]["severities"]]],
                 [[n, *per.values()] for n, per in report["corruptions"].items()],
             ),
+            *_mce_section(report.get("mce")),
         ]
     if report["conditions"]:
         parts += [

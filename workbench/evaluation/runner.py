@@ -39,6 +39,7 @@ from workbench.evaluation.cascade import (
 )
 from workbench.evaluation.corruptions import corrupt
 from workbench.evaluation.depth_corruptions import DEPTH_CORRUPTIONS, corrupt_with_depth
+from workbench.evaluation.mce import corruption_errors
 from workbench.evaluation.results import (
     BudgetStability,
     Clean,
@@ -216,6 +217,11 @@ class Runner:
 
     def _corruption(self, name: str) -> Corruptions:
         """Accuracy under corruption ``name`` at every severity."""
+        return Corruptions({name: self.corruption_accuracy(name, self.model)})
+
+    def corruption_accuracy(self, name: str, model: nn.Module) -> dict[int, float]:
+        """Accuracy of ``model`` (this evaluation's or a baseline) under corruption ``name`` at
+        every severity, on the very images this evaluation corrupts (the same seeds)."""
         s = self.settings
         index = s.corruptions.index(name)
         acc: dict[int, float] = {}
@@ -225,9 +231,21 @@ class Runner:
                 images = corrupt_with_depth(self.x, self.depth, name, severity, seed)
             else:
                 images = corrupt(self.x, name, severity, seed=seed)
-            pred = predict(self.model, images, s.batch_size)
+            pred = predict(model, images, s.batch_size)
             acc[severity] = float((pred == self.y).float().mean())
-        return Corruptions({name: acc})
+        return acc
+
+    def baseline_errors(self, baseline: nn.Module, report: dict[str, Any]) -> dict[str, Any]:
+        """CE, mCE and relative mCE of this evaluation's corruption results normalised by
+        ``baseline`` on the same corrupted images (:mod:`workbench.evaluation.mce`)."""
+        baseline = as_logits_model(baseline).to(self.x.device)
+        clean = float((predict(baseline, self.x, self.settings.batch_size) == self.y)
+                      .float().mean())  # fmt: skip
+        names = list(report["corruptions"])
+        accuracy = {n: {str(k): v for k, v in self.corruption_accuracy(n, baseline).items()}
+                    for n in names}  # fmt: skip
+        errors = corruption_errors(report["corruptions"], report["clean_acc"], accuracy, clean)
+        return {"baseline_clean_acc": clean, "baseline_corruptions": accuracy, **errors}
 
     def _large(self) -> LargeEps:
         """The strongest white-box attack alone at a radius that reaches a grey image."""
@@ -504,6 +522,24 @@ def _runner_unit(
         return getattr(runner, method)(**kwargs).to_unit()
 
 
+def _load_baseline(path: str | Path, model: nn.Module, device: str) -> nn.Module:
+    """Loads the ``--baseline`` classifier and checks it knows the model's classes.
+
+    Raises:
+        WorkbenchError: another kind of checkpoint, or other classes (both lists named).
+    """
+    from workbench.checkpoint import load_module
+
+    baseline = load_module(path, ["classifier"], map_location=device)
+    ours, theirs = list(model.class_names), list(baseline.class_names)
+    if ours != theirs:
+        raise WorkbenchError(
+            f"--baseline {path}: trained on classes {theirs} but the model on {ours}; normalise "
+            "by a baseline of the same classes"
+        )
+    return baseline
+
+
 def evaluate_checkpoint(
     ckpt: str | Path,
     data: str,
@@ -512,6 +548,7 @@ def evaluate_checkpoint(
     device: str = "cpu",
     progress: bool = True,
     executor: Executor | None = None,
+    baseline: str | Path | None = None,
 ) -> Path:
     """Evaluates a classifier checkpoint on ``data`` and writes the report into ``out``.
 
@@ -524,9 +561,14 @@ def evaluate_checkpoint(
         progress: show a progress bar.
         executor: runs the sweep points and corruptions at once (as Ray tasks); None runs
             them one after another here.
+        baseline: a classifier checkpoint of the same classes that normalises the corruption
+            errors (CE, mCE and relative mCE in the report's ``mce``).
 
     Returns:
         the path of ``report.html``.
+
+    Raises:
+        WorkbenchError: an unusable device, data or checkpoint, or a baseline of other classes.
     """
     from workbench.checkpoint import load_module
     from workbench.evaluation.data import load_eval_data
@@ -538,6 +580,7 @@ def evaluate_checkpoint(
         first = str(error).strip().splitlines()[0][:120]
         raise WorkbenchError(f"--device {device}: not usable here ({first}); use cpu") from None
     model = load_module(ckpt, ["classifier"], map_location=device)
+    base = None if baseline is None else _load_baseline(baseline, model, device)
     hparams = model.hparams
     data_set = load_eval_data(
         data, int(hparams.image_size), int(hparams.in_channels), settings.n, settings.seed
@@ -555,7 +598,7 @@ def evaluate_checkpoint(
             data_set.classes,
         )
     out = Path(out)
-    evaluation = Runner(
+    runner = Runner(
         model,
         data_set.x,
         data_set.y,
@@ -566,8 +609,11 @@ def evaluate_checkpoint(
         progress,
         executor,
         data_set.depth,
-    ).run()
+    )
+    evaluation = runner.run()
     report = {"model": str(ckpt), "data": data_set.source, **evaluation.report}
+    if base is not None and report["corruptions"]:
+        report["mce"] = {"baseline": str(baseline), **runner.baseline_errors(base, report)}
     if executor is not None:
         report["execution"] = {"workers": executor.workers, "threads": executor.threads}
     if data_set.reference:
