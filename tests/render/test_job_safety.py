@@ -133,7 +133,8 @@ def test_resume_with_another_renderer_or_version_is_refused(reference, tmp_path,
         assert json.loads((out / "manifest.json").read_text())["renderer"]["gl_renderer"] == value
     shutil.rmtree(out / "shards" / "000009")
     before = sample_hashes(out)
-    _one_line_error(run_cli("render", *ARGS, "--out", str(out), check=False), shown, "new --out")
+    done = run_cli("render", *ARGS, "--out", str(out), check=False)
+    _one_line_error(done, shown, "choose another folder")
     assert sample_hashes(out) == before and not (out / "shards" / "000009").exists()
 
 
@@ -155,7 +156,8 @@ def test_resume_with_a_changed_mesh_file_is_refused(tmp_path):
     data = bytearray(mesh.read_bytes())
     data[0] = ord("x")  # the STL header: same geometry, other bytes
     mesh.write_bytes(bytes(data))
-    _one_line_error(run_cli(*args, check=False), f"assets ({mesh.resolve()})", "new --out")
+    done = run_cli(*args, check=False)
+    _one_line_error(done, f"assets ({mesh.resolve()})", "choose another folder")
     assert not (out / "shards" / "000001").exists()
 
 

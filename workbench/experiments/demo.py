@@ -30,6 +30,7 @@ from typing import Any
 
 from workbench.data.preview import condition_grid, contact_sheet
 from workbench.data.reader import open_dataset, open_paired
+from workbench.data.writer import check_folder_path
 from workbench.render.job import RenderJob, run
 from workbench.resources import configs_dir, scenes_dir
 from workbench.scene.spec import load_spec
@@ -263,6 +264,7 @@ def run_demo(out: str | Path, budget: DemoBudget = FULL) -> dict[str, object]:
 
     recorder = Recorder(seeds={"render": 0, "paired render": 1, "training": 0, "evaluation": 0})
     out = Path(out)
+    check_folder_path(out)  # before the log file is made under it
     with quiet(out / "logs" / "demo.log"):
         written: dict[str, object] = dict(
             render_stage(out, budget.num, budget.paired, budget.sim2real)
