@@ -622,7 +622,7 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
             "difference": False,
             **stats.decide(summary["cas"][kind]["ratio_to_real"]["values"], CAS_RATIO_TARGET),
         }
-        for kind in GENERATORS
+        for kind in _generators(summary)
     ]
     k1 = min(summary["arms"]["natural only"], key=int)
     improving = [
@@ -712,8 +712,8 @@ def tables(summary: dict[str, Any]) -> str:
             list(to_rendered[ks[0]]), ks, lambda k, label: stats.points(to_rendered[k][label])
         ),
     ]
-    sweep = summary["sdedit_sweep"]
-    lines += [
+    sweep = summary.get("sdedit_sweep", {})  # none in results written before the sweep
+    lines += [] if not sweep else [
         "",
         "SDEdit strength: realism (FID of the refined rendered digits to the natural test split, "
         "lower is more natural) against faithfulness (accuracy of the real-data classifier on "
@@ -744,7 +744,7 @@ def tables(summary: dict[str, Any]) -> str:
         f"| real data | {stats.pct(cas['real']['accuracy']['values'])} | 1.00 | | | | |",
     ]
     quality = summary["quality"]
-    for kind in GENERATORS:
+    for kind in _generators(summary):
         q = quality[f"{kind} (all labels)"]
         ratios = "/".join(f"{r:.2f}" for r in cas[kind]["ratio_to_real"]["values"])
         lines.append(
@@ -761,7 +761,7 @@ def tables(summary: dict[str, Any]) -> str:
         "| | " + " | ".join(classes) + " |",
         "|---|" + "---|" * len(classes),
     ]
-    for kind in ("real", *GENERATORS):
+    for kind in ("real", *_generators(summary)):
         name = "real data" if kind == "real" else _name(kind)
         per_class = cas[kind]["per_class"]
         lines.append(
@@ -863,3 +863,9 @@ def main(out: Path, quick: bool = False, seeds: int | None = None, **spread: Any
 def _name(kind: str) -> str:
     """A generator's name in the tables: VAE, GAN, diffusion."""
     return GENERATOR_ARMS[kind].removeprefix("+ ")
+
+
+def _generators(summary: dict[str, Any]) -> list[str]:
+    """The generators a summary has CAS for (results written before the diffusion model have
+    the VAE and GAN only)."""
+    return [kind for kind in GENERATORS if kind in summary["cas"]]
