@@ -83,7 +83,7 @@ with preview:
             sample = render_preview(spec_yaml, int(seed), int(index), condition)
         if sample is not None:
             arrays, meta = sample
-            show_images(sample_views(arrays, meta), columns=5)
+            show_images(sample_views(arrays, meta), columns=6)
             st.caption(
                 f"label: {meta['label_name']}  ·  difficulty: {meta['difficulty']:.3f}  ·  "
                 f"objects: {len(meta['objects'])}"

@@ -24,10 +24,11 @@ def test_preview_shows_every_view_and_follows_edits(tmp_path, open_page):
         "segmentation",
         "instances",
         "boxes",
+        "amodal",
     ]
     app.selectbox(key="condition").select("fog").run()
     app.slider(key="bundled: digits:camera.distance").set_value((4.0, 5.0)).run()
-    assert not app.exception and not app.error and len(app.image) == 5
+    assert not app.exception and not app.error and len(app.image) == 6
     assert "difficulty" in _texts(app.caption)
 
 
