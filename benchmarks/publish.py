@@ -182,6 +182,7 @@ REGIONS = {
         "sim2real_curriculum_choice.json", lambda d: _study("sim2real").choice_line(d) + "\n"
     ),
     "augment": Region("augment.json", lambda d: _study("augment").tables(d)),
+    "gan": Region("gan.json", lambda d: _study("gan").tables(d)),
     "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "conditions": Region("conditions.json", lambda d: _study("conditions").tables(d)),

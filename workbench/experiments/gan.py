@@ -349,7 +349,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     for ax, metric, label in zip(
         axes,
         ("recall", "cas_ratio", "worst_class"),
-        ("recall", "CAS / real-data accuracy", "worst-class CAS"),
+        ("recall (dashed: target)", "CAS / real-data accuracy", "worst-class CAS"),
         strict=True,
     ):
         grouped_bars(
@@ -361,9 +361,9 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_xticks(range(len(budgets)), [f"{b} ({summary['config']['budgets'][b]} ep)"
                                              for b in budgets])  # fmt: skip
         ax.grid(axis="y", alpha=0.3)
-    axes[0].axhline(RECALL_TARGET, color="k", lw=0.8, ls="--")
-    axes[1].axhline(CAS_RATIO_TARGET, color="k", lw=0.8, ls="--")
-    axes[2].axhline(CLASS_TARGET, color="k", lw=0.8, ls="--")
+    for ax, target in zip(axes, (RECALL_TARGET, CAS_RATIO_TARGET, CLASS_TARGET), strict=True):
+        ax.axhline(100 * target, color="k", lw=0.8, ls="--", label="target")
+        ax.set_ylabel("%")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
