@@ -183,6 +183,7 @@ REGIONS = {
     ),
     "augment": Region("augment.json", lambda d: _study("augment").tables(d)),
     "gan": Region("gan.json", lambda d: _study("gan").tables(d)),
+    "generators": Region("generators.json", lambda d: _bench("bench_generators").markdown(d)),
     "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "conditions": Region("conditions.json", lambda d: _study("conditions").tables(d)),
