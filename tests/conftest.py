@@ -16,6 +16,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def load_benchmark(name: str):
+    """Imports ``benchmarks/NAME.py`` (the benchmarks folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(
     *args: str, check: bool = True, timeout: int = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:

@@ -3,29 +3,15 @@ states the budgets and decides the targets on them."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
+from tests.conftest import load_benchmark
 from workbench.adversarial.threat import ThreatModel
 from workbench.experiments import stats
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load("bench_attacks")
+bench = load_benchmark("bench_attacks")
 BUDGET = {"steps": 3, "restarts": 2, "targets": 4, "queries": 6}
 
 

@@ -3,21 +3,13 @@ evaluation writes it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import load_benchmark
 
 
 def _bench():
-    path = ROOT / "benchmarks" / "bench_dense_robustness.py"
-    spec = importlib.util.spec_from_file_location("bench_dense_robustness", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_dense_robustness"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_dense_robustness")
 
 
 def _report(scale: float) -> dict:

@@ -3,23 +3,11 @@ throughput and the ratio to the GAN (no timing is asserted)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_benchmark
 
 
 def test_every_arm_is_measured_and_tabled():
-    bench = _load("bench_generators")
+    bench = load_benchmark("bench_generators")
     arms = bench.measure(batch=4, repeats=2)
     assert set(arms) == {
         "diffusion DDIM 25, guidance 2", "diffusion DDIM 25, guidance 1",

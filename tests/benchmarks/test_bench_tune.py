@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
-from tests.conftest import ROOT
+from tests.conftest import load_benchmark
 
 
 def _bench():
-    path = ROOT / "benchmarks" / "bench_tune.py"
-    spec = importlib.util.spec_from_file_location("bench_tune", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_tune"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_tune")
 
 
 def test_markdown_reports_each_comparison_and_decides_the_targets():
