@@ -109,13 +109,19 @@ class Dataset:
         """The render condition of every sample in this dataset."""
         return self.manifest["condition"]
 
-    def _path(self, index: int, suffix: str) -> Path:
+    def file(self, index: int, suffix: str) -> Path:
+        """The file of sample ``index`` with ``suffix`` (``rgb.png``, ``json``, ...), for
+        exports that copy files as they are.
+
+        Raises:
+            IndexError: an index outside the dataset.
+        """
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range [0, {len(self)})")
         return shard_dir(self.root, index // self.shard_size) / f"{index:06d}.{suffix}"
 
     def _load(self, index: int, suffix: str):
-        path = self._path(index, suffix)
+        path = self.file(index, suffix)
         try:
             data = path.read_bytes()
         except OSError as exc:

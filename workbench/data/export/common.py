@@ -40,11 +40,6 @@ def require_boxes(sets: dict[str, Dataset], fmt: str) -> None:
             )
 
 
-def sample_file(dataset: Dataset, index: int, suffix: str) -> Path:
-    """The file of sample ``index`` with ``suffix`` (``rgb.png``, ``seg.png``, ...)."""
-    return dataset._path(index, suffix)
-
-
 @contextmanager
 def staged_folder(out: str | Path, force: bool) -> Iterator[Path]:
     """Yields an empty staging folder beside ``out`` that becomes ``out`` when the block ends

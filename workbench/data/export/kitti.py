@@ -20,7 +20,6 @@ from tqdm import tqdm
 from workbench.data.export.common import (
     condition_sets,
     require_boxes,
-    sample_file,
     staged_folder,
 )
 
@@ -51,9 +50,7 @@ def kitti_lines(objects: list[dict], width: int, height: int) -> list[str]:
     return lines
 
 
-def to_kitti(
-    data: str | Path, out: str | Path, force: bool = False, progress: bool = True
-) -> Path:
+def to_kitti(data: str | Path, out: str | Path, force: bool = False, progress: bool = True) -> Path:
     """Writes ``data`` in the KITTI object layout to the folder ``out`` (one split folder per
     condition); returns ``out``.
 
@@ -73,9 +70,7 @@ def to_kitti(
                 for index in range(len(dataset)):
                     meta = dataset.meta(index)
                     camera = meta["camera"]
-                    shutil.copyfile(
-                        sample_file(dataset, index, "rgb.png"), images / f"{index:06d}.png"
-                    )
+                    shutil.copyfile(dataset.file(index, "rgb.png"), images / f"{index:06d}.png")
                     lines = kitti_lines(meta["objects"], camera["width"], camera["height"])
                     (labels / f"{index:06d}.txt").write_text("".join(f"{x}\n" for x in lines))
                     bar.update()

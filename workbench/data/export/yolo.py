@@ -15,7 +15,6 @@ from tqdm import tqdm
 from workbench.data.export.common import (
     condition_sets,
     require_boxes,
-    sample_file,
     staged_folder,
 )
 
@@ -59,7 +58,7 @@ def to_yolo(data: str | Path, out: str | Path, force: bool = False, progress: bo
                     camera = meta["camera"]
                     name = f"{index:06d}"
                     shutil.copyfile(
-                        sample_file(dataset, index, "rgb.png"),
+                        dataset.file(index, "rgb.png"),
                         stage / "images" / split / f"{name}.png",
                     )
                     lines = yolo_lines(meta["objects"], camera["width"], camera["height"])
