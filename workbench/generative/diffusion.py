@@ -26,12 +26,17 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel
 
 from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
 from workbench.generative.grid import class_rows, log_grid, run_dir
-from workbench.generative.nets import check_images, check_labels, evaluating, to_numpy
+from workbench.generative.nets import (
+    check_images,
+    check_labels,
+    evaluating,
+    moving_average,
+    to_numpy,
+)
 from workbench.models.optim import create_optimizer
 
 STRIP_POINTS = 6  # columns of the denoising strip: x_t at this many points of the sampling path
@@ -154,17 +159,12 @@ class ConditionalDiffusion(pl.LightningModule):
                 f"model.beta_schedule: {beta_schedule!r} is not a diffusers schedule; use "
                 "squaredcos_cap_v2 or linear"
             ) from error
-        self.unet_ema = AveragedModel(self.unet, avg_fn=self._ema)
-        self.unet_ema.requires_grad_(False)
+        self.unet_ema = moving_average(self.unet, ema_decay)
 
     @property
     def null_label(self) -> int:
         """The class index that means "no label" (classifier-free guidance)."""
         return self.hparams.num_classes
-
-    def _ema(self, average: Tensor, current: Tensor, count: Tensor | int) -> Tensor:
-        decay = min(self.hparams.ema_decay, (1 + float(count)) / (10 + float(count)))
-        return average.lerp(current, 1 - decay)
 
     def _class_labels(self, labels: Tensor) -> Tensor | None:
         return labels if self.hparams.conditional else None

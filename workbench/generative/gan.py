@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
-from torch.optim.swa_utils import AveragedModel
 
 from workbench.checkpoint import mark_kind
 from workbench.errors import WorkbenchError
@@ -36,6 +35,7 @@ from workbench.generative.nets import (
     UpStack,
     generate_images,
     interpolate_images,
+    moving_average,
     num_stages,
 )
 from workbench.models.optim import create_optimizer
@@ -191,12 +191,7 @@ class ConditionalGAN(pl.LightningModule):
             num_classes, in_channels, image_size, width, spectral_norm, minibatch_std
         )
         self.augment: nn.Module = DiffAugment() if diffaugment else nn.Identity()
-        self.generator_ema = AveragedModel(self.generator, avg_fn=self._ema)
-        self.generator_ema.requires_grad_(False)
-
-    def _ema(self, average: Tensor, current: Tensor, count: Tensor | int) -> Tensor:
-        decay = min(self.hparams.ema_decay, (1 + float(count)) / (10 + float(count)))
-        return average.lerp(current, 1 - decay)
+        self.generator_ema = moving_average(self.generator, ema_decay)
 
     def _gradient_penalty(self, real: Tensor, fake: Tensor, labels: Tensor) -> Tensor:
         t = torch.rand(len(real), 1, 1, 1, device=real.device)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+from torch.optim.swa_utils import AveragedModel
 
 from workbench.errors import WorkbenchError
 
@@ -65,6 +66,20 @@ def check_images(images: Tensor, channels: int, image_size: int, model: str) -> 
             f"{model} trained on {' x '.join(map(str, expected))} images, got {got}; resize the "
             "images (or train on this size)"
         )
+
+
+def moving_average(module: nn.Module, decay: float) -> AveragedModel:
+    """A frozen exponential moving average of ``module``'s weights (update it with
+    ``update_parameters(module)`` after each step); the decay warms up as
+    ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so early weights fade fast."""
+
+    def average(mean: Tensor, current: Tensor, count: Tensor | int) -> Tensor:
+        rate = min(decay, (1 + float(count)) / (10 + float(count)))
+        return mean.lerp(current, 1 - rate)
+
+    ema = AveragedModel(module, avg_fn=average)
+    ema.requires_grad_(False)
+    return ema
 
 
 def latents(count: int, dim: int, seed: int) -> Tensor:
