@@ -32,6 +32,15 @@ def read_json(path: Path, what: str) -> Any:
         raise WorkbenchError(f"{path}: unreadable {what} ({reason})") from None
 
 
+def is_finished(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a dataset whose manifest says it is complete (False for a
+    missing, unreadable or unfinished one; no error)."""
+    try:
+        return bool(json.loads((Path(folder) / MANIFEST).read_text()).get("complete"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _check_manifest(path: Path, manifest: Any) -> None:
     """Raises :class:`WorkbenchError` naming the first field a reader cannot use."""
     if not isinstance(manifest, dict):

@@ -60,7 +60,7 @@ from tqdm import tqdm
 
 from workbench.checkpoint import KINDS, load_module
 from workbench.data.datamodule import MixedDataModule
-from workbench.data.reader import open_dataset
+from workbench.data.reader import is_finished, open_dataset
 from workbench.data.transforms import harmonise
 from workbench.execution import Executor, Unit
 from workbench.experiments import stats
@@ -254,7 +254,7 @@ class Workspace:
         tag = f"{kind}_k{'all' if k is None else k}_seed{seed}"
         checkpoint = self.fit_module(kind, tag, self._generator_sources(k), seed)
         folder = self.out / "samples" / tag
-        if not _complete(folder):
+        if not is_finished(folder):
             write_samples(
                 load_module(checkpoint, [kind]),
                 folder,
@@ -277,7 +277,7 @@ class Workspace:
         folders = {}
         for strength in self.config.sweep:
             folder = self.out / "sdedit" / f"s{strength:g}_seed{seed}"
-            if not _complete(folder):
+            if not is_finished(folder):
                 refiner = SDEditRefiner(model, strength)
                 provenance = {"checkpoint": str(checkpoint), **refiner.settings()}
                 refine_dataset(refiner, self.rendered_dir, folder, provenance, False, seed)
@@ -303,7 +303,7 @@ class Workspace:
         ]
         checkpoint = self.fit_module("refiner", f"refiner_seed{seed}", sources, seed)
         folder = self.out / "refined" / f"seed{seed}"
-        if not _complete(folder):
+        if not is_finished(folder):
             refine_dataset(
                 load_module(checkpoint, ["refiner"]),
                 self.rendered_dir,
@@ -569,11 +569,6 @@ class Study(StudyBase):
 def _samples_key(kind: str, k: int | None, seed: int) -> str:
     """The key of the unit that trains generator ``kind`` at ``k`` labels and samples it."""
     return f"samples_{kind}_k{'all' if k is None else k}_seed{seed}"
-
-
-def _complete(folder: Path) -> bool:
-    manifest = folder / "manifest.json"
-    return manifest.is_file() and bool(json.loads(manifest.read_text()).get("complete"))
 
 
 def differences(

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from workbench.checkpoint import load_module
+from workbench.data.reader import is_finished
 from workbench.execution import Executor, Unit
 from workbench.experiments import stats
 from workbench.experiments.augment import StudyConfig as AugmentConfig
@@ -107,9 +108,7 @@ def train(out: str, config: StudyConfig, remedy: str, budget: str, seed: int) ->
         seconds = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
         timing.write_text(json.dumps(seconds))
     folder = space.out / "samples" / tag
-    if not (folder / "manifest.json").is_file() or not json.loads(
-        (folder / "manifest.json").read_text()
-    ).get("complete"):
+    if not is_finished(folder):
         checkpoint = space.checkpoint(tag)
         write_samples(
             load_module(checkpoint, ["gan"]), folder, config.samples, seed=seed,

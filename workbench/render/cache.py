@@ -15,22 +15,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from workbench.data.reader import MANIFEST
+from workbench.data.reader import is_finished
 from workbench.data.sources import SCENE_RENDERERS
 from workbench.errors import WorkbenchError
 from workbench.render.job import RenderJob, run
 from workbench.resources import resolve_scene
 from workbench.scene.spec import load_spec
-
-
-def _complete(folder: Path) -> bool:
-    import json
-
-    path = folder / MANIFEST
-    try:
-        return bool(json.loads(path.read_text()).get("complete"))
-    except (OSError, ValueError):
-        return False
 
 
 @SCENE_RENDERERS.register("scene")
@@ -58,7 +48,7 @@ def render_cached(
         num=num,
         seed=seed,
         workers=os.cpu_count() or 1,
-        progress=progress and not _complete(Path(cache)),
+        progress=progress and not is_finished(cache),
         source=str(path),
     )
     return next(iter(run(job).values()))
