@@ -44,7 +44,6 @@ results carry a ``provenance`` block (:mod:`workbench.experiments.provenance`).
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import statistics
 from dataclasses import asdict, dataclass, field, replace
@@ -493,7 +492,7 @@ class Study(StudyBase):
         }
         self.grids(c.seeds[0])
         summary = self._summary(arms, cas, quality, elbo, sweep)
-        self._write(summary)
+        self.save(summary, tables, _plot)
         return summary
 
     def grids(self, seed: int) -> None:
@@ -559,11 +558,6 @@ class Study(StudyBase):
         summary["targets"] = targets(summary)
         summary["provenance"] = self.recorder.block(resumed=self.resumed)
         return summary
-
-    def _write(self, summary: dict[str, Any]) -> None:
-        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(tables(summary))
-        _plot(summary, self.out / "results.png")
 
 
 def _samples_key(kind: str, k: int | None, seed: int) -> str:

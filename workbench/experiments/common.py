@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,19 @@ class StudyBase:
         self.executor = replace(executor, store=self.runs)
         self.recorder = Recorder(seeds=list(config.seeds))
         self.bar: tqdm | None = None
+
+    def save(
+        self,
+        summary: dict[str, Any],
+        tables: Callable[[dict[str, Any]], str],
+        plot: Callable[[dict[str, Any], Path], None] | None = None,
+    ) -> None:
+        """Writes ``results.json``, ``results.md`` (``tables(summary)``) and, with ``plot``,
+        ``results.png`` into the study's folder."""
+        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
+        (self.out / "results.md").write_text(tables(summary))
+        if plot is not None:
+            plot(summary, self.out / "results.png")
 
     def tick(self, unit: Unit, result: Any, seconds: float) -> None:
         """Advances the progress bar by one finished unit (an executor's ``done`` callback)."""

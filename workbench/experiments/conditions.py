@@ -33,7 +33,6 @@ spreads them over Ray). Results carry a ``provenance`` block.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,9 +180,7 @@ class Study(StudyBase):
         done = self.executor.run(units, self.tick)
         self.bar.close()
         summary = self._summary(done)
-        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(tables(summary))
-        _plot(summary, self.out / "results.png")
+        self.save(summary, tables, _plot)
         self._prediction_rows(self.out / "predictions.png")
         return summary
 

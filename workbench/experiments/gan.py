@@ -166,9 +166,7 @@ class Study(StudyBase):
         self.bar.close()
         summary = self._summary(done)
         self._grids()
-        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(tables(summary))
-        _plot(summary, self.out / "results.png")
+        self.save(summary, tables, _plot)
         return summary
 
     def _summary(self, done: dict[str, Any]) -> dict[str, Any]:

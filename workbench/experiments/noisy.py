@@ -31,7 +31,6 @@ arms that need them (cleaned, teacher). Results carry a ``provenance`` block.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -185,9 +184,7 @@ class Study(StudyBase):
         done |= self.executor.run(second, self.tick)
         self.bar.close()
         summary = self._summary(done)
-        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(tables(summary))
-        _plot(summary, self.out / "results.png")
+        self.save(summary, tables, _plot)
         return summary
 
     def _summary(self, done: dict[str, Any]) -> dict[str, Any]:

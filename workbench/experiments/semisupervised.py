@@ -24,7 +24,6 @@ rounds one after another. Results carry a ``provenance`` block.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -229,9 +228,7 @@ class Study(StudyBase):
         }
 
     def _write(self, summary: dict[str, Any]) -> None:
-        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(tables(summary))
-        _plot(summary, self.out / "results.png")
+        self.save(summary, tables, _plot)
 
 
 def tables(summary: dict[str, Any]) -> str:

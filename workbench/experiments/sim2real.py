@@ -299,8 +299,7 @@ class Study(StudyBase):
         return self.recorder.block(resumed=self.resumed)
 
     def _write(self, summary: dict[str, Any]) -> None:
-        (self.out / "results.json").write_text(json.dumps(summary, indent=1))
-        (self.out / "results.md").write_text(tables(summary))
+        self.save(summary, tables)
         ks = [str(k) for k in self.config.ks]
         zs = summary["zero_shot"]
         fig = Figure(figsize=(6, 4))
