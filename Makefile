@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev,distributed,app]"
+	$(BIN)/pip install -q --no-deps imagecorruptions==1.1.2
 	@touch $(STAMP)
 
 # Rewrites constraints.txt from the venv (after a deliberate upgrade and a green `make test`).

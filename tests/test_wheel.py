@@ -25,18 +25,19 @@ from tests.conftest import ROOT
 from workbench.data.reader import open_dataset
 
 # What the wheel is built from (pyproject.toml names README.md as the long description).
-SOURCES = ("pyproject.toml", "README.md", "workbench", "scenes", "configs", "app")
+SOURCES = ("pyproject.toml", "README.md", "workbench", "scenes", "configs", "app", "textures")
 # Prints where the installed package finds itself and the files `workbench demo` and
 # `workbench app` need, as JSON.
 PROBE = """
 import json, workbench
 from workbench.cli import build_parser
 from workbench.commands.app import command
-from workbench.resources import app_dir, configs_dir, scenes_dir
+from workbench.resources import app_dir, configs_dir, scenes_dir, textures_dir
 argv = command(build_parser().parse_args(["app", "--data-root", "."]))
 files = [scenes_dir() / "digits.yaml", scenes_dir() / "assets" / "mug.obj",
          configs_dir() / "classifier_digits.yaml", configs_dir() / "vae_digits.yaml",
-         app_dir() / "main.py", app_dir() / "pages" / "browse.py"]
+         app_dir() / "main.py", app_dir() / "pages" / "browse.py",
+         textures_dir() / "NOTICE", textures_dir() / "frost" / "frost5.jpg"]
 print(json.dumps({"package": workbench.__file__, "app_script": argv[argv.index("run") + 1],
                   "files": {str(f): f.is_file() for f in files}}))
 """

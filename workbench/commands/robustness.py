@@ -6,6 +6,10 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
+# the tables of workbench.evaluation.corruptions.PARAMETER_SETS, named here so that --help
+# does not import torch (a test keeps the two equal)
+CORRUPTION_PARAMETERS = ("cifar10c", "imagenet_c")
+
 HELP = (
     "evaluate a classifier's or a dense model's robustness (attacks, corruptions, conditions) "
     "into a report"
@@ -79,6 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_names,
         default=None,
         help="comma-separated corruptions (default all; 'none' for none)",
+    )
+    parser.add_argument(
+        "--corruption-parameters",
+        default="cifar10c",
+        choices=CORRUPTION_PARAMETERS,
+        help="the corruptions' parameter table: cifar10c (CIFAR-10-C's, for small images) or "
+        "imagenet_c (ImageNet-C's as the imagecorruptions package applies it, 32 pixels or more)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
@@ -160,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "seed": args.seed,
         "corruptions": corruptions,
+        "corruption_parameters": args.corruption_parameters,
     }
     check_report_dir(Path(args.out))
     dense = checkpoint_kind(read_checkpoint(args.ckpt)) == "dense"

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from workbench.evaluation.dense_data import DenseData
-from workbench.evaluation.report import STYLE, _img, _png, _table
+from workbench.evaluation.report import STYLE, _img, _png, _table, _table_title
 
 METRIC_LABEL = {"miou": "mIoU (higher is better)", "absrel": "AbsRel (lower is better)"}
 SEG_STYLE = {"cmap": "tab20", "vmin": 0, "vmax": 19, "interpolation": "nearest"}
@@ -154,7 +154,7 @@ def render_html(report: dict[str, Any], overlays: str | None) -> str:
             parts += [
                 f"<h2>Corruptions ({metric})</h2>",
                 "<p>Common corruptions and depth-aware ones (near_focus, far_focus, fog_3d, "
-                "z_motion_blur, low_light) from the rendered depth.</p>",
+                f"z_motion_blur, low_light) from the rendered depth; {_table_title(report)}.</p>",
                 _img(corruption_plot(report, metric), "corruptions"),
                 _table(
                     ["corruption", *[f"severity {v}" for v in s["severities"]]],

@@ -32,7 +32,7 @@ from workbench.adversarial.model import attack_mode
 from workbench.adversarial.threat import ThreatModel
 from workbench.checkpoint import load_module
 from workbench.errors import WorkbenchError
-from workbench.evaluation.corruptions import SEVERITIES, corrupt
+from workbench.evaluation.corruptions import SEVERITIES, check_parameters, corrupt
 from workbench.evaluation.dense_data import DenseData, DenseSet, load_dense_data
 from workbench.evaluation.depth_corruptions import DEPTH_CORRUPTIONS, corrupt_with_depth
 from workbench.evaluation.results import Unit
@@ -86,6 +86,7 @@ class DenseSettings:
     seed: int = 0
     corruptions: list[str] = field(default_factory=lambda: list(ALL_CORRUPTIONS))
     severities: list[int] = field(default_factory=lambda: list(SEVERITIES))
+    corruption_parameters: str = "cifar10c"
     target_class: str | None = None
     target_region: str | None = None
 
@@ -153,6 +154,7 @@ class DenseRobustnessOptions(SweepOptions):
             seed=self.seed,
             corruptions=list(self.corruptions if self.corruptions is not None else ALL_CORRUPTIONS),
             severities=list(plan.severities),
+            corruption_parameters=self.corruption_parameters,
             target_class=self.target_class,
             target_region=self.target_region,
         )
@@ -444,7 +446,7 @@ class DenseEvaluation:
             if name in DEPTH_CORRUPTIONS:
                 x = corrupt_with_depth(ref.x, ref.depth, name, severity, s.seed)
             else:
-                x = corrupt(ref.x, name, severity, s.seed)
+                x = corrupt(ref.x, name, severity, s.seed, s.corruption_parameters)
             scores = pooled_scores(self._state(x, ref), self.names)
             per[str(severity)] = {k: v for k, v in scores.items() if k != "iou"}
         return per
@@ -558,6 +560,8 @@ def evaluate_dense_checkpoint(
             f"--data: its classes {loaded.classes} differ from the model's "
             f"{list(model.class_names)}; evaluate on data of the model's scene"
         )
+    if settings.corruptions:
+        check_parameters(settings.corruption_parameters, *loaded.reference.x.shape[-2:])
     if device != "cpu":
         loaded = _to(loaded, device)
     out = Path(out)

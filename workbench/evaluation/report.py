@@ -53,6 +53,18 @@ def eps_plot(report: dict[str, Any]) -> str:
     return _png(figure)
 
 
+TABLE_TITLES = {
+    "cifar10c": "CIFAR-10-C's parameters",
+    "imagenet_c": "ImageNet-C's parameters (as the imagecorruptions package applies them)",
+}
+"""How a report names the corruptions' parameter table."""
+
+
+def _table_title(report: dict[str, Any]) -> str:
+    """The corruptions' parameter table (reports from before the choice used CIFAR-10-C's)."""
+    return TABLE_TITLES[report["settings"].get("corruption_parameters", "cifar10c")]
+
+
 def corruption_plot(report: dict[str, Any]) -> str:
     """Accuracy against severity for every corruption (severity 0 = clean)."""
     figure = Figure(figsize=(6, 4))
@@ -209,7 +221,8 @@ def render_html(report: dict[str, Any], examples: Examples | None) -> str:
         mean = report["mean_corruption_acc"]
         parts += [
             "<h2>Common corruptions</h2>",
-            f"<p>Mean accuracy over corruptions and severities: {mean:.4f}.</p>",
+            f"<p>Mean accuracy over corruptions and severities: {mean:.4f}; "
+            f"{_table_title(report)}.</p>",
             _img(corruption_plot(report), "corruptions"),
             _table(
                 ["corruption", *[f"severity {s}" for s in report["settings"]["severities"]]],

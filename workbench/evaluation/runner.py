@@ -37,7 +37,7 @@ from workbench.evaluation.cascade import (
     run_cascade,
     stage_notes,
 )
-from workbench.evaluation.corruptions import corrupt
+from workbench.evaluation.corruptions import check_parameters, corrupt
 from workbench.evaluation.depth_corruptions import DEPTH_CORRUPTIONS, corrupt_with_depth
 from workbench.evaluation.mce import corruption_errors
 from workbench.evaluation.results import (
@@ -230,7 +230,7 @@ class Runner:
             if name in DEPTH_CORRUPTIONS:
                 images = corrupt_with_depth(self.x, self.depth, name, severity, seed)
             else:
-                images = corrupt(self.x, name, severity, seed=seed)
+                images = corrupt(self.x, name, severity, seed, s.corruption_parameters)
             pred = predict(model, images, s.batch_size)
             acc[severity] = float((pred == self.y).float().mean())
         return acc
@@ -590,6 +590,8 @@ def evaluate_checkpoint(
             f"--data: {len(data_set.classes)} classes but the model knows {hparams.num_classes}; "
             "evaluate on data with the model's classes"
         )
+    if settings.corruptions:
+        check_parameters(settings.corruption_parameters, *data_set.x.shape[-2:])
     class_names = list(getattr(model, "class_names", data_set.classes))
     if class_names[: len(data_set.classes)] != data_set.classes:
         log.warning(

@@ -22,7 +22,7 @@ from workbench.adversarial.attacks import ATTACKS
 from workbench.adversarial.threat import NORMS, ThreatModel
 from workbench.errors import OptionModel, WorkbenchError
 from workbench.evaluation.cascade import PRESETS, Stage, capped_targets
-from workbench.evaluation.corruptions import CORRUPTIONS, SEVERITIES
+from workbench.evaluation.corruptions import CORRUPTIONS, PARAMETER_SETS, SEVERITIES
 from workbench.evaluation.depth_corruptions import DEPTH_CORRUPTIONS
 
 # Attacks that need a threat model of their own (a perceptual bound) stay out of the sweep.
@@ -80,6 +80,7 @@ class Settings:
     corruptions: list[str] = field(default_factory=lambda: list(ALL_CORRUPTIONS))
     severities: list[int] = field(default_factory=lambda: list(SEVERITIES))
     corruptions_named: bool = False
+    corruption_parameters: str = "cifar10c"
 
     def key(self) -> str:
         """Returns a short hash of the settings."""
@@ -124,6 +125,8 @@ class SweepOptions(OptionModel):
         eps: the sweep's radii (default: the budget's for the norm).
         corruptions: the common and depth-aware corruptions (default: all; the depth-aware
             ones run on data with depth only).
+        corruption_parameters: the corruptions' parameter table, ``cifar10c`` (CIFAR-10-C's,
+            for small images) or ``imagenet_c`` (ImageNet-C's, images of 32 pixels or more).
         n: examples (default: the budget's).
         steps: iterations of the iterative attacks (default: the budget's).
         seed: seed of the attacks and corruptions.
@@ -134,6 +137,7 @@ class SweepOptions(OptionModel):
     norm: str = "linf"
     eps: Radii = None
     corruptions: Names = None
+    corruption_parameters: str = "cifar10c"
     n: Count | None = None
     steps: Count | None = None
     seed: int = 0
@@ -155,6 +159,11 @@ class SweepOptions(OptionModel):
             except WorkbenchError as error:  # the threat model names eps itself
                 raise ValueError(str(error).removeprefix("eps: ")) from None
         return radii
+
+    @field_validator("corruption_parameters")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        return _one_of(value, PARAMETER_SETS)
 
     @field_validator("corruptions")
     @classmethod
@@ -230,6 +239,7 @@ class RobustnessOptions(SweepOptions):
             seed=self.seed,
             corruptions=list(corruptions) if corruptions is not None else list(ALL_CORRUPTIONS),
             corruptions_named=corruptions is not None,
+            corruption_parameters=self.corruption_parameters,
         )
 
 
@@ -245,6 +255,7 @@ def make_settings(
     seed: int = 0,
     corruptions: Sequence[str] | None = None,
     cascade: str = "standard",
+    corruption_parameters: str = "cifar10c",
 ) -> Settings:
     """Validates the user's choices and fills the rest from ``budget`` (the fields of
     :class:`RobustnessOptions`).
@@ -265,6 +276,7 @@ def make_settings(
         "seed": seed,
         "corruptions": corruptions,
         "cascade": cascade,
+        "corruption_parameters": corruption_parameters,
     }
     return RobustnessOptions.from_dict(options).settings()
 

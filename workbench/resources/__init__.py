@@ -1,9 +1,11 @@
-"""The files the package ships beside its code: bundled scene specs, training configs, the app.
+"""The files the package ships beside its code: bundled scene specs, training configs, the app,
+textures.
 
-The repository keeps them at the top level (``scenes/``, ``configs/``, ``app/``);
+The repository keeps them at the top level (``scenes/``, ``configs/``, ``app/``, ``textures/``);
 ``pyproject.toml`` maps those folders into this package as ``workbench.resources.scenes``,
-``workbench.resources.configs`` and ``workbench.resources.app``, so a wheel carries them and an
-editable install reads them where they are. Every lookup goes through
+``workbench.resources.configs``, ``workbench.resources.app`` and
+``workbench.resources.textures``, so a wheel carries them and an editable install reads them
+where they are. Every lookup goes through
 :func:`importlib.resources.files`, never through a path relative to the source tree.
 
 The functions return real folders, because their users need paths (scene specs name their mesh
@@ -53,6 +55,11 @@ def scenes_dir() -> Path:
 def configs_dir() -> Path:
     """Returns the folder of the bundled LightningCLI configs (``classifier_digits.yaml``, ...)."""
     return _folder("workbench.resources.configs")
+
+
+def textures_dir() -> Path:
+    """Returns the folder of the bundled textures (``frost/``, see its ``NOTICE``)."""
+    return _folder("workbench.resources.textures")
 
 
 def app_dir() -> Path:
