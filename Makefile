@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/workbench experiment semisupervised --out bench_out/semisupervised
 	$(BIN)/workbench experiment noisy --out bench_out/noisy
 	$(BIN)/workbench experiment conditions --out bench_out/conditions
+	$(BIN)/python benchmarks/bench_corruptions.py --out bench_out
 	$(BIN)/python benchmarks/bench_dense_robustness.py --out bench_out
 	$(BIN)/python benchmarks/bench_attacks.py --out bench_out
 	$(BIN)/python benchmarks/bench_adversarial_training.py --out bench_out

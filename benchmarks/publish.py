@@ -144,6 +144,12 @@ OUTPUTS = {
              "conditions/predictions.png": "conditions_predictions.png"},
         ),
         Output(
+            "corruptions.json",
+            "corruptions.json",
+            "python benchmarks/bench_corruptions.py --out bench_out",
+            timing=True,
+        ),
+        Output(
             "dense_robustness.json",
             "dense_robustness.json",
             "python benchmarks/bench_dense_robustness.py --out bench_out",
