@@ -1,0 +1,1 @@
+"""Bundled textures, installed as ``workbench.resources.textures`` (see NOTICE)."""

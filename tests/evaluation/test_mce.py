@@ -69,3 +69,20 @@ def test_robustness_reports_mce_against_a_baseline(tiny_ckpt, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "trained on classes ['a', 'b', 'c'] but the model" in err
     assert not (tmp_path / "x" / "report.json").exists()
+
+
+def test_imagenet_c_parameters_on_small_images_is_one_line_before_any_work(tiny_ckpt, tmp_path,
+                                                                           capsys):
+    out = tmp_path / "report"
+    args = ["robustness", "--ckpt", str(tiny_ckpt), "--data", "digits", "--out", str(out),
+            "--budget", "quick", "--n", "8", "--eps", "0.05", "--attacks", "fgsm", "--quiet",
+            "--corruptions", "frost", "--corruption-parameters", "imagenet_c"]  # fmt: skip
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the table needs 32 or more; use cifar10c" in err
+    assert not (out / "units").exists() and not (out / "report.json").exists()
+    assert main([*args[:-1], "cifar10c"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["corruption_parameters"] == "cifar10c"
+    assert "CIFAR-10-C&#x27;s parameters" in (out / "report.html").read_text()

@@ -61,8 +61,9 @@ TABLE_TITLES = {
 
 
 def _table_title(report: dict[str, Any]) -> str:
-    """The corruptions' parameter table (reports from before the choice used CIFAR-10-C's)."""
-    return TABLE_TITLES[report["settings"].get("corruption_parameters", "cifar10c")]
+    """The corruptions' parameter table, for HTML (reports from before the choice used
+    CIFAR-10-C's)."""
+    return html.escape(TABLE_TITLES[report["settings"].get("corruption_parameters", "cifar10c")])
 
 
 def corruption_plot(report: dict[str, Any]) -> str:
