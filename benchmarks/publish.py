@@ -193,6 +193,7 @@ REGIONS = {
     "noisy": Region("noisy.json", lambda d: _study("noisy").tables(d)),
     "semisupervised": Region("semisupervised.json", lambda d: _study("semisupervised").tables(d)),
     "conditions": Region("conditions.json", lambda d: _study("conditions").tables(d)),
+    "corruptions": Region("corruptions.json", lambda d: _bench("bench_corruptions").markdown(d)),
     "dense-robustness": Region(
         "dense_robustness.json", lambda d: _bench("bench_dense_robustness").markdown(d)
     ),
