@@ -176,8 +176,7 @@ def markdown(results: dict) -> str:
     ]
     for name, per in results["parity"].items():
         rows = [v for size in per.values() for v in size.values()]
-        if "difference" in rows[0]:
-            limits = results["tolerances"][name]
+        limits = results["tolerances"][name]
         if "difference" in rows[0]:
             measure, worst = "mean abs. difference", f"{max(r['difference'] for r in rows):.4f}"
             tolerance = f"{limits['difference']:.4f}"
