@@ -14,10 +14,10 @@ Each function follows the reference code's operations, borders and roundings
 (:mod:`.ops`); where the reference needs a library this one replaces, the docstring says what
 differs: ImageMagick's motion blur is ``imagecorruptions``' re-implementation of it; CIFAR-10-C's
 affine warp reflects borders by half a pixel where OpenCV mirrors them; spatter's water drops
-use kornia's Canny edges, distance transform and equalisation instead of OpenCV's. Frost uses
-the benchmark's own five frost photographs (``textures/NOTICE``). The parity test
-(``tests/evaluation/test_corruption_parity.py``) measures every difference against
-``imagecorruptions``.
+find their edges with kornia's Canny (the gradient's L2 norm; OpenCV's uses the L1 norm).
+Frost uses the benchmark's own five frost photographs (``textures/NOTICE``).
+``benchmarks/bench_corruptions.py`` measures every difference against ``imagecorruptions`` and
+``tests/evaluation/test_corruption_parity.py`` holds them to the published tolerances.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ saturate (an extra one)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from functools import lru_cache
 
 import kornia
@@ -17,7 +18,7 @@ from workbench.evaluation.corruptions import ops
 from workbench.evaluation.corruptions.base import register
 
 
-def _with_hsv_channel(x: Tensor, channel: int, fn) -> Tensor:
+def _with_hsv_channel(x: Tensor, channel: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
     """Applies ``fn`` to one HSV channel of a colour batch (value 2, saturation 1)."""
     hsv = kornia.color.rgb_to_hsv(x)
     parts = list(hsv.split(1, dim=1))
@@ -155,7 +156,9 @@ def _displacements(
               (0.1, 0.03, 0.03)),
     imagenet_c=(12.5, 16.25, 21.25, 25.0, 30.0),
 )  # fmt: skip
-def elastic_transform(x: Tensor, p, generator: torch.Generator, table: str) -> Tensor:
+def elastic_transform(
+    x: Tensor, p: float | tuple[float, float, float], generator: torch.Generator, table: str
+) -> Tensor:
     """Smoothed random pixel shifts. CIFAR-10-C: a random affine first, then shifts of scale
     ``p[0]`` and smoothing ``p[1]`` (both times the image size, as its ``IMSIZE``);
     ``imagecorruptions`` (ImageNet-C's table without the affine): noise of 0.5% of the height
