@@ -42,6 +42,16 @@ def test_corruption_keeps_shape_range_and_is_seeded(images, name, channels):
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_imagenet_c_table_keeps_grey_images_grey_shaped_and_seeded(name):
+    torch.manual_seed(2)
+    x = torch.nn.functional.interpolate(torch.rand(2, 1, 8, 8), (32, 40), mode="bilinear")
+    for severity in SEVERITIES:
+        out = corrupt(x, name, severity, seed=5, parameters="imagenet_c")
+        assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+        assert torch.equal(out, corrupt(x, name, severity, seed=5, parameters="imagenet_c"))
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
 def test_imagenet_c_table_runs_from_32_pixels_and_is_the_stronger(name):
     torch.manual_seed(1)
     x = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8), (32, 32), mode="bilinear")
